@@ -1,0 +1,48 @@
+/*
+ * main.c — entry point of the mailferry binary: dispatches to a subcommand
+ * and prints the top-level help and version.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "lib/banned.h"
+
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *help;
+} commands[] = {
+	{ "probe", cmd_probe, "connect to an IMAP server and describe it" },
+	{ "sync", cmd_sync, "synchronize an IMAP account with a Maildir" },
+};
+
+static void usage(FILE *f)
+{
+	fputs("usage: mailferry <command> [options]\n\ncommands:\n", f);
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+	fputs("\nRun 'mailferry <command> --help' for the options of a command.\n", f);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		puts("mailferry " MF_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "mailferry: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

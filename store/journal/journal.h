@@ -1,0 +1,140 @@
+/*
+ * journal.h — the sync state of one channel (a remote store paired with a
+ * local store), kept in one SQLite database.
+ *
+ * It remembers, per mailbox pair, the markers seen at the last complete sync
+ * and, per message pair, the two keys and the flags both sides agreed on
+ * (the base of the three-way merge), plus a content fingerprint used to
+ * re-pair messages when keys become meaningless. The intent table records an
+ * operation before its side effect and is cleared after it, so that a crash
+ * in between can be resolved on the next run.
+ *
+ * Ownership: all structs returned are owned by the caller and freed with the
+ * matching *_free function. Strings passed in are copied.
+ * Errors: 0 / -1 with `struct err` (classes: ERR_INUSE when another process
+ * holds the channel, ERR_CORRUPT for a damaged database, ERR_PERM for a
+ * database from a newer mailferry, ERR_IO otherwise).
+ * Transactions: every mutating call outside journal_begin/commit is its own
+ * transaction. Inside begin/commit they are grouped (one fsync for the lot).
+ */
+#ifndef MF_JOURNAL_H
+#define MF_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/err.h"
+#include "store.h"
+
+struct journal;
+
+/* Open (creating if needed, mode 0600, WAL, foreign keys on) and lock the
+ * journal at `path`, migrating an older schema forward. A second process
+ * gets ERR_INUSE with a message naming the holder's pid. */
+int journal_open(const char *path, struct journal **j_r, struct err *e);
+/* Close and unlock; NULLs *j. */
+void journal_close(struct journal **j);
+
+int journal_begin(struct journal *j, struct err *e);
+int journal_commit(struct journal *j, struct err *e);
+int journal_rollback(struct journal *j, struct err *e);
+
+/* Test switch: after the n-th committed step (each commit, and each
+ * auto-committed mutating call, is one step) the process exits at once with
+ * status 86 without cleaning up, as a crash would. 0 turns it off. */
+void journal_set_stop_after(struct journal *j, unsigned long n);
+unsigned long journal_steps(const struct journal *j);
+
+/* Channel metadata (the two stores' labels, options): small key/value. */
+int journal_meta_get(struct journal *j, const char *key, char **val_r, struct err *e);
+int journal_meta_set(struct journal *j, const char *key, const char *val, struct err *e);
+
+/* One mailbox pair. */
+struct journal_box {
+	int64_t id;            /* 0 until stored */
+	char *rname;           /* remote name (UTF-8, '/'-separated) */
+	char *lname;           /* local name */
+	char rident[64];       /* remote identity ("uv:<uidvalidity>") */
+	char lident[64];       /* local identity (Maildir folder id) */
+	uint32_t uidvalidity;  /* remote UIDVALIDITY at the last complete sync */
+	uint32_t uidnext;      /* remote UIDNEXT at the last complete sync */
+	uint64_t highestmodseq;/* remote HIGHESTMODSEQ at the last complete sync */
+	char lmarker[64];      /* local scan marker at the last complete sync */
+	uint32_t l_uidvalidity, l_uidnext; /* local side markers when it is IMAP */
+	uint64_t l_highestmodseq;
+	int complete;          /* 1 once a sync of this pair finished */
+};
+
+void journal_box_free(struct journal_box *b);
+void journal_boxes_free(struct journal_box *v, size_t n);
+
+int journal_boxes(struct journal *j, struct journal_box **v_r, size_t *n_r, struct err *e);
+/* Insert (b->id == 0; sets b->id) or update by id. */
+int journal_box_put(struct journal *j, struct journal_box *b, struct err *e);
+/* Delete a mailbox pair with all its message pairs and intents. */
+int journal_box_delete(struct journal *j, int64_t id, struct err *e);
+
+/* One message pair. A pair may lack one key while a transfer is pending. */
+struct journal_pair {
+	int64_t id;            /* 0 until stored */
+	int64_t box_id;
+	char *rkey;            /* may be NULL */
+	char *lkey;            /* may be NULL */
+	struct flagset base;   /* flags both sides agreed on at the last sync */
+	uint64_t size;         /* CRLF size */
+	int64_t idate;
+	int has_fp;
+	unsigned char fp[32];
+};
+
+void journal_pair_free(struct journal_pair *p);
+void journal_pairs_free(struct journal_pair *v, size_t n);
+
+/* All pairs of a mailbox pair, ordered by id. */
+int journal_pairs(struct journal *j, int64_t box_id, struct journal_pair **v_r,
+		  size_t *n_r, struct err *e);
+/* Insert (p->id == 0; sets p->id) or update by id. */
+int journal_pair_put(struct journal *j, struct journal_pair *p, struct err *e);
+int journal_pair_delete(struct journal *j, int64_t id, struct err *e);
+
+/* Keywords that the local store could not hold (a Maildir folder takes at
+ * most 26), kept per local key so that they still sync. */
+int journal_kw_overflow_get(struct journal *j, int64_t box_id, const char *lkey,
+			    struct flagset *kw_out, struct err *e);
+int journal_kw_overflow_set(struct journal *j, int64_t box_id, const char *lkey,
+			    const struct flagset *kw, struct err *e);
+
+/* Intents: written before a side effect, cleared after it is durable. */
+enum journal_intent_op {
+	INTENT_DOWNLOAD = 1, /* remote rkey -> local file key lkey (tmp name known) */
+	INTENT_UPLOAD = 2,   /* local lkey -> remote APPEND; uidnext = remote UIDNEXT before */
+	INTENT_FLAGS = 3,    /* flag change on `side` of pair_id; data = new base */
+	INTENT_EXPUNGE = 4,  /* expunge of key on `side` */
+};
+
+struct journal_intent {
+	int64_t id;            /* 0 until stored */
+	int64_t box_id;
+	enum journal_intent_op op;
+	int side;              /* 0 remote, 1 local: the side written to */
+	char *rkey;            /* may be NULL */
+	char *lkey;            /* may be NULL */
+	int64_t pair_id;       /* 0 if none */
+	uint32_t uidnext;      /* UPLOAD: remote UIDNEXT before the APPEND */
+	uint64_t size;
+	int64_t idate;
+	int has_fp;
+	unsigned char fp[32];
+	char *data;            /* op-specific text (flags), may be NULL */
+};
+
+void journal_intent_free(struct journal_intent *in);
+void journal_intents_free(struct journal_intent *v, size_t n);
+
+int journal_intent_add(struct journal *j, struct journal_intent *in, struct err *e);
+/* Unfinished intents, of one mailbox pair (box_id != 0) or all, by id. */
+int journal_intents(struct journal *j, int64_t box_id, struct journal_intent **v_r,
+		    size_t *n_r, struct err *e);
+int journal_intent_clear(struct journal *j, int64_t id, struct err *e);
+
+#endif
