@@ -156,7 +156,8 @@ void *mf_reallocarray(void *p, size_t n, size_t size)
 {
 	if (size && n > SIZE_MAX / size)
 		oom();
-	void *q = realloc(p, n * size ? n * size : 1);
+	size_t bytes = n * size;
+	void *q = realloc(p, bytes ? bytes : 1);
 	if (!q)
 		oom();
 	return q;

@@ -45,13 +45,23 @@ void err_prefix(struct err *e, const char *fmt, ...)
 {
 	if (!e)
 		return;
-	char pre[ERR_MSG_MAX], old[ERR_MSG_MAX];
+	char old[ERR_MSG_MAX];
+	memcpy(old, e->msg, sizeof old);
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(pre, sizeof pre, fmt, ap);
+	int n = vsnprintf(e->msg, sizeof e->msg, fmt, ap);
 	va_end(ap);
-	memcpy(old, e->msg, sizeof old);
-	snprintf(e->msg, sizeof e->msg, "%s: %s", pre, old);
+	if (n < 0 || (size_t)n >= sizeof e->msg - 2)
+		return;
+	/* Keep the original text as far as it fits: it holds the server's words. */
+	size_t used = (size_t)n;
+	e->msg[used++] = ':';
+	e->msg[used++] = ' ';
+	size_t room = sizeof e->msg - used - 1, len = strlen(old);
+	if (len > room)
+		len = room;
+	memcpy(e->msg + used, old, len);
+	e->msg[used + len] = '\0';
 }
 
 void err_clear(struct err *e)
