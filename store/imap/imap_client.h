@@ -1,0 +1,477 @@
+/*
+ * imap_client.h — one IMAP4rev1 session: connection, greeting, STARTTLS,
+ * authentication, capabilities, tags, pipelining, literals, unsolicited
+ * responses, and one function per command.
+ *
+ * RFCs: 3501 / 9051 (IMAP), 2595 + 8314 (TLS), 4959 (SASL-IR), 4616 (PLAIN),
+ * 7888 (LITERAL+/-), 2971 (ID), 5161 (ENABLE), 7162 (CONDSTORE/QRESYNC),
+ * 4315 (UIDPLUS), 6851 (MOVE), 3502 (MULTIAPPEND), 4731 (ESEARCH), 5258 and
+ * 5819 (LIST-EXTENDED, LIST-STATUS), 6154 (SPECIAL-USE), 2342 (NAMESPACE),
+ * 4314 (ACL), 5530 (response codes), 3691 (UNSELECT).
+ *
+ * Conventions
+ *  - Every function returns 0 or -1 and fills `e`. Errors name the host and
+ *    the command, with the server's words, e.g.
+ *      "imap.example.com: SELECT \"Foo\": NO [NONEXISTENT] Mailbox doesn't exist"
+ *    A tagged NO/BAD is classified from its response code: AUTHENTICATIONFAILED
+ *    / AUTHORIZATIONFAILED / EXPIRED and any NO to LOGIN/AUTHENTICATE ->
+ *    ERR_AUTH; OVERQUOTA -> ERR_QUOTA; TRYCREATE -> ERR_TRYCREATE; NONEXISTENT
+ *    -> ERR_NOTFOUND; ALREADYEXISTS -> ERR_EXISTS; INUSE -> ERR_INUSE;
+ *    UNAVAILABLE / SERVERBUG -> ERR_TEMP; LIMIT -> ERR_LIMIT; otherwise
+ *    ERR_PERM. BYE or a dropped connection -> ERR_TEMP (the client is then
+ *    dead: every later call fails with the same error); unparsable input ->
+ *    ERR_PROTO; a command sent in the wrong state or needing a capability the
+ *    server lacks is refused before sending with ERR_USAGE.
+ *  - Mailbox names are passed and returned in UTF-8; the client encodes them
+ *    to modified UTF-7 (imap_utf7.h) and quotes them or sends a literal.
+ *  - Pipelining: a command function with a `struct imap_cmd **cmd_r`
+ *    argument runs synchronously when cmd_r is NULL. When cmd_r is not NULL it
+ *    only submits (sends) the command and returns a handle at once; results
+ *    are written to the caller's `_r` pointers when the command completes, so
+ *    those must stay valid until then. Finish a handle with imap_cmd_wait()
+ *    (which frees it), or hand it over with imap_cmd_on_done() (callback, the
+ *    client frees it). At most `pipeline_depth` commands are in flight;
+ *    submitting more first waits for the oldest to complete. Commands that
+ *    change the session state (STARTTLS, LOGIN, AUTHENTICATE, SELECT, EXAMINE,
+ *    CLOSE, UNSELECT, ENABLE, LOGOUT) are always synchronous and wait for
+ *    everything in flight first. Tagged responses complete their own command
+ *    whatever the order.
+ *  - Untagged data (LIST, STATUS, FETCH...) goes to the oldest in-flight
+ *    command that asked for that kind of data (STATUS matched by mailbox
+ *    name); anything else is unsolicited and updates the client's mailbox
+ *    state, then goes to the event callback (imap_client_set_event_cb).
+ *  - Passwords: never sent in clear to a non-loopback peer (ERR_USAGE before
+ *    anything is sent, unless TLS is active); the trace shows LOGIN and
+ *    AUTHENTICATE arguments and the AUTHENTICATE continuations as
+ *    "<redacted>".
+ *
+ * Ownership: struct imap_client owns its connection, parser, capability
+ * lists, mailbox state and every command handle not yet finished. Strings and
+ * pointers handed to callbacks are valid during the callback only. Not
+ * thread-safe; one client per thread.
+ */
+#ifndef MF_IMAP_CLIENT_H
+#define MF_IMAP_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+#include "lib/err.h"
+#include "store.h"
+
+struct imap_client;
+struct imap_cmd;
+struct imap_resp; /* imap_resp.h: a parsed response (opaque here) */
+
+/* ------------------------------------------------------------------ */
+/* Session                                                              */
+
+enum imap_state {
+	IMAP_STATE_NOT_AUTHENTICATED = 0,
+	IMAP_STATE_AUTHENTICATED,
+	IMAP_STATE_SELECTED,
+	IMAP_STATE_LOGOUT, /* also: connection gone */
+};
+const char *imap_state_name(enum imap_state s);
+
+enum imap_tls_mode {
+	IMAP_TLS_IMPLICIT = 0, /* imaps: TLS from the first byte (default) */
+	IMAP_TLS_STARTTLS,     /* plain connect, STARTTLS before anything; never falls back */
+	IMAP_TLS_NONE,         /* plaintext; passwords only to loopback peers */
+};
+
+/* Trace: dir is '>' (client to server) or '<' (server to client); `line`
+ * is one protocol line without CRLF (literal data is summarized as
+ * "{N bytes}"), secrets already replaced by "<redacted>". */
+typedef void imap_trace_fn(void *ctx, char dir, const char *line, size_t len);
+/* Debug log of the client's own decisions (state changes "old -> new"). */
+typedef void imap_log_fn(void *ctx, const char *msg);
+
+struct imap_client_opts {
+	const char *host;
+	const char *port;           /* NULL: 993 for IMPLICIT, else 143 */
+	enum imap_tls_mode tls;
+	const char *ca_file;        /* NULL: system CA store */
+	int connect_timeout_ms;     /* 0: 30 s */
+	int read_timeout_ms;        /* 0: 120 s */
+	unsigned pipeline_depth;    /* commands in flight; 0: 32; 1: no pipelining */
+	size_t max_line;            /* parser bounds, 0: parser default */
+	size_t max_literal;         /* bound on literals kept in memory; 0: default */
+	imap_trace_fn *trace;
+	void *trace_ctx;
+	imap_log_fn *log;
+	void *log_ctx;
+};
+
+/* Connect, read the greeting (OK -> NOT_AUTHENTICATED, PREAUTH ->
+ * AUTHENTICATED, BYE -> ERR_TEMP with the server's text), learn the
+ * capabilities (from the greeting code or a CAPABILITY command) and, with
+ * IMAP_TLS_STARTTLS, upgrade (ERR_TLS if STARTTLS is not offered or fails)
+ * and ask for capabilities again. *c_r is NULL on failure. */
+int imap_client_connect(const struct imap_client_opts *opts, struct imap_client **c_r,
+			struct err *e);
+/* Close without LOGOUT (call imap_logout() first for a polite end). Commands
+ * still in flight are dropped (their on_done callbacks are NOT called). */
+void imap_client_free(struct imap_client **c);
+
+enum imap_state imap_client_state(const struct imap_client *c);
+const char *imap_client_host(const struct imap_client *c);
+int imap_client_is_tls(const struct imap_client *c);
+int imap_client_is_loopback(const struct imap_client *c);
+/* The greeting line after the "* OK" / "* PREAUTH" (response code included). */
+const char *imap_client_greeting(const struct imap_client *c);
+/* The error that killed the connection (BYE, EOF, protocol), or NULL. */
+const struct err *imap_client_fatal(const struct imap_client *c);
+
+/* Capabilities, upper-cased atoms ("IMAP4REV1", "AUTH=PLAIN", "LITERAL+").
+ * imap_client_has_cap() is case-insensitive. The "prelogin" list is the
+ * last one seen before authentication, kept for reporting. */
+int imap_client_has_cap(const struct imap_client *c, const char *cap);
+const char *const *imap_client_caps(const struct imap_client *c, size_t *n_r);
+const char *const *imap_client_caps_prelogin(const struct imap_client *c, size_t *n_r);
+/* A capability ENABLEd on this session (e.g. "QRESYNC", "CONDSTORE"). */
+int imap_client_enabled(const struct imap_client *c, const char *cap);
+
+/* Unsolicited events. */
+enum imap_event_type {
+	IMAP_EV_EXISTS,   /* num = new EXISTS count */
+	IMAP_EV_RECENT,   /* num */
+	IMAP_EV_EXPUNGE,  /* num = sequence number expunged */
+	IMAP_EV_VANISHED, /* uids = UID set, earlier = 1 for VANISHED (EARLIER) */
+	IMAP_EV_FETCH,    /* fetch = the FETCH data (flag updates...) */
+	IMAP_EV_FLAGS,    /* mailbox FLAGS changed (see imap_client_mailbox) */
+	IMAP_EV_ALERT,    /* text = [ALERT] text: must be shown to the user */
+	IMAP_EV_BYE,      /* text = server's text; the connection is ending */
+	IMAP_EV_CAPS,     /* capabilities changed */
+	IMAP_EV_CLOSED,   /* [CLOSED]: the previous mailbox was closed */
+};
+struct imap_fetch_msg;
+struct imap_event {
+	enum imap_event_type type;
+	uint32_t num;
+	const char *uids;
+	int earlier;
+	const char *text;
+	const struct imap_fetch_msg *fetch;
+};
+typedef void imap_event_fn(void *ctx, const struct imap_event *ev);
+void imap_client_set_event_cb(struct imap_client *c, imap_event_fn *fn, void *ctx);
+
+/* The selected mailbox as the server has described it (valid in SELECTED
+ * state; zeroed otherwise). Kept up to date by unsolicited responses. */
+struct imap_mailbox {
+	char *name;               /* UTF-8 */
+	int read_only;            /* [READ-ONLY] or EXAMINE */
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint32_t exists;
+	uint32_t recent;
+	uint64_t highestmodseq;   /* 0 with NOMODSEQ or no CONDSTORE */
+	int nomodseq;
+	char *flags;              /* FLAGS list as text: "\Answered \Flagged ..." */
+	char *permanentflags;     /* PERMANENTFLAGS as text, NULL if not sent */
+	uint32_t expunged;        /* EXPUNGE responses seen since selecting */
+	uint32_t vanished;        /* UIDs reported VANISHED since selecting */
+};
+const struct imap_mailbox *imap_client_mailbox(const struct imap_client *c);
+
+/* ------------------------------------------------------------------ */
+/* Command handles (pipelining)                                         */
+
+typedef void imap_done_fn(void *ctx, const struct err *e /* NULL: OK */);
+
+/* Wait for the command to complete; returns its result, frees the handle and
+ * NULLs *cmd. */
+int imap_cmd_wait(struct imap_client *c, struct imap_cmd **cmd, struct err *e);
+/* Give the handle to the client: fn(ctx, err-or-NULL) runs when the command
+ * completes (inside some later client call), then the client frees it. */
+void imap_cmd_on_done(struct imap_cmd **cmd, imap_done_fn *fn, void *ctx);
+/* Tag of the command ("A12"), for logs. */
+const char *imap_cmd_tag(const struct imap_cmd *cmd);
+/* Wait until nothing is in flight. -1 only if the connection failed. */
+int imap_client_drain(struct imap_client *c, struct err *e);
+/* Commands submitted and not completed. */
+size_t imap_client_in_flight(const struct imap_client *c);
+
+/* ------------------------------------------------------------------ */
+/* Literals and FETCH data                                              */
+
+/* A literal source for APPEND: `size` bytes, either `data` in memory or
+ * produced by read() in chunks (read returns 0 and sets *got_r > 0 until
+ * `size` bytes were produced; fewer bytes in total is an ERR_IO). */
+struct imap_literal_src {
+	uint64_t size;
+	const void *data;
+	int (*read)(void *ctx, void *buf, size_t cap, size_t *got_r, struct err *e);
+	void *ctx;
+};
+
+/* One FETCH response, the usual items decoded. */
+struct imap_fetch_msg {
+	uint32_t seq;
+	uint32_t uid;               /* 0 if not sent */
+	int has_flags;
+	struct flagset flags;       /* \Recent dropped */
+	const char *flags_text;     /* the FLAGS list as sent, or NULL */
+	uint64_t size;              /* RFC822.SIZE; has_size says if sent */
+	int has_size;
+	int64_t internaldate;       /* Unix seconds, -1 if not sent */
+	uint64_t modseq;            /* 0 if not sent */
+	const char *body;           /* BODY[...] / BINARY[...] kept in memory, or NULL */
+	size_t body_len;
+	int body_streamed;          /* the body went to the handler's sink */
+	const struct imap_resp *resp; /* the whole parsed response, for other items */
+};
+
+/* Per-command FETCH handler. msg() gets every FETCH response that arrives
+ * for the command (UID FETCH, UID STORE without .SILENT, SELECT with
+ * QRESYNC). Bodies: when body_begin is set, it is called as a BODY[]/
+ * BINARY[] literal starts (`seq`, the section text e.g. "BODY[]", the size);
+ * returning 1 makes the client stream the literal through body_data() in
+ * chunks (never held whole in memory), 0 keeps it in memory (then it is in
+ * msg->body), -1 fails the command with `e`. vanished() gets VANISHED
+ * (EARLIER) UID sets. Any callback returning -1 fails the command (its error
+ * becomes the command's error); the connection stays usable. */
+struct imap_fetch_handler {
+	int (*msg)(void *ctx, const struct imap_fetch_msg *m, struct err *e);
+	int (*body_begin)(void *ctx, uint32_t seq, const char *section, uint64_t size,
+			  struct err *e);
+	int (*body_data)(void *ctx, const void *p, size_t n, struct err *e);
+	int (*body_end)(void *ctx, struct err *e);
+	int (*vanished)(void *ctx, const char *uids, int earlier, struct err *e);
+	void *ctx;
+};
+
+/* ------------------------------------------------------------------ */
+/* Any-state commands                                                   */
+
+int imap_capability(struct imap_client *c, struct err *e);
+int imap_noop(struct imap_client *c, struct imap_cmd **cmd_r, struct err *e);
+/* LOGOUT: state LOGOUT, the server's BYE is expected (not an error). */
+int imap_logout(struct imap_client *c, struct err *e);
+/* ID (RFC 2971): `kv` NULL or a NULL-terminated list of key, value pairs.
+ * *server_r (may be NULL) gets the server's list as text ("name" "Dovecot"
+ * ...), or NULL for NIL; caller frees. ERR_USAGE if ID is not advertised. */
+int imap_id(struct imap_client *c, const char *const *kv, char **server_r, struct err *e);
+
+/* ------------------------------------------------------------------ */
+/* Not authenticated                                                    */
+
+int imap_starttls(struct imap_client *c, struct err *e);
+/* Refuses with ERR_USAGE (before sending) on a plaintext non-loopback
+ * connection, and when LOGINDISABLED is advertised. */
+int imap_login(struct imap_client *c, const char *user, const char *pass, struct err *e);
+/* AUTHENTICATE PLAIN, with the initial response inline when SASL-IR is
+ * advertised, else after the "+" continuation. authzid may be NULL. */
+int imap_authenticate_plain(struct imap_client *c, const char *authzid, const char *user,
+			    const char *pass, struct err *e);
+/* The best available: AUTHENTICATE PLAIN when AUTH=PLAIN is advertised,
+ * else LOGIN (unless LOGINDISABLED: ERR_AUTH). Capabilities are refreshed
+ * after success (from [CAPABILITY] or a CAPABILITY command). */
+int imap_auth(struct imap_client *c, const char *user, const char *pass, struct err *e);
+/* The plaintext-password policy as a pure function: 0 if a password may be
+ * sent, else -1 with ERR_USAGE naming the host. */
+int imap_client_password_allowed(const char *host, int tls_active, int loopback,
+				 struct err *e);
+
+/* ------------------------------------------------------------------ */
+/* Authenticated                                                        */
+
+/* ENABLE (RFC 5161), caps space-separated ("QRESYNC", "CONDSTORE"). */
+int imap_enable(struct imap_client *c, const char *caps, struct err *e);
+
+struct imap_select_opts {
+	int read_only;             /* EXAMINE */
+	int condstore;             /* (CONDSTORE) */
+	/* QRESYNC (needs ENABLE QRESYNC): used when qresync_uidvalidity != 0 */
+	uint32_t qresync_uidvalidity;
+	uint64_t qresync_modseq;
+	const char *qresync_known_uids; /* optional UID set */
+	const struct imap_fetch_handler *fetch; /* FETCH / VANISHED (EARLIER) during select */
+};
+/* SELECT / EXAMINE; opts may be NULL. On success the state is SELECTED and
+ * imap_client_mailbox() describes the mailbox; on NO the state is
+ * AUTHENTICATED (RFC 3501: a failed SELECT closes the current mailbox). */
+int imap_select(struct imap_client *c, const char *mbox, const struct imap_select_opts *opts,
+		struct err *e);
+int imap_examine(struct imap_client *c, const char *mbox, struct err *e);
+
+enum imap_status_item {
+	IMAP_STATUS_MESSAGES = 1u << 0,
+	IMAP_STATUS_RECENT = 1u << 1,
+	IMAP_STATUS_UIDNEXT = 1u << 2,
+	IMAP_STATUS_UIDVALIDITY = 1u << 3,
+	IMAP_STATUS_UNSEEN = 1u << 4,
+	IMAP_STATUS_HIGHESTMODSEQ = 1u << 5, /* only asked when CONDSTORE is advertised */
+};
+#define IMAP_STATUS_ALL 0x3fu
+struct imap_status {
+	unsigned items;            /* which fields the server sent */
+	uint32_t messages, recent, uidnext, uidvalidity, unseen;
+	uint64_t highestmodseq;
+};
+int imap_status(struct imap_client *c, const char *mbox, unsigned items, struct imap_status *st_r,
+		struct imap_cmd **cmd_r, struct err *e);
+
+/* LIST result. `attrs` uses store.h's enum store_box_attr bits (special-use
+ * included); `raw_name` is the name as on the wire (modified UTF-7), `name`
+ * UTF-8 (equal to raw_name, and bad_name set, when it does not decode). */
+struct imap_list_entry {
+	char *name;
+	char *raw_name;
+	int bad_name;
+	char delim;                /* 0 for NIL */
+	unsigned attrs;
+	char *attrs_text;          /* all attributes as sent, "\HasNoChildren \Sent" */
+	int has_status;            /* LIST-STATUS data arrived */
+	struct imap_status status;
+};
+struct imap_list {
+	struct imap_list_entry *v;
+	size_t n;
+};
+void imap_list_free(struct imap_list *l);
+
+enum imap_list_flags {
+	IMAP_LIST_SPECIAL_USE = 1u << 0, /* RETURN (SPECIAL-USE) if SPECIAL-USE advertised */
+	IMAP_LIST_SUBSCRIBED = 1u << 1,  /* RETURN (SUBSCRIBED) if LIST-EXTENDED */
+	IMAP_LIST_CHILDREN = 1u << 2,    /* RETURN (CHILDREN) if LIST-EXTENDED */
+};
+/* LIST ref pattern [RETURN (...)]; `status_items` != 0 adds RETURN (STATUS
+ * (...)) when LIST-STATUS is advertised (else entries have has_status 0 and
+ * the caller may STATUS each). ref/pattern are UTF-8 ("" and "*" usual). */
+int imap_list(struct imap_client *c, const char *ref, const char *pattern, unsigned flags,
+	      unsigned status_items, struct imap_list *out, struct imap_cmd **cmd_r,
+	      struct err *e);
+int imap_lsub(struct imap_client *c, const char *ref, const char *pattern, struct imap_list *out,
+	      struct imap_cmd **cmd_r, struct err *e);
+
+struct imap_ns {
+	char *prefix;              /* UTF-8 */
+	char delim;                /* 0 for NIL */
+};
+struct imap_namespaces {
+	struct imap_ns *personal, *other, *shared;
+	size_t npersonal, nother, nshared;
+};
+void imap_namespaces_free(struct imap_namespaces *ns);
+/* ERR_USAGE if NAMESPACE is not advertised. */
+int imap_namespace(struct imap_client *c, struct imap_namespaces *ns_r, struct err *e);
+
+int imap_create(struct imap_client *c, const char *mbox, struct imap_cmd **cmd_r, struct err *e);
+int imap_delete(struct imap_client *c, const char *mbox, struct imap_cmd **cmd_r, struct err *e);
+int imap_rename(struct imap_client *c, const char *from, const char *to,
+		struct imap_cmd **cmd_r, struct err *e);
+int imap_subscribe(struct imap_client *c, const char *mbox, struct imap_cmd **cmd_r,
+		   struct err *e);
+int imap_unsubscribe(struct imap_client *c, const char *mbox, struct imap_cmd **cmd_r,
+		     struct err *e);
+
+/* APPEND. flags: NULL or "\Seen $Junk" (space-separated, no parentheses);
+ * idate: Unix seconds or -1 for none (sent as the server's local zone +0000).
+ * Literal: LITERAL+ (or LITERAL- up to 4096 bytes) when advertised, else a
+ * synchronizing literal (the client waits for "+"). */
+struct imap_append_msg {
+	const char *flags;
+	int64_t idate;
+	struct imap_literal_src src;
+};
+/* APPENDUID / COPYUID (UIDPLUS). uidvalidity 0: the server sent none.
+ * Sets are text ("4:6,9"), owned; free with imap_uidmap_free. */
+struct imap_uidmap {
+	uint32_t uidvalidity;
+	char *src_uids;            /* COPYUID only */
+	char *dst_uids;
+};
+void imap_uidmap_free(struct imap_uidmap *m);
+int imap_append(struct imap_client *c, const char *mbox, const struct imap_append_msg *m,
+		struct imap_uidmap *uid_r, struct imap_cmd **cmd_r, struct err *e);
+/* MULTIAPPEND (RFC 3502): all n messages in one command; ERR_USAGE when not
+ * advertised. */
+int imap_multiappend(struct imap_client *c, const char *mbox, const struct imap_append_msg *v,
+		     size_t n, struct imap_uidmap *uid_r, struct imap_cmd **cmd_r, struct err *e);
+
+/* MYRIGHTS / GETACL (RFC 4314); ERR_USAGE when ACL is not advertised.
+ * *rights_r is owned by the caller. */
+int imap_myrights(struct imap_client *c, const char *mbox, char **rights_r, struct err *e);
+struct imap_acl_entry {
+	char *identifier;
+	char *rights;
+};
+struct imap_acl {
+	struct imap_acl_entry *v;
+	size_t n;
+};
+void imap_acl_free(struct imap_acl *a);
+int imap_getacl(struct imap_client *c, const char *mbox, struct imap_acl *acl_r, struct err *e);
+
+/* ------------------------------------------------------------------ */
+/* Selected                                                             */
+
+int imap_close(struct imap_client *c, struct err *e);
+/* UNSELECT (RFC 3691); ERR_USAGE when not advertised. */
+int imap_unselect(struct imap_client *c, struct err *e);
+int imap_check(struct imap_client *c, struct imap_cmd **cmd_r, struct err *e);
+int imap_expunge(struct imap_client *c, struct imap_cmd **cmd_r, struct err *e);
+/* UID EXPUNGE (UIDPLUS); ERR_USAGE when not advertised. */
+int imap_uid_expunge(struct imap_client *c, const char *uids, struct imap_cmd **cmd_r,
+		     struct err *e);
+
+/* UID FETCH uids (items) [(CHANGEDSINCE m [VANISHED])]. items is the raw
+ * item list without parentheses, e.g. "UID FLAGS RFC822.SIZE INTERNALDATE
+ * BODY.PEEK[]". changedsince 0: none; vanished needs QRESYNC enabled. */
+int imap_uid_fetch(struct imap_client *c, const char *uids, const char *items,
+		   uint64_t changedsince, int vanished, const struct imap_fetch_handler *h,
+		   struct imap_cmd **cmd_r, struct err *e);
+
+enum imap_store_op {
+	IMAP_STORE_SET = 0, /* FLAGS */
+	IMAP_STORE_ADD,     /* +FLAGS */
+	IMAP_STORE_REMOVE,  /* -FLAGS */
+};
+/* UID STORE uids [(UNCHANGEDSINCE m)] op[.SILENT] (flags). flags as text
+ * ("\Seen $Junk"). h (may be NULL) gets the FETCH answers when not silent.
+ * *modified_r (may be NULL) gets the [MODIFIED set] text or NULL; caller
+ * frees. */
+int imap_uid_store(struct imap_client *c, const char *uids, enum imap_store_op op,
+		   const char *flags, int silent, uint64_t unchangedsince,
+		   const struct imap_fetch_handler *h, char **modified_r,
+		   struct imap_cmd **cmd_r, struct err *e);
+
+/* UID SEARCH criteria (raw IMAP search syntax, ASCII, e.g. "UNDELETED" or
+ * "UID 1:*"). The UIDs arrive sorted ascending in *uids_r (caller frees). When
+ * ESEARCH is advertised the client asks RETURN (ALL) and expands the set. */
+int imap_uid_search(struct imap_client *c, const char *criteria, uint32_t **uids_r,
+		    size_t *n_r, struct imap_cmd **cmd_r, struct err *e);
+/* ESEARCH (RFC 4731) with RETURN (MIN MAX COUNT ALL); ERR_USAGE when not
+ * advertised. */
+struct imap_esearch {
+	uint32_t min, max, count;
+	char *all;                 /* UID set text or NULL; owned */
+	uint64_t modseq;
+};
+void imap_esearch_free(struct imap_esearch *r);
+int imap_uid_esearch(struct imap_client *c, const char *criteria, struct imap_esearch *r,
+		     struct imap_cmd **cmd_r, struct err *e);
+
+/* UID COPY / UID MOVE; *map_r (may be NULL) gets COPYUID. MOVE needs the
+ * MOVE capability (ERR_USAGE otherwise). */
+int imap_uid_copy(struct imap_client *c, const char *uids, const char *dest,
+		  struct imap_uidmap *map_r, struct imap_cmd **cmd_r, struct err *e);
+int imap_uid_move(struct imap_client *c, const char *uids, const char *dest,
+		  struct imap_uidmap *map_r, struct imap_cmd **cmd_r, struct err *e);
+
+/* ------------------------------------------------------------------ */
+/* Escape hatch                                                         */
+
+/* Any command: `args` is the raw text after the tag (e.g. "GETQUOTAROOT
+ * INBOX"), ASCII, no literals. Untagged responses while it is in flight go
+ * to fn (may be NULL) before the default handling; fn returning -1 fails the
+ * command. `need` is the state the command needs (refused otherwise);
+ * pass IMAP_STATE_LOGOUT to allow any state. */
+typedef int imap_untagged_fn(void *ctx, const struct imap_resp *r, struct err *e);
+int imap_raw(struct imap_client *c, enum imap_state need, const char *args,
+	     imap_untagged_fn *fn, void *ctx, struct imap_cmd **cmd_r, struct err *e);
+
+#endif
