@@ -56,13 +56,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "imap/imap_parser.h"
+#include "imap/imap_resp.h"
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "store.h"
 
 struct imap_client;
 struct imap_cmd;
-struct imap_resp; /* imap_resp.h: a parsed response (opaque here) */
 
 /* ------------------------------------------------------------------ */
 /* Session                                                              */
@@ -146,14 +147,14 @@ enum imap_event_type {
 	IMAP_EV_CAPS,     /* capabilities changed */
 	IMAP_EV_CLOSED,   /* [CLOSED]: the previous mailbox was closed */
 };
-struct imap_fetch_msg;
 struct imap_event {
 	enum imap_event_type type;
 	uint32_t num;
 	const char *uids;
 	int earlier;
 	const char *text;
-	const struct imap_fetch_msg *fetch;
+	const struct imap_fetch *fetch;
+	const struct imap_response *resp; /* the response behind the event */
 };
 typedef void imap_event_fn(void *ctx, const struct imap_event *ev);
 void imap_client_set_event_cb(struct imap_client *c, imap_event_fn *fn, void *ctx);
@@ -207,34 +208,20 @@ struct imap_literal_src {
 	void *ctx;
 };
 
-/* One FETCH response, the usual items decoded. */
-struct imap_fetch_msg {
-	uint32_t seq;
-	uint32_t uid;               /* 0 if not sent */
-	int has_flags;
-	struct flagset flags;       /* \Recent dropped */
-	const char *flags_text;     /* the FLAGS list as sent, or NULL */
-	uint64_t size;              /* RFC822.SIZE; has_size says if sent */
-	int has_size;
-	int64_t internaldate;       /* Unix seconds, -1 if not sent */
-	uint64_t modseq;            /* 0 if not sent */
-	const char *body;           /* BODY[...] / BINARY[...] kept in memory, or NULL */
-	size_t body_len;
-	int body_streamed;          /* the body went to the handler's sink */
-	const struct imap_resp *resp; /* the whole parsed response, for other items */
-};
-
 /* Per-command FETCH handler. msg() gets every FETCH response that arrives
  * for the command (UID FETCH, UID STORE without .SILENT, SELECT with
- * QRESYNC). Bodies: when body_begin is set, it is called as a BODY[]/
+ * QRESYNC), decoded by imap_resp_fetch() (`f`, valid during the call; a body
+ * kept in memory is f->body) with the raw response `r` for other items.
+ * Bodies: when body_begin is set, it is called as a BODY[]/
  * BINARY[] literal starts (`seq`, the section text e.g. "BODY[]", the size);
  * returning 1 makes the client stream the literal through body_data() in
- * chunks (never held whole in memory), 0 keeps it in memory (then it is in
- * msg->body), -1 fails the command with `e`. vanished() gets VANISHED
+ * chunks (never held whole in memory) and body_end() once it is complete,
+ * 0 keeps it in memory (then it is in f->body), -1 fails the command. vanished() gets VANISHED
  * (EARLIER) UID sets. Any callback returning -1 fails the command (its error
  * becomes the command's error); the connection stays usable. */
 struct imap_fetch_handler {
-	int (*msg)(void *ctx, const struct imap_fetch_msg *m, struct err *e);
+	int (*msg)(void *ctx, const struct imap_fetch *f, const struct imap_response *r,
+		   struct err *e);
 	int (*body_begin)(void *ctx, uint32_t seq, const char *section, uint64_t size,
 			  struct err *e);
 	int (*body_data)(void *ctx, const void *p, size_t n, struct err *e);
@@ -297,27 +284,22 @@ int imap_select(struct imap_client *c, const char *mbox, const struct imap_selec
 		struct err *e);
 int imap_examine(struct imap_client *c, const char *mbox, struct err *e);
 
-enum imap_status_item {
-	IMAP_STATUS_MESSAGES = 1u << 0,
-	IMAP_STATUS_RECENT = 1u << 1,
-	IMAP_STATUS_UIDNEXT = 1u << 2,
-	IMAP_STATUS_UIDVALIDITY = 1u << 3,
-	IMAP_STATUS_UNSEEN = 1u << 4,
-	IMAP_STATUS_HIGHESTMODSEQ = 1u << 5, /* only asked when CONDSTORE is advertised */
-};
+/* Items: enum imap_status_present (imap_resp.h), IMAP_STATUS_MESSAGES...
+ * IMAP_STATUS_HIGHESTMODSEQ (that one only asked when CONDSTORE is
+ * advertised). */
 #define IMAP_STATUS_ALL 0x3fu
-struct imap_status {
+struct imap_mbox_status {
 	unsigned items;            /* which fields the server sent */
 	uint32_t messages, recent, uidnext, uidvalidity, unseen;
 	uint64_t highestmodseq;
 };
-int imap_status(struct imap_client *c, const char *mbox, unsigned items, struct imap_status *st_r,
+int imap_status(struct imap_client *c, const char *mbox, unsigned items, struct imap_mbox_status *st_r,
 		struct imap_cmd **cmd_r, struct err *e);
 
 /* LIST result. `attrs` uses store.h's enum store_box_attr bits (special-use
  * included); `raw_name` is the name as on the wire (modified UTF-7), `name`
  * UTF-8 (equal to raw_name, and bad_name set, when it does not decode). */
-struct imap_list_entry {
+struct imap_box {
 	char *name;
 	char *raw_name;
 	int bad_name;
@@ -325,13 +307,13 @@ struct imap_list_entry {
 	unsigned attrs;
 	char *attrs_text;          /* all attributes as sent, "\HasNoChildren \Sent" */
 	int has_status;            /* LIST-STATUS data arrived */
-	struct imap_status status;
+	struct imap_mbox_status status;
 };
-struct imap_list {
-	struct imap_list_entry *v;
+struct imap_boxlist {
+	struct imap_box *v;
 	size_t n;
 };
-void imap_list_free(struct imap_list *l);
+void imap_boxlist_free(struct imap_boxlist *l);
 
 enum imap_list_flags {
 	IMAP_LIST_SPECIAL_USE = 1u << 0, /* RETURN (SPECIAL-USE) if SPECIAL-USE advertised */
@@ -342,22 +324,14 @@ enum imap_list_flags {
  * (...)) when LIST-STATUS is advertised (else entries have has_status 0 and
  * the caller may STATUS each). ref/pattern are UTF-8 ("" and "*" usual). */
 int imap_list(struct imap_client *c, const char *ref, const char *pattern, unsigned flags,
-	      unsigned status_items, struct imap_list *out, struct imap_cmd **cmd_r,
+	      unsigned status_items, struct imap_boxlist *out, struct imap_cmd **cmd_r,
 	      struct err *e);
-int imap_lsub(struct imap_client *c, const char *ref, const char *pattern, struct imap_list *out,
+int imap_lsub(struct imap_client *c, const char *ref, const char *pattern, struct imap_boxlist *out,
 	      struct imap_cmd **cmd_r, struct err *e);
 
-struct imap_ns {
-	char *prefix;              /* UTF-8 */
-	char delim;                /* 0 for NIL */
-};
-struct imap_namespaces {
-	struct imap_ns *personal, *other, *shared;
-	size_t npersonal, nother, nshared;
-};
-void imap_namespaces_free(struct imap_namespaces *ns);
-/* ERR_USAGE if NAMESPACE is not advertised. */
-int imap_namespace(struct imap_client *c, struct imap_namespaces *ns_r, struct err *e);
+/* NAMESPACE into imap_resp.h's struct imap_namespace, with every prefix
+ * decoded to UTF-8 (free with imap_namespace_free). */
+int imap_namespace(struct imap_client *c, struct imap_namespace *ns_r, struct err *e);
 
 int imap_create(struct imap_client *c, const char *mbox, struct imap_cmd **cmd_r, struct err *e);
 int imap_delete(struct imap_client *c, const char *mbox, struct imap_cmd **cmd_r, struct err *e);
@@ -444,14 +418,9 @@ int imap_uid_store(struct imap_client *c, const char *uids, enum imap_store_op o
  * ESEARCH is advertised the client asks RETURN (ALL) and expands the set. */
 int imap_uid_search(struct imap_client *c, const char *criteria, uint32_t **uids_r,
 		    size_t *n_r, struct imap_cmd **cmd_r, struct err *e);
-/* ESEARCH (RFC 4731) with RETURN (MIN MAX COUNT ALL); ERR_USAGE when not
- * advertised. */
-struct imap_esearch {
-	uint32_t min, max, count;
-	char *all;                 /* UID set text or NULL; owned */
-	uint64_t modseq;
-};
-void imap_esearch_free(struct imap_esearch *r);
+/* ESEARCH (RFC 4731) with RETURN (MIN MAX COUNT ALL), result in
+ * imap_resp.h's struct imap_esearch (free with imap_esearch_free);
+ * ERR_USAGE when not advertised. */
 int imap_uid_esearch(struct imap_client *c, const char *criteria, struct imap_esearch *r,
 		     struct imap_cmd **cmd_r, struct err *e);
 
@@ -470,7 +439,7 @@ int imap_uid_move(struct imap_client *c, const char *uids, const char *dest,
  * to fn (may be NULL) before the default handling; fn returning -1 fails the
  * command. `need` is the state the command needs (refused otherwise);
  * pass IMAP_STATE_LOGOUT to allow any state. */
-typedef int imap_untagged_fn(void *ctx, const struct imap_resp *r, struct err *e);
+typedef int imap_untagged_fn(void *ctx, const struct imap_response *r, struct err *e);
 int imap_raw(struct imap_client *c, enum imap_state need, const char *args,
 	     imap_untagged_fn *fn, void *ctx, struct imap_cmd **cmd_r, struct err *e);
 
