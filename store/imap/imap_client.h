@@ -150,7 +150,7 @@ enum imap_event_type {
 struct imap_event {
 	enum imap_event_type type;
 	uint32_t num;
-	const char *uids;
+	const struct imap_uidset *uids;
 	int earlier;
 	const char *text;
 	const struct imap_fetch *fetch;
@@ -216,8 +216,8 @@ struct imap_literal_src {
  * BINARY[] literal starts (`seq`, the section text e.g. "BODY[]", the size);
  * returning 1 makes the client stream the literal through body_data() in
  * chunks (never held whole in memory) and body_end() once it is complete,
- * 0 keeps it in memory (then it is in f->body), -1 fails the command. vanished() gets VANISHED
- * (EARLIER) UID sets. Any callback returning -1 fails the command (its error
+ * 0 keeps it in memory (then it is in f->body), -1 fails the command.
+ * vanished() gets VANISHED (EARLIER) UID sets. Any callback returning -1 fails the command (its error
  * becomes the command's error); the connection stays usable. */
 struct imap_fetch_handler {
 	int (*msg)(void *ctx, const struct imap_fetch *f, const struct imap_response *r,
@@ -226,7 +226,8 @@ struct imap_fetch_handler {
 			  struct err *e);
 	int (*body_data)(void *ctx, const void *p, size_t n, struct err *e);
 	int (*body_end)(void *ctx, struct err *e);
-	int (*vanished)(void *ctx, const char *uids, int earlier, struct err *e);
+	int (*vanished)(void *ctx, const struct imap_uidset *uids, int earlier,
+			struct err *e);
 	void *ctx;
 };
 
@@ -238,9 +239,10 @@ int imap_noop(struct imap_client *c, struct imap_cmd **cmd_r, struct err *e);
 /* LOGOUT: state LOGOUT, the server's BYE is expected (not an error). */
 int imap_logout(struct imap_client *c, struct err *e);
 /* ID (RFC 2971): `kv` NULL or a NULL-terminated list of key, value pairs.
- * *server_r (may be NULL) gets the server's list as text ("name" "Dovecot"
- * ...), or NULL for NIL; caller frees. ERR_USAGE if ID is not advertised. */
-int imap_id(struct imap_client *c, const char *const *kv, char **server_r, struct err *e);
+ * *server_r (may be NULL) gets the server's answer (imap_resp.h; n == 0 for
+ * NIL; free with imap_id_free). ERR_USAGE if ID is not advertised. */
+int imap_id(struct imap_client *c, const char *const *kv, struct imap_id *server_r,
+	    struct err *e);
 
 /* ------------------------------------------------------------------ */
 /* Not authenticated                                                    */
