@@ -34,6 +34,12 @@ struct journal;
 int journal_open(const char *path, struct journal **j_r, struct err *e);
 /* Close and unlock; NULLs *j. */
 void journal_close(struct journal **j);
+/* Full check (PRAGMA integrity_check and foreign_key_check); ERR_CORRUPT
+ * with the first problem found. Slow on a big journal: for tests and a
+ * future `check` command, not for every run (open does a quick_check). */
+int journal_check(struct journal *j, struct err *e);
+/* The schema version (PRAGMA user_version) this code writes. */
+int journal_schema_version(void);
 
 int journal_begin(struct journal *j, struct err *e);
 int journal_commit(struct journal *j, struct err *e);
@@ -45,7 +51,8 @@ int journal_rollback(struct journal *j, struct err *e);
 void journal_set_stop_after(struct journal *j, unsigned long n);
 unsigned long journal_steps(const struct journal *j);
 
-/* Channel metadata (the two stores' labels, options): small key/value. */
+/* Channel metadata (the two stores' labels, options): small key/value.
+ * A missing key is not an error: *val_r is NULL. Setting NULL deletes. */
 int journal_meta_get(struct journal *j, const char *key, char **val_r, struct err *e);
 int journal_meta_set(struct journal *j, const char *key, const char *val, struct err *e);
 
@@ -98,7 +105,10 @@ int journal_pair_put(struct journal *j, struct journal_pair *p, struct err *e);
 int journal_pair_delete(struct journal *j, int64_t id, struct err *e);
 
 /* Keywords that the local store could not hold (a Maildir folder takes at
- * most 26), kept per local key so that they still sync. */
+ * most 26), kept per local key so that they still sync. get initialises
+ * *kw_out (empty when none); set with no keywords deletes the entry. Only
+ * keywords are kept (kw->sys is ignored). Deleting a pair does not touch its
+ * overflow: the executor clears it with an empty set. */
 int journal_kw_overflow_get(struct journal *j, int64_t box_id, const char *lkey,
 			    struct flagset *kw_out, struct err *e);
 int journal_kw_overflow_set(struct journal *j, int64_t box_id, const char *lkey,
@@ -136,5 +146,9 @@ int journal_intent_add(struct journal *j, struct journal_intent *in, struct err 
 int journal_intents(struct journal *j, int64_t box_id, struct journal_intent **v_r,
 		    size_t *n_r, struct err *e);
 int journal_intent_clear(struct journal *j, int64_t id, struct err *e);
+/* Deleting (box, pair, intent) an id that is not there is not an error;
+ * updating one (put with id != 0) is ERR_NOTFOUND, and so is a pair or
+ * intent whose box_id does not exist. A second box with the same rname or
+ * lname is ERR_EXISTS. */
 
 #endif
