@@ -184,15 +184,18 @@ static enum err_class db_class(int rc)
 	}
 }
 
+static int damaged(struct journal *j, struct err *e, const char *why);
+
 /* Fill e from the connection's last error (rc is what the call returned). */
 static int db_err(struct journal *j, struct err *e, int rc, const char *what)
 {
 	enum err_class cls = db_class(rc);
 	const char *msg = j->db ? sqlite3_errmsg(j->db) : sqlite3_errstr(rc);
-	if (cls == ERR_CORRUPT)
-		err_set(e, cls, "journal '%s' is damaged (%s: %s); it was left untouched:"
-			" move it aside to start afresh", j->path, what, msg);
-	else
+	if (cls == ERR_CORRUPT) {
+		char why[256];
+		snprintf(why, sizeof why, "%s: %s", what, msg);
+		damaged(j, e, why);
+	} else
 		err_set(e, cls, "journal '%s': %s: %s", j->path, what, msg);
 	/* Some errors (SQLITE_FULL, IOERR) roll the whole transaction back. */
 	if (j->in_tx && j->db && sqlite3_get_autocommit(j->db)) {
@@ -365,10 +368,25 @@ static int lock_take(struct journal *j, struct err *e)
 	return 0;
 }
 
+/* `why` may be quick_check's multi-line report: keep it on one line. */
 static int damaged(struct journal *j, struct err *e, const char *why)
 {
+	static const char banner[] = "*** in database main ***\n";
+	char flat[256];
+	size_t n = 0;
+	if (strncmp(why, banner, sizeof banner - 1) == 0)
+		why += sizeof banner - 1;
+	for (; *why && n + 3 < sizeof flat; why++) {
+		if (*why == '\n') {
+			flat[n++] = ';';
+			flat[n++] = ' ';
+		} else {
+			flat[n++] = (unsigned char)*why < 0x20 ? ' ' : *why;
+		}
+	}
+	flat[n] = '\0';
 	return err_set(e, ERR_CORRUPT, "journal '%s' is damaged (%s); it was left untouched:"
-		       " move it aside to start afresh", j->path, why);
+		       " move it aside to start afresh", j->path, flat);
 }
 
 /* Create the file 0600 or check the existing one; a non-empty file must
