@@ -99,6 +99,10 @@ enum st {
 	ST_PAIR_INS,
 	ST_PAIR_UPD,
 	ST_PAIR_DEL,
+	ST_PAIR_RKEY,
+	ST_PAIR_LKEY,
+	ST_PAIR_FP,
+	ST_PAIR_FP_ALL,
 	ST_KW_GET,
 	ST_KW_SET,
 	ST_KW_DEL,
@@ -132,6 +136,13 @@ static const char *const st_sql[ST__N] = {
 	[ST_PAIR_UPD] = "UPDATE pair SET box_id = ?1, rkey = ?2, lkey = ?3, base = ?4,"
 			" size = ?5, idate = ?6, fp = ?7 WHERE id = ?8",
 	[ST_PAIR_DEL] = "DELETE FROM pair WHERE id = ?1",
+	[ST_PAIR_RKEY] = "SELECT id, " PAIR_COLS " FROM pair WHERE box_id = ?1 AND rkey = ?2"
+			 " ORDER BY id",
+	[ST_PAIR_LKEY] = "SELECT id, " PAIR_COLS " FROM pair WHERE box_id = ?1 AND lkey = ?2"
+			 " ORDER BY id",
+	[ST_PAIR_FP] = "SELECT id, " PAIR_COLS " FROM pair WHERE fp = ?1 AND box_id = ?2"
+		       " ORDER BY id",
+	[ST_PAIR_FP_ALL] = "SELECT id, " PAIR_COLS " FROM pair WHERE fp = ?1 ORDER BY id",
 	[ST_KW_GET] = "SELECT keywords FROM kw_overflow WHERE box_id = ?1 AND lkey = ?2",
 	[ST_KW_SET] = "INSERT INTO kw_overflow(box_id, lkey, keywords) VALUES (?1, ?2, ?3)"
 		      " ON CONFLICT(box_id, lkey) DO UPDATE SET keywords = excluded.keywords",
@@ -345,8 +356,9 @@ static int lock_take(struct journal *j, struct err *e)
 		return err_sys(e, ERR_IO, "journal '%s'", j->path);
 	j->lockfd = open(lp.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (j->lockfd < 0) {
-		err_sys(e, errno == EACCES ? ERR_PERM : ERR_IO, "cannot open lock file '%s'",
-			lp.data);
+		enum err_class cls = errno == ENOENT ? ERR_NOTFOUND
+				   : errno == EACCES ? ERR_PERM : ERR_IO;
+		err_sys(e, cls, "cannot open lock file '%s'", lp.data);
 		buf_release(&lp);
 		return -1;
 	}
@@ -493,7 +505,8 @@ static int db_setup(struct journal *j, struct err *e)
 	if (!wal)
 		return err_set(e, ERR_IO, "journal '%s': cannot switch to WAL mode", j->path);
 	int64_t fk;
-	if (exec_sql(j, "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;", "setup", e) < 0 ||
+	if (exec_sql(j, "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;"
+			     " PRAGMA journal_size_limit=16777216;", "setup", e) < 0 ||
 	    pragma_int(j, "PRAGMA foreign_keys", &fk, e) < 0)
 		return -1;
 	if (fk != 1)
@@ -798,18 +811,13 @@ static void flags_from_col(sqlite3_stmt *s, int i, struct flagset *f)
 		flagset_parse(f, t);
 }
 
-int journal_pairs(struct journal *j, int64_t box_id, struct journal_pair **v_r,
-		  size_t *n_r, struct err *e)
+/* Read the pairs a bound statement selects (PAIR_COLS after the id). */
+static int read_pairs(struct journal *j, sqlite3_stmt *s, struct journal_pair **v_r,
+		      size_t *n_r, struct err *e)
 {
-	sqlite3_stmt *s = stmt(j, ST_PAIRS, e);
 	struct journal_pair *v = NULL;
 	size_t n = 0, cap = 0;
 	int rc;
-	*v_r = NULL;
-	*n_r = 0;
-	if (!s)
-		return -1;
-	sqlite3_bind_int64(s, 1, box_id);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
@@ -836,6 +844,45 @@ int journal_pairs(struct journal *j, int64_t box_id, struct journal_pair **v_r,
 	*v_r = v;
 	*n_r = n;
 	return 0;
+}
+
+int journal_pairs(struct journal *j, int64_t box_id, struct journal_pair **v_r,
+		  size_t *n_r, struct err *e)
+{
+	sqlite3_stmt *s = stmt(j, ST_PAIRS, e);
+	*v_r = NULL;
+	*n_r = 0;
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, box_id);
+	return read_pairs(j, s, v_r, n_r, e);
+}
+
+int journal_pairs_by_key(struct journal *j, int64_t box_id, int side, const char *key,
+			 struct journal_pair **v_r, size_t *n_r, struct err *e)
+{
+	sqlite3_stmt *s = stmt(j, side ? ST_PAIR_LKEY : ST_PAIR_RKEY, e);
+	*v_r = NULL;
+	*n_r = 0;
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, box_id);
+	bind_text(s, 2, key, SIZE_MAX);
+	return read_pairs(j, s, v_r, n_r, e);
+}
+
+int journal_pairs_by_fp(struct journal *j, int64_t box_id, const unsigned char fp[32],
+			struct journal_pair **v_r, size_t *n_r, struct err *e)
+{
+	sqlite3_stmt *s = stmt(j, box_id ? ST_PAIR_FP : ST_PAIR_FP_ALL, e);
+	*v_r = NULL;
+	*n_r = 0;
+	if (!s)
+		return -1;
+	bind_fp(s, 1, 1, fp);
+	if (box_id)
+		sqlite3_bind_int64(s, 2, box_id);
+	return read_pairs(j, s, v_r, n_r, e);
 }
 
 /* Bind a flag set as text at i; -1 only if it does not fit a buffer. */

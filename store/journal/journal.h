@@ -100,6 +100,14 @@ void journal_pairs_free(struct journal_pair *v, size_t n);
 /* All pairs of a mailbox pair, ordered by id. */
 int journal_pairs(struct journal *j, int64_t box_id, struct journal_pair **v_r,
 		  size_t *n_r, struct err *e);
+/* Pairs of a mailbox pair whose remote key (side 0) or local key (side 1)
+ * is `key`, by id (normally 0 or 1 of them). */
+int journal_pairs_by_key(struct journal *j, int64_t box_id, int side, const char *key,
+			 struct journal_pair **v_r, size_t *n_r, struct err *e);
+/* Pairs with this content fingerprint, in one mailbox pair (box_id != 0) or
+ * in all of them (to notice a message moved between folders), by id. */
+int journal_pairs_by_fp(struct journal *j, int64_t box_id, const unsigned char fp[32],
+			struct journal_pair **v_r, size_t *n_r, struct err *e);
 /* Insert (p->id == 0; sets p->id) or update by id. */
 int journal_pair_put(struct journal *j, struct journal_pair *p, struct err *e);
 int journal_pair_delete(struct journal *j, int64_t id, struct err *e);

@@ -198,6 +198,35 @@ static void test_pairs(struct journal *j)
 	      flagset_has_kw(&v[1].base, "$Forwarded") && v[1].base.sys == MF_SEEN);
 	journal_pairs_free(v, n);
 
+	/* Lookups by key and by fingerprint. */
+	CHECK_INT(journal_pairs_by_key(j, box, 0, "3", &v, &n, &e), 0);
+	CHECK(n == 1 && v[0].id == ids[2] && v[0].lkey == NULL);
+	journal_pairs_free(v, n);
+	CHECK_INT(journal_pairs_by_key(j, box, 1, "1700000000.M3P42.host", &v, &n, &e), 0);
+	CHECK(n == 1 && v[0].id == ids[3] && v[0].idate == -1);
+	journal_pairs_free(v, n);
+	CHECK_INT(journal_pairs_by_key(j, box, 1, "nope", &v, &n, &e), 0);
+	CHECK(n == 0 && v == NULL);
+	journal_pairs_free(v, n);
+	unsigned char fp[32];
+	memset(fp, 0xa4, sizeof fp);
+	CHECK_INT(journal_pairs_by_fp(j, box, fp, &v, &n, &e), 0);
+	CHECK(n == 1 && v[0].id == ids[4]);
+	journal_pairs_free(v, n);
+	int64_t other = add_box(j, "Pairs2", "Pairs2");
+	struct journal_pair moved = { 0 };
+	moved.box_id = other;
+	moved.has_fp = 1;
+	memcpy(moved.fp, fp, sizeof fp);
+	CHECK_INT(journal_pair_put(j, &moved, &e), 0);
+	CHECK_INT(journal_pairs_by_fp(j, 0, fp, &v, &n, &e), 0);
+	CHECK(n == 2 && v[0].id == ids[4] && v[1].id == moved.id && v[1].box_id == other);
+	journal_pairs_free(v, n);
+	memset(fp, 0xa1, sizeof fp); /* case 1 has no fingerprint */
+	CHECK_INT(journal_pairs_by_fp(j, 0, fp, &v, &n, &e), 0);
+	CHECK_INT(n, 0);
+	journal_pairs_free(v, n);
+
 	/* Delete one; deleting again is fine; unknown update / box. */
 	CHECK_INT(journal_pair_delete(j, ids[0], &e), 0);
 	CHECK_INT(journal_pair_delete(j, ids[0], &e), 0);
@@ -366,7 +395,7 @@ static int scenario_roundtrip(void)
 	struct journal_box *b;
 	size_t n;
 	CHECK_INT(journal_boxes(j, &b, &n, &e), 0);
-	CHECK_INT(n, 6);
+	CHECK_INT(n, 7);
 	journal_boxes_free(b, n);
 	CHECK_INT(journal_check(j, &e), 0);
 	journal_close(&j);

@@ -388,7 +388,7 @@ static int scenario_mode(void)
 
 	/* Missing directory; a directory in the way. */
 	CHECK_INT(journal_open(jt_path("no/such/dir.db"), &j, &e), -1);
-	CHECK(e.cls == ERR_NOTFOUND || e.cls == ERR_IO);
+	CHECK_INT(e.cls, ERR_NOTFOUND);
 	CHECK_INT(mkdir(jt_path("adir"), 0700), 0);
 	CHECK_INT(journal_open(jt_path("adir"), &j, &e), -1);
 	CHECK(j == NULL);
