@@ -156,6 +156,8 @@ struct plan_action {
 	int has_fp;
 	unsigned char fp[32];
 	const char *reason;      /* static text, for printing and SKIP */
+	int keep_pair;           /* EXPUNGE: keep the pair (the other side keeps its
+				  * copy, or another EXPUNGE of this plan drops it) */
 };
 
 struct plan_counts {
@@ -166,12 +168,22 @@ struct plan_counts {
 	size_t paired;           /* matched by fingerprint, nothing transferred */
 	size_t skipped;
 	uint64_t bytes[2];
+	size_t rekeyed;          /* pairs re-keyed by fingerprint (UIDVALIDITY change) */
 };
 
 struct plan {
 	struct plan_action *v;
 	size_t n;
 	struct plan_counts counts;
+	/* Non-NULL (static text) when the planner refused to plan anything for
+	 * this mailbox because the input looks wrong (e.g. UIDVALIDITY changed
+	 * and no journal pair matched the server). The plan is then empty and
+	 * the caller must NOT adopt the new identity/markers of the mailbox. */
+	const char *alert;
+	/* After this plan, the next listing of side s must be full (not a
+	 * delta): some pair's side s will not equal its base (a one-sided
+	 * pair kept as a tombstone, or a direction that is not written). */
+	int need_full[2];
 };
 
 /* Actions are ordered: pairing and journal-only updates first, then
@@ -185,5 +197,9 @@ void plan_free(struct plan *p);
 int plan_format(const struct plan *p, const char *box, int verbose, struct buf *out);
 const char *plan_op_name(enum plan_op op);
 const char *plan_box_op_name(enum plan_box_op op);
+/* One action as one line, without a newline (appended to out). */
+int plan_action_format(const struct plan_action *a, struct buf *out);
+/* The mailbox plan, one line per action. */
+int plan_boxes_format(const struct plan_boxes *p, struct buf *out);
 
 #endif
