@@ -1,0 +1,328 @@
+/*
+ * maildir_scan.c — race-tolerant listing of a folder's new/ and cur/,
+ * tmp/ cleaning and the change marker (design in maildir_scan.h). Owns the
+ * scan arrays it returns.
+ */
+#include "maildir/maildir_scan.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/banned.h"
+
+#define SCAN_PASSES_MAX 4
+#define LOCATE_TRIES 3
+
+static const char *const subdirs[2] = { "cur", "new" };
+
+static void ent_free(struct maildir_scan_ent *en)
+{
+	free(en->key);
+	free(en->name);
+}
+
+void maildir_scan_free(struct maildir_scan *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		ent_free(&s->v[i]);
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
+
+static int ent_cmp(const void *a, const void *b)
+{
+	const struct maildir_scan_ent *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+	if (c)
+		return c;
+	/* Same key: cur/ (in_new = 0) first, so it wins the dedup. */
+	return x->in_new - y->in_new;
+}
+
+struct maildir_scan_ent *maildir_scan_find(const struct maildir_scan *s, const char *key)
+{
+	size_t lo = 0, hi = s->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(s->v[mid].key, key);
+		if (c == 0)
+			return &s->v[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Call fn for every message name in dirfd/sub. */
+static int read_sub(int dirfd, const char *sub, int (*fn)(void *, const char *, int), void *ctx,
+		    struct err *e)
+{
+	int fd = openat(dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return err_sys(e, ERR_IO, "cannot open '%s'", sub);
+	}
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return err_sys(e, ERR_IO, "cannot read '%s'", sub);
+	}
+	int in_new = strcmp(sub, "new") == 0, rc = 0;
+	struct dirent *de;
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (de->d_type != DT_UNKNOWN && de->d_type != DT_REG)
+			continue;
+		rc = fn(ctx, de->d_name, in_new);
+		if (rc != 0)
+			break;
+		errno = 0;
+	}
+	if (rc == 0 && errno != 0)
+		rc = err_sys(e, ERR_IO, "cannot read '%s'", sub);
+	closedir(d);
+	return rc;
+}
+
+struct collect {
+	struct maildir_scan_ent *v;
+	size_t n, alloc;
+};
+
+static int collect_one(void *ctx, const char *name, int in_new)
+{
+	struct collect *c = ctx;
+	struct maildir_name p;
+	if (maildir_name_parse(name, &p) < 0)
+		return 0;
+	if (c->n == c->alloc) {
+		c->alloc = c->alloc ? c->alloc * 2 : 64;
+		c->v = mf_reallocarray(c->v, c->alloc, sizeof *c->v);
+	}
+	struct maildir_scan_ent *en = &c->v[c->n++];
+	memset(en, 0, sizeof *en);
+	en->key = mf_strndup(name, p.keylen);
+	en->name = mf_strdup(name);
+	en->in_new = in_new;
+	en->p = p;
+	return 0;
+}
+
+static void dir_mtimes(int dirfd, struct timespec ts[2])
+{
+	for (int i = 0; i < 2; i++) {
+		struct stat st;
+		if (fstatat(dirfd, subdirs[i], &st, 0) == 0)
+			ts[i] = st.st_mtim;
+		else
+			ts[i].tv_sec = ts[i].tv_nsec = -1;
+	}
+}
+
+static int same_times(const struct timespec a[2], const struct timespec b[2])
+{
+	return a[0].tv_sec == b[0].tv_sec && a[0].tv_nsec == b[0].tv_nsec &&
+	       a[1].tv_sec == b[1].tv_sec && a[1].tv_nsec == b[1].tv_nsec;
+}
+
+/* Sort and keep one entry per key, preferring cur/ over new/. Which of
+ * several passes' names survives does not matter: verify() stats it and
+ * finds the key again if the name is stale. */
+static void dedup(struct collect *c)
+{
+	qsort(c->v, c->n, sizeof *c->v, ent_cmp);
+	size_t w = 0;
+	for (size_t r = 0; r < c->n; r++) {
+		if (w && strcmp(c->v[w - 1].key, c->v[r].key) == 0) {
+			ent_free(&c->v[r]);
+			continue;
+		}
+		c->v[w++] = c->v[r];
+	}
+	c->n = w;
+}
+
+/* Stat the entry's file; on ENOENT find the key again. 1 ok, 0 gone, -1. */
+static int verify(int dirfd, struct maildir_scan_ent *en, struct err *e)
+{
+	char path[PATH_MAX];
+	for (int tries = 0; tries < LOCATE_TRIES + 1; tries++) {
+		struct stat st;
+		snprintf(path, sizeof path, "%s/%s", en->in_new ? "new" : "cur", en->name);
+		if (fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			if (!S_ISREG(st.st_mode))
+				return 0;
+			en->mtime = st.st_mtime;
+			en->fsize = (uint64_t)st.st_size;
+			return 1;
+		}
+		if (errno != ENOENT)
+			return err_sys(e, ERR_IO, "cannot stat '%s'", path);
+		char *name;
+		int in_new;
+		int r = maildir_scan_locate(dirfd, en->key, &name, &in_new, e);
+		if (r <= 0)
+			return r;
+		free(en->name);
+		en->name = name;
+		en->in_new = in_new;
+		maildir_name_parse(name, &en->p);
+	}
+	return 0;
+}
+
+int maildir_scan_list(int dirfd, struct maildir_scan *out, struct err *e)
+{
+	struct collect c = { 0 };
+	struct timespec before[2], after[2];
+	memset(out, 0, sizeof *out);
+	for (int pass = 0; pass < SCAN_PASSES_MAX; pass++) {
+		dir_mtimes(dirfd, before);
+		/* new/ first: a file moving new/ -> cur/ is then seen at least once. */
+		if (read_sub(dirfd, "new", collect_one, &c, e) < 0 ||
+		    read_sub(dirfd, "cur", collect_one, &c, e) < 0)
+			goto fail;
+		dir_mtimes(dirfd, after);
+		out->passes = pass + 1;
+		if (same_times(before, after))
+			break;
+	}
+	dedup(&c);
+	size_t w = 0;
+	for (size_t i = 0; i < c.n; i++) {
+		int r = verify(dirfd, &c.v[i], e);
+		if (r < 0) {
+			for (size_t j = i; j < c.n; j++)
+				ent_free(&c.v[j]);
+			c.n = w;
+			goto fail;
+		}
+		if (r == 0) {
+			ent_free(&c.v[i]);
+			continue;
+		}
+		c.v[w++] = c.v[i];
+	}
+	c.n = w;
+	/* verify() may have changed a name; keys, hence the order, stay. */
+	out->v = c.v;
+	out->n = c.n;
+	return 0;
+fail:
+	for (size_t i = 0; i < c.n; i++)
+		ent_free(&c.v[i]);
+	free(c.v);
+	return -1;
+}
+
+struct locate {
+	const char *key;
+	size_t keylen;
+	char *name;
+	int in_new;
+};
+
+static int locate_one(void *ctx, const char *name, int in_new)
+{
+	struct locate *l = ctx;
+	if (strncmp(name, l->key, l->keylen) != 0)
+		return 0;
+	struct maildir_name p;
+	if (maildir_name_parse(name, &p) < 0 || p.keylen != l->keylen)
+		return 0;
+	free(l->name);
+	l->name = mf_strdup(name);
+	l->in_new = in_new;
+	return in_new ? 0 : 1; /* cur/ wins: stop there */
+}
+
+int maildir_scan_locate(int dirfd, const char *key, char **name_r, int *in_new_r,
+			struct err *e)
+{
+	struct locate l = { key, strlen(key), NULL, 0 };
+	*name_r = NULL;
+	for (int tries = 0; tries < LOCATE_TRIES; tries++) {
+		if (read_sub(dirfd, "new", locate_one, &l, e) < 0 ||
+		    read_sub(dirfd, "cur", locate_one, &l, e) < 0) {
+			free(l.name);
+			return -1;
+		}
+		if (l.name) {
+			*name_r = l.name;
+			*in_new_r = l.in_new;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int maildir_scan_clean_tmp(int dirfd, time_t now, unsigned *removed_r, struct err *e)
+{
+	unsigned removed = 0;
+	int fd = openat(dirfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (removed_r)
+		*removed_r = 0;
+	if (fd < 0)
+		return errno == ENOENT ? 0 : err_sys(e, ERR_IO, "cannot open 'tmp'");
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return err_sys(e, ERR_IO, "cannot read 'tmp'");
+	}
+	struct dirent *de;
+	time_t limit = now - MAILDIR_SCAN_TMP_AGE;
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+		if (de->d_name[0] == '.')
+			continue;
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (st.st_mtime < limit && st.st_ctime < limit &&
+		    unlinkat(fd, de->d_name, 0) == 0)
+			removed++;
+	}
+	closedir(d);
+	if (removed_r)
+		*removed_r = removed;
+	return 0;
+}
+
+int maildir_scan_marker(int dirfd, char out[MAILDIR_MARKER_MAX], struct err *e)
+{
+	struct timespec ts[2], now;
+	dir_mtimes(dirfd, ts);
+	if (ts[0].tv_sec < 0 || ts[1].tv_sec < 0) {
+		out[0] = '\0';
+		return err_set(e, ERR_NOTFOUND, "folder has no cur/ or new/");
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	int trusted = now.tv_sec > ts[0].tv_sec + 1 && now.tv_sec > ts[1].tv_sec + 1;
+	snprintf(out, MAILDIR_MARKER_MAX, "v1:%lld.%09ld:%lld.%09ld%s", (long long)ts[0].tv_sec,
+		 ts[0].tv_nsec, (long long)ts[1].tv_sec, ts[1].tv_nsec, trusted ? "" : ":u");
+	return 0;
+}
+
+int maildir_scan_unchanged(int dirfd, const char *marker)
+{
+	char now[MAILDIR_MARKER_MAX];
+	size_t n = strlen(marker);
+	if (!n || strncmp(marker, "v1:", 3) != 0 || (n >= 2 && strcmp(marker + n - 2, ":u") == 0))
+		return 0;
+	if (maildir_scan_marker(dirfd, now, NULL) < 0)
+		return 0;
+	/* The fresh marker may be untrusted (":u") while the mtimes match. */
+	return strncmp(now, marker, n) == 0 && (now[n] == '\0' || strcmp(now + n, ":u") == 0);
+}
