@@ -74,7 +74,8 @@ struct imap_parser {
 	/* response being built */
 	struct imap_response *resp;
 	int header_done;     /* tag / number / keyword parsed */
-	int need_sep;        /* a token just ended: SP or ')' must come next */
+	int need_sep;        /* a token just ended: SP or ')' must come next;
+			      * 2: a list ended, '(' may come too */
 	struct level *stack;
 	size_t depth, stack_alloc;
 };
@@ -276,7 +277,7 @@ static int tok_atom(struct imap_parser *p, struct cur *c)
 static int tok_quoted(struct imap_parser *p, struct cur *c)
 {
 	size_t start = c->pos++;
-	struct buf b = BUF_INIT(0);
+	struct buf b = BUF_INIT(BUF_MAX_DEFAULT);
 	for (;;) {
 		if (c->pos >= c->len) {
 			buf_release(&b);
@@ -365,10 +366,12 @@ static int tok_args(struct imap_parser *p, struct cur *c)
 		if (ch == ')') {
 			if (close_list(p, c) < 0)
 				return -1;
-			p->need_sep = 1;
+			p->need_sep = 2;
 			continue;
 		}
-		if (p->need_sep && ch != '(')
+		/* "((a)(b))" (BODYSTRUCTURE) is the one place where no space
+		 * separates two tokens */
+		if (p->need_sep == 1 || (p->need_sep == 2 && ch != '('))
 			return fail_at(p, ERR_PROTO, "missing space", c->s, c->len, c->pos);
 		int r;
 		if (ch == '(') {
