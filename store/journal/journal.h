@@ -30,7 +30,11 @@ struct journal;
 
 /* Open (creating if needed, mode 0600, WAL, foreign keys on) and lock the
  * journal at `path`, migrating an older schema forward. A second process
- * gets ERR_INUSE with a message naming the holder's pid. */
+ * gets ERR_INUSE with a message naming the holder's pid. The lock is an
+ * flock on `<path>.lock` (O_CLOEXEC): a child made by fork() without exec
+ * shares it and must not use the journal. A damaged file (ERR_CORRUPT), a
+ * newer schema or a foreign SQLite database (ERR_PERM), or a file that
+ * group/others may write (ERR_PERM) is refused and left as it is. */
 int journal_open(const char *path, struct journal **j_r, struct err *e);
 /* Close and unlock; NULLs *j. */
 void journal_close(struct journal **j);
@@ -47,7 +51,9 @@ int journal_rollback(struct journal *j, struct err *e);
 
 /* Test switch: after the n-th committed step (each commit, and each
  * auto-committed mutating call, is one step) the process exits at once with
- * status 86 without cleaning up, as a crash would. 0 turns it off. */
+ * status 86 without cleaning up, as a crash would. 0 turns it off.
+ * Steps are counted from journal_open (migrations are not steps); the
+ * switch fires when the count reaches n exactly. */
 void journal_set_stop_after(struct journal *j, unsigned long n);
 unsigned long journal_steps(const struct journal *j);
 
