@@ -1,0 +1,1723 @@
+/*
+ * exec.c — the executor: one two-way sync of a channel, run against its
+ * journal. Owns the run's stores (opened through the caller's opener, so a
+ * dropped connection can be reopened) and the journal handle; asks the pure
+ * planner (plan.c) what to do and does it.
+ *
+ * Durability order (numbered invariants; every side effect obeys them)
+ *
+ *  I1. Intent first. Before a side effect that the journal must know about
+ *      (a copy into either side, a flag change, a deletion mark, an
+ *      expunge), an intent row describing it is committed to the journal.
+ *      Many intents go into one transaction (group commit).
+ *  I2. Then the side effect: fetch -> sink -> append for copies (streamed,
+ *      never a whole message in memory), set_flags, expunge.
+ *  I3. Then durability: the written store's flush() (Maildir: one fsync of
+ *      the touched directories; IMAP: every pipelined command answered OK).
+ *      Nothing is recorded as done before flush() returned 0.
+ *  I4. Then, in ONE transaction, the pairing / new base is written and the
+ *      intent cleared. A crash anywhere leaves either no intent (nothing
+ *      started, or all done) or an intent whose side effect may or may not
+ *      have happened.
+ *  I5. Start-up resolves every unfinished intent before anything else:
+ *      a copy whose result exists on the destination (an unpaired message
+ *      there with the same fingerprint; for an upload only among UIDs at
+ *      or above the UIDNEXT recorded in the intent) is paired, never sent
+ *      again; one whose result does not exist is cleared and the normal
+ *      plan retries it; flag, mark and expunge intents are cleared and
+ *      re-planned (they are idempotent). Messages are never rewritten to
+ *      find them again.
+ *  I6. A mailbox pair's markers (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ read
+ *      when its sync STARTED, and the local marker) are stored only after
+ *      the whole pair synced without error, so a later delta listing never
+ *      skips work a failed or interrupted run left undone. The UIDVALIDITY
+ *      is stored early only when the journal had none (a first sync), as
+ *      the identity under which the first pairs are recorded.
+ *  I7. Failures are contained: a refused message or a mailbox that cannot
+ *      be opened is reported and skipped, the run ends partial; ERR_TEMP
+ *      (dropped connection) reopens the stores a bounded number of times
+ *      with backoff and retries the mailbox pair from I5.
+ *
+ * --dry-run works on a private copy of the journal and opens mailboxes
+ * read-only, so neither store nor the real journal changes.
+ */
+#include "exec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "journal/journal.h"
+#include "lib/banned.h"
+
+#define DEF_RECONNECTS 3
+#define DEF_BACKOFF_MS 500
+#define DEF_BATCH_MSGS 500
+#define DEF_BATCH_BYTES ((uint64_t)64 << 20)
+#define HDR_MAX (64 * 1024)
+
+struct exec {
+	const struct exec_opts *o;
+	exec_open_fn *open_fn;
+	void *open_ctx;
+	struct store *s[2];
+	struct journal *j;
+	struct exec_stats *st;
+	uint64_t msg_bytes;     /* message data through the sinks (kill switch) */
+	unsigned reconnects;
+	int jfail;              /* a journal write failed: stop the run */
+	struct err jerr;
+};
+
+static const char *side_name(int side)
+{
+	return side == SIDE_REMOTE ? "remote" : "local";
+}
+
+static void xlog(struct exec *x, enum exec_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void xlog(struct exec *x, enum exec_level lvl, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	if (!x->o->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	x->o->log(x->o->log_ctx, lvl, msg);
+}
+
+/* ------------------------------------------------------------ journal */
+
+/* A failed journal write ends the run: continuing could record a state
+ * that is not the truth. */
+static int jcheck(struct exec *x, int rc, const struct err *e)
+{
+	if (rc == 0)
+		return 0;
+	if (!x->jfail) {
+		x->jfail = 1;
+		x->jerr = *e;
+	}
+	return -1;
+}
+
+static int jbegin(struct exec *x)
+{
+	struct err e;
+	return jcheck(x, journal_begin(x->j, &e), &e);
+}
+
+static int jcommit(struct exec *x)
+{
+	struct err e;
+	if (journal_commit(x->j, &e) == 0)
+		return 0;
+	struct err e2;
+	journal_rollback(x->j, &e2);
+	return jcheck(x, -1, &e);
+}
+
+static void jrollback(struct exec *x)
+{
+	struct err e;
+	journal_rollback(x->j, &e);
+}
+
+static char *flags_text(const struct flagset *f)
+{
+	struct buf b = BUF_INIT(BUF_MAX_DEFAULT);
+	if (flagset_format(f, &b) < 0) {
+		buf_release(&b);
+		return mf_strdup("");
+	}
+	return buf_detach(&b, NULL);
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Sorted view of keys, for "is this key paired" questions. */
+struct keyset {
+	const char **v;
+	size_t n;
+};
+
+static void keyset_build(struct keyset *k, const struct journal_pair *p, size_t n, int side)
+{
+	k->v = mf_reallocarray(NULL, n ? n : 1, sizeof *k->v);
+	k->n = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *key = side == SIDE_REMOTE ? p[i].rkey : p[i].lkey;
+		if (key)
+			k->v[k->n++] = key;
+	}
+	qsort(k->v, k->n, sizeof *k->v, cmp_str);
+}
+
+static int keyset_has(const struct keyset *k, const char *key)
+{
+	return bsearch(&key, k->v, k->n, sizeof *k->v, cmp_str) != NULL;
+}
+
+static void keyset_free(struct keyset *k)
+{
+	free(k->v);
+	k->v = NULL;
+	k->n = 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int header_start(const char *line, size_t len, const char *name, size_t *skip)
+{
+	size_t n = strlen(name);
+	if (len <= n || line[n] != ':' || strncasecmp(line, name, n) != 0)
+		return 0;
+	*skip = n + 1;
+	return 1;
+}
+
+int exec_header_fields(const char *hdr, size_t n, struct buf *msgid, struct buf *date)
+{
+	const char *p = hdr, *end = hdr + n;
+	struct buf *cur = NULL;
+	int seen_id = 0, seen_date = 0;
+	buf_reset(msgid);
+	buf_reset(date);
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t len = eol ? (size_t)(eol - p) : (size_t)(end - p);
+		const char *next = eol ? eol + 1 : end;
+		if (len && p[len - 1] == '\r')
+			len--;
+		if (len == 0)
+			break;
+		size_t skip = 0;
+		if (p[0] == ' ' || p[0] == '\t') {
+			if (cur && buf_add(cur, p, len) < 0)
+				return -1;
+		} else if (!seen_id && header_start(p, len, "message-id", &skip)) {
+			seen_id = 1;
+			cur = msgid;
+			if (buf_add(cur, p + skip, len - skip) < 0)
+				return -1;
+		} else if (!seen_date && header_start(p, len, "date", &skip)) {
+			seen_date = 1;
+			cur = date;
+			if (buf_add(cur, p + skip, len - skip) < 0)
+				return -1;
+		} else {
+			cur = NULL;
+		}
+		p = next;
+	}
+	return 0;
+}
+
+static int msg_fingerprint(struct store *s, const struct store_msg *m, unsigned char fp[32],
+			   struct err *e)
+{
+	struct buf id = BUF_INIT(HDR_MAX), date = BUF_INIT(HDR_MAX);
+	int rc = s->ops->headers(s, m->key, &id, &date, e);
+	if (rc == 0)
+		store_fingerprint(id.data, date.data, m->size, m->idate, fp);
+	buf_release(&id);
+	buf_release(&date);
+	return rc;
+}
+
+/* ------------------------------------------------------------ stores */
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static void close_store(struct exec *x, int side)
+{
+	if (x->s[side]) {
+		x->s[side]->ops->close(x->s[side]);
+		x->s[side] = NULL;
+	}
+}
+
+/* Reopen both stores after a temporary failure, with backoff. 0 when both
+ * are open again; -1 when the budget is spent or the reopen failed. */
+static int reconnect(struct exec *x, struct err *e)
+{
+	unsigned max = x->o->max_reconnects ? x->o->max_reconnects : DEF_RECONNECTS;
+	unsigned delay = x->o->backoff_ms ? x->o->backoff_ms : DEF_BACKOFF_MS;
+	while (x->reconnects < max) {
+		sleep_ms(delay << x->reconnects);
+		x->reconnects++;
+		x->st->reconnects++;
+		xlog(x, EXEC_LOG_WARN, "reconnecting (%u of %u)", x->reconnects, max);
+		int ok = 1;
+		for (int side = 0; side < 2 && ok; side++) {
+			close_store(x, side);
+			if (x->open_fn(x->open_ctx, side, &x->s[side], e) < 0)
+				ok = 0;
+		}
+		if (ok)
+			return 0;
+		if (!err_is_temporary(e))
+			return -1;
+	}
+	return -1;
+}
+
+/* ------------------------------------------------------------ a mailbox pair's state */
+
+struct side_state {
+	int exists;
+	struct store_box_state st;
+	struct store_listing ls;
+	struct plan_msg *pm;      /* plan view of ls.msgs */
+};
+
+struct boxrun {
+	struct journal_box jb;
+	struct side_state sd[2];
+	struct journal_pair *pairs;
+	size_t npairs;
+	struct keyset paired[2];
+	int keys_invalid[2];
+	unsigned errors;
+};
+
+static void boxrun_free(struct boxrun *b)
+{
+	journal_box_free(&b->jb);
+	for (int s = 0; s < 2; s++) {
+		store_listing_free(&b->sd[s].ls);
+		free(b->sd[s].pm);
+		b->sd[s].pm = NULL;
+		keyset_free(&b->paired[s]);
+	}
+	journal_pairs_free(b->pairs, b->npairs);
+	b->pairs = NULL;
+	b->npairs = 0;
+}
+
+static const char *box_name(const struct boxrun *b, int side)
+{
+	return side == SIDE_REMOTE ? b->jb.rname : b->jb.lname;
+}
+
+static struct journal_pair *pair_by_id(struct boxrun *b, int64_t id)
+{
+	size_t lo = 0, hi = b->npairs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (b->pairs[mid].id == id)
+			return &b->pairs[mid];
+		if (b->pairs[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = 0; i < b->npairs; i++) /* ids may not be sorted after inserts */
+		if (b->pairs[i].id == id)
+			return &b->pairs[i];
+	return NULL;
+}
+
+/* The pair an action is about: by id, or (an action following a PLAN_PAIR
+ * of the same plan, pair_id 0) by its keys. */
+static struct journal_pair *pair_of(struct boxrun *b, const struct plan_action *a)
+{
+	if (a->pair_id)
+		return pair_by_id(b, a->pair_id);
+	for (size_t i = 0; i < b->npairs; i++) {
+		const struct journal_pair *p = &b->pairs[i];
+		if (a->rkey && p->rkey && !strcmp(a->rkey, p->rkey))
+			return &b->pairs[i];
+		if (a->lkey && p->lkey && !strcmp(a->lkey, p->lkey))
+			return &b->pairs[i];
+	}
+	return NULL;
+}
+
+static int load_pairs(struct exec *x, struct boxrun *b, struct err *e)
+{
+	journal_pairs_free(b->pairs, b->npairs);
+	b->pairs = NULL;
+	b->npairs = 0;
+	for (int s = 0; s < 2; s++)
+		keyset_free(&b->paired[s]);
+	if (b->jb.id && journal_pairs(x->j, b->jb.id, &b->pairs, &b->npairs, e) < 0)
+		return -1;
+	for (int s = 0; s < 2; s++)
+		keyset_build(&b->paired[s], b->pairs, b->npairs, s);
+	return 0;
+}
+
+/* Open the pair's mailboxes; in a dry run a mailbox that does not exist yet
+ * (it would be created) is an empty one. */
+static int open_boxes(struct exec *x, struct boxrun *b, struct err *e)
+{
+	for (int s = 0; s < 2; s++) {
+		struct side_state *sd = &b->sd[s];
+		memset(&sd->st, 0, sizeof sd->st);
+		sd->exists = 0;
+		if (x->s[s]->ops->open_box(x->s[s], box_name(b, s), x->o->dry_run, &sd->st, e) < 0) {
+			if (x->o->dry_run && e->cls == ERR_NOTFOUND)
+				continue;
+			err_prefix(e, "opening %s mailbox '%s'", side_name(s), box_name(b, s));
+			return -1;
+		}
+		sd->exists = 1;
+	}
+	return 0;
+}
+
+static int list_side(struct exec *x, struct boxrun *b, int s, const struct store_since *since,
+		     struct err *e)
+{
+	struct side_state *sd = &b->sd[s];
+	store_listing_free(&sd->ls);
+	if (!sd->exists) {
+		sd->ls.full = 1;
+		return 0;
+	}
+	if (x->s[s]->ops->list_msgs(x->s[s], since, &sd->ls, e) < 0) {
+		err_prefix(e, "listing %s mailbox '%s'", side_name(s), box_name(b, s));
+		return -1;
+	}
+	if (!since)
+		sd->ls.full = 1;
+	return 0;
+}
+
+/* ------------------------------------------------------------ I5: unfinished intents */
+
+struct fpcache {
+	int done;
+	int ok;
+	unsigned char fp[32];
+};
+
+static int fp_of(struct exec *x, int side, const struct store_msg *m, struct fpcache *c)
+{
+	struct err e;
+	if (!c->done) {
+		c->done = 1;
+		c->ok = msg_fingerprint(x->s[side], m, c->fp, &e) == 0;
+		if (!c->ok && err_is_temporary(&e))
+			return -1;
+	}
+	return 0;
+}
+
+static const struct store_msg *find_msg(const struct store_listing *ls, const char *key)
+{
+	if (!key)
+		return NULL;
+	for (size_t i = 0; i < ls->n; i++)
+		if (!strcmp(ls->msgs[i].key, key))
+			return &ls->msgs[i];
+	return NULL;
+}
+
+/* Look for the result of one unfinished copy on its destination. */
+static int resolve_copy(struct exec *x, struct boxrun *b, const struct journal_intent *in,
+			struct fpcache *cache[2], char *used, struct err *e)
+{
+	int dst = in->side, src = !in->side;
+	const struct store_listing *dl = &b->sd[dst].ls;
+	const char *skey = src == SIDE_REMOTE ? in->rkey : in->lkey;
+	unsigned char sfp[32];
+	int have_sfp = 0;
+
+	if (in->has_fp) {
+		memcpy(sfp, in->fp, 32);
+		have_sfp = 1;
+	}
+	for (size_t i = 0; i < dl->n; i++) {
+		const struct store_msg *m = &dl->msgs[i];
+		if (used[i] || keyset_has(&b->paired[dst], m->key))
+			continue;
+		if (in->size && m->size && m->size != in->size)
+			continue;
+		if (dst == SIDE_REMOTE && in->uidnext && m->uid && m->uid < in->uidnext)
+			continue;
+		if (!have_sfp) {
+			const struct store_msg *sm = find_msg(&b->sd[src].ls, skey);
+			if (!sm)
+				return 0; /* the source is gone: nothing to tell it by */
+			if (msg_fingerprint(x->s[src], sm, sfp, e) < 0)
+				return err_is_temporary(e) ? -1 : 0;
+			have_sfp = 1;
+		}
+		if (fp_of(x, dst, m, &cache[dst][i]) < 0)
+			return -1;
+		if (!cache[dst][i].ok || memcmp(cache[dst][i].fp, sfp, 32) != 0)
+			continue;
+		/* Found: the copy arrived before the crash. Pair it. */
+		struct journal_pair p;
+		memset(&p, 0, sizeof p);
+		p.box_id = b->jb.id;
+		p.rkey = (char *)(dst == SIDE_REMOTE ? m->key : skey);
+		p.lkey = (char *)(dst == SIDE_LOCAL ? m->key : skey);
+		flagset_init(&p.base);
+		if (in->data)
+			flagset_parse(&p.base, in->data);
+		p.size = in->size ? in->size : m->size;
+		p.idate = in->idate;
+		p.has_fp = 1;
+		memcpy(p.fp, sfp, 32);
+		int rc = journal_pair_put(x->j, &p, e);
+		flagset_free(&p.base);
+		if (jcheck(x, rc, e) < 0)
+			return -1;
+		used[i] = 1;
+		x->st->recovered++;
+		xlog(x, EXEC_LOG_ACTION, "%s: recovered copy of %s %s as %s", box_name(b, dst),
+		     side_name(src), skey ? skey : "?", m->key);
+		return 0;
+	}
+	return 0;
+}
+
+static int resolve_intents(struct exec *x, const struct journal_box *jb, struct err *e)
+{
+	struct journal_intent *iv = NULL;
+	size_t n = 0;
+	int need_stores = 0, rc = -1;
+	struct boxrun b;
+	struct fpcache *cache[2] = { NULL, NULL };
+	char *used = NULL;
+
+	memset(&b, 0, sizeof b);
+	if (jcheck(x, journal_intents(x->j, jb->id, &iv, &n, e), e) < 0)
+		return -1;
+	if (n == 0)
+		return 0;
+	b.jb.id = jb->id;
+	b.jb.rname = mf_strdup(jb->rname);
+	b.jb.lname = mf_strdup(jb->lname);
+	for (size_t i = 0; i < n; i++)
+		if (iv[i].op == INTENT_DOWNLOAD || iv[i].op == INTENT_UPLOAD)
+			need_stores = 1;
+	if (need_stores) {
+		if (open_boxes(x, &b, e) < 0) {
+			if (err_is_temporary(e))
+				goto out;
+			/* A mailbox that cannot be opened holds no result to find. */
+			xlog(x, EXEC_LOG_TRACE, "%s", e->msg);
+			need_stores = 0;
+		} else if (list_side(x, &b, SIDE_REMOTE, NULL, e) < 0 ||
+			   list_side(x, &b, SIDE_LOCAL, NULL, e) < 0 || load_pairs(x, &b, e) < 0) {
+			goto out;
+		}
+	}
+	for (int s = 0; s < 2; s++)
+		cache[s] = mf_calloc(b.sd[s].ls.n + 1, sizeof *cache[s]);
+	used = mf_calloc(b.sd[SIDE_REMOTE].ls.n + b.sd[SIDE_LOCAL].ls.n + 2, 1);
+	if (jbegin(x) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const struct journal_intent *in = &iv[i];
+		if (need_stores && (in->op == INTENT_DOWNLOAD || in->op == INTENT_UPLOAD)) {
+			char *u = used + (in->side == SIDE_LOCAL ? b.sd[SIDE_REMOTE].ls.n + 1 : 0);
+			if (resolve_copy(x, &b, in, cache, u, e) < 0) {
+				jrollback(x);
+				goto out;
+			}
+		}
+		if (jcheck(x, journal_intent_clear(x->j, in->id, e), e) < 0) {
+			jrollback(x);
+			goto out;
+		}
+	}
+	if (jcommit(x) < 0)
+		goto out;
+	rc = 0;
+out:
+	if (rc < 0 && x->jfail)
+		*e = x->jerr;
+	free(cache[0]);
+	free(cache[1]);
+	free(used);
+	boxrun_free(&b);
+	journal_intents_free(iv, n);
+	return rc;
+}
+
+/* ------------------------------------------------------------ copies (I1-I4) */
+
+struct xfer_item {
+	const struct plan_action *a;
+	int64_t intent_id;
+	char *newkey;
+	int sent;       /* append_end(ok) accepted it */
+	int failed;
+	int has_fp;
+	unsigned char fp[32];
+};
+
+struct xfer {
+	struct exec *x;
+	struct boxrun *b;
+	int dst;
+	struct xfer_item *items;
+	size_t n, hint;
+	struct xfer_item *cur;
+	struct store_writer *w;
+	uint64_t size, written;
+	struct buf hdr;
+	int hdr_done;
+};
+
+static void xfer_appended(void *ctx, const char *key, const struct err *e)
+{
+	struct xfer_item *it = ctx;
+	if (e && e->cls != ERR_NONE) {
+		it->failed = 1;
+		return;
+	}
+	if (key) {
+		free(it->newkey);
+		it->newkey = mf_strdup(key);
+	}
+}
+
+static struct xfer_item *xfer_find(struct xfer *t, const char *key)
+{
+	for (size_t k = 0; k < t->n; k++) {
+		size_t i = (t->hint + k) % t->n;
+		if (!strcmp(t->items[i].a->key, key)) {
+			t->hint = i + 1;
+			return &t->items[i];
+		}
+	}
+	return NULL;
+}
+
+static int sink_begin(void *ctx, const struct store_msg *meta, struct err *e)
+{
+	struct xfer *t = ctx;
+	struct store *d = t->x->s[t->dst];
+	struct xfer_item *it = xfer_find(t, meta->key);
+	if (!it)
+		return err_set(e, ERR_PROTO, "unexpected message '%s' in fetch", meta->key);
+	t->cur = it;
+	t->size = meta->size ? meta->size : it->a->size;
+	t->written = 0;
+	buf_reset(&t->hdr);
+	t->hdr_done = 0;
+	int64_t idate = it->a->idate >= 0 ? it->a->idate : meta->idate;
+	if (d->ops->append_begin(d, &it->a->flags, idate, t->size, &t->w, e) < 0) {
+		t->w = NULL;
+		it->failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static void hdr_feed(struct xfer *t, const char *data, size_t n)
+{
+	if (t->hdr_done)
+		return;
+	size_t old = t->hdr.len;
+	size_t take = n;
+	if (old + take > HDR_MAX)
+		take = HDR_MAX - old;
+	if (buf_add(&t->hdr, data, take) < 0 || t->hdr.len >= HDR_MAX) {
+		t->hdr_done = 1;
+		return;
+	}
+	size_t from = old >= 3 ? old - 3 : 0;
+	for (size_t i = from; i + 1 < t->hdr.len; i++) {
+		if (t->hdr.data[i] == '\n' &&
+		    (t->hdr.data[i + 1] == '\n' ||
+		     (t->hdr.data[i + 1] == '\r' && i + 2 < t->hdr.len && t->hdr.data[i + 2] == '\n'))) {
+			t->hdr_done = 1;
+			return;
+		}
+	}
+}
+
+static int sink_write(void *ctx, const void *data, size_t n, struct err *e)
+{
+	struct xfer *t = ctx;
+	struct exec *x = t->x;
+	if (!t->w)
+		return err_set(e, ERR_PROTO, "message data without a message");
+	if (t->written + n > t->size)
+		return err_set(e, ERR_PROTO, "message '%s' longer than its size %llu",
+			       t->cur->a->key, (unsigned long long)t->size);
+	hdr_feed(t, data, n);
+	if (t->x->s[t->dst]->ops->append_write(t->w, data, n, e) < 0)
+		return -1;
+	t->written += n;
+	x->msg_bytes += n;
+	x->st->dir[t->dst].bytes += n;
+	if (x->o->kill_after_bytes && x->msg_bytes >= x->o->kill_after_bytes)
+		raise(SIGKILL); /* test switch: a crash at a random moment */
+	return 0;
+}
+
+static int sink_end(void *ctx, int ok, struct err *e)
+{
+	struct xfer *t = ctx;
+	struct xfer_item *it = t->cur;
+	int rc = 0;
+	if (!it)
+		return 0;
+	if (t->w) {
+		if (ok && t->written != t->size)
+			ok = 0;
+		rc = t->x->s[t->dst]->ops->append_end(t->w, ok, xfer_appended, it, e);
+		t->w = NULL;
+		if (rc == 0 && ok) {
+			it->sent = 1;
+			if (!it->a->has_fp) {
+				struct buf id = BUF_INIT(HDR_MAX), date = BUF_INIT(HDR_MAX);
+				if (exec_header_fields(t->hdr.data, t->hdr.len, &id, &date) == 0) {
+					store_fingerprint(id.data, date.data, t->size, it->a->idate, it->fp);
+					it->has_fp = 1;
+				}
+				buf_release(&id);
+				buf_release(&date);
+			}
+		} else {
+			it->failed = 1;
+		}
+	} else {
+		it->failed = 1;
+	}
+	t->cur = NULL;
+	return rc;
+}
+
+/* Record the outcome of one delivered copy (inside the I4 transaction). */
+static int copy_commit(struct exec *x, struct boxrun *b, int dst, struct xfer_item *it,
+		       struct err *e)
+{
+	const struct plan_action *a = it->a;
+	struct journal_pair p, *old = a->pair_id ? pair_by_id(b, a->pair_id) : NULL;
+	memset(&p, 0, sizeof p);
+	if (old) {
+		p = *old;
+		if (dst == SIDE_REMOTE)
+			p.rkey = it->newkey;
+		else
+			p.lkey = it->newkey;
+	} else {
+		p.box_id = b->jb.id;
+		p.rkey = dst == SIDE_REMOTE ? it->newkey : a->key;
+		p.lkey = dst == SIDE_LOCAL ? it->newkey : a->key;
+		p.size = a->size;
+		p.idate = a->idate;
+	}
+	p.base = a->flags;
+	if (a->has_fp) {
+		p.has_fp = 1;
+		memcpy(p.fp, a->fp, 32);
+	} else if (it->has_fp) {
+		p.has_fp = 1;
+		memcpy(p.fp, it->fp, 32);
+	}
+	/* p borrows everything; journal_pair_put copies what it keeps */
+	if (jcheck(x, journal_pair_put(x->j, &p, e), e) < 0)
+		return -1;
+	return jcheck(x, journal_intent_clear(x->j, it->intent_id, e), e);
+}
+
+/* One batch of copies to `dst`: I1 intents, I2 stream, I3 flush, I4 commit. */
+static int copy_batch(struct exec *x, struct boxrun *b, int dst, const struct plan_action **av,
+		      size_t n, struct err *e)
+{
+	int src = !dst, rc = -1;
+	struct xfer t;
+	const char **keys = mf_reallocarray(NULL, n, sizeof *keys);
+	memset(&t, 0, sizeof t);
+	t.x = x;
+	t.b = b;
+	t.dst = dst;
+	t.n = n;
+	t.items = mf_calloc(n, sizeof *t.items);
+	buf_init(&t.hdr, HDR_MAX);
+
+	/* I1 */
+	if (jbegin(x) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const struct plan_action *a = av[i];
+		struct journal_intent in;
+		memset(&in, 0, sizeof in);
+		in.box_id = b->jb.id;
+		in.op = dst == SIDE_LOCAL ? INTENT_DOWNLOAD : INTENT_UPLOAD;
+		in.side = dst;
+		in.rkey = src == SIDE_REMOTE ? a->key : NULL;
+		in.lkey = src == SIDE_LOCAL ? a->key : NULL;
+		in.pair_id = a->pair_id;
+		in.uidnext = dst == SIDE_REMOTE ? b->sd[SIDE_REMOTE].st.uidnext : 0;
+		in.size = a->size;
+		in.idate = a->idate;
+		in.has_fp = a->has_fp;
+		memcpy(in.fp, a->fp, 32);
+		in.data = flags_text(&a->flags);
+		int r = journal_intent_add(x->j, &in, e);
+		free(in.data);
+		if (jcheck(x, r, e) < 0) {
+			jrollback(x);
+			goto out;
+		}
+		t.items[i].a = a;
+		t.items[i].intent_id = in.id;
+		keys[i] = a->key;
+	}
+	if (jcommit(x) < 0)
+		goto out;
+
+	/* I2 */
+	struct store_sink sink = { sink_begin, sink_write, sink_end, &t };
+	if (x->s[src]->ops->fetch(x->s[src], keys, n, &sink, e) < 0) {
+		if (t.w) {
+			struct err e2;
+			x->s[dst]->ops->append_end(t.w, 0, xfer_appended, t.cur, &e2);
+			t.w = NULL;
+		}
+		if (err_is_temporary(e))
+			goto out;
+		/* a permanent failure of the fetch as a whole: the items not
+		 * delivered count as errors below */
+		xlog(x, EXEC_LOG_ERROR, "%s: fetching from %s: %s", box_name(b, src),
+		     side_name(src), e->msg);
+	}
+	/* I3 */
+	if (x->s[dst]->ops->flush(x->s[dst], e) < 0) {
+		err_prefix(e, "%s mailbox '%s'", side_name(dst), box_name(b, dst));
+		goto out;
+	}
+	/* I4 */
+	if (jbegin(x) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct xfer_item *it = &t.items[i];
+		if (it->sent && !it->failed) {
+			x->st->dir[dst].copied++;
+			/* Without a new key (no UIDPLUS) the intent stays: the
+			 * next run finds the message by fingerprint (I5). */
+			if (it->newkey && copy_commit(x, b, dst, it, e) < 0) {
+				jrollback(x);
+				goto out;
+			}
+		} else {
+			x->st->dir[dst].errors++;
+			b->errors++;
+			xlog(x, EXEC_LOG_ERROR, "%s: cannot copy %s message %s", box_name(b, dst),
+			     side_name(src), it->a->key);
+		}
+	}
+	if (jcommit(x) < 0)
+		goto out;
+	rc = 0;
+out:
+	for (size_t i = 0; i < n; i++)
+		free(t.items[i].newkey);
+	free(t.items);
+	free(keys);
+	buf_release(&t.hdr);
+	return rc;
+}
+
+static int do_copies(struct exec *x, struct boxrun *b, const struct plan *p, int dst,
+		     struct err *e)
+{
+	unsigned maxn = x->o->batch_msgs ? x->o->batch_msgs : DEF_BATCH_MSGS;
+	uint64_t maxb = x->o->batch_bytes ? x->o->batch_bytes : DEF_BATCH_BYTES;
+	const struct plan_action **av = mf_reallocarray(NULL, p->n ? p->n : 1, sizeof *av);
+	size_t n = 0;
+	uint64_t bytes = 0;
+	int rc = 0;
+	for (size_t i = 0; i <= p->n && rc == 0; i++) {
+		const struct plan_action *a = i < p->n ? &p->v[i] : NULL;
+		if (a && (a->op != PLAN_COPY || (int)a->side != dst))
+			continue;
+		if (n && (!a || n >= maxn || bytes + a->size > maxb)) {
+			rc = copy_batch(x, b, dst, av, n, e);
+			n = 0;
+			bytes = 0;
+		}
+		if (a) {
+			av[n++] = a;
+			bytes += a->size;
+		}
+	}
+	free(av);
+	return rc;
+}
+
+/* ------------------------------------------------------------ flags, marks, expunges */
+
+struct change {
+	const struct plan_action *a;
+	char *sig;
+	int64_t intent_id;
+};
+
+static int cmp_change(const void *pa, const void *pb)
+{
+	const struct change *a = pa, *b = pb;
+	return strcmp(a->sig, b->sig);
+}
+
+static char *change_sig(const struct plan_action *a)
+{
+	struct buf s = BUF_INIT(BUF_MAX_DEFAULT);
+	char *add = flags_text(&a->add), *del = flags_text(&a->del);
+	buf_addf(&s, "%d|+%s|-%s", (int)a->op, add, del);
+	free(add);
+	free(del);
+	return buf_detach(&s, NULL);
+}
+
+/* Apply one kind of change (FLAGS, MARK_DELETED or EXPUNGE) on one side:
+ * intents, the store calls grouped by identical change, flush, commit. */
+static int do_changes(struct exec *x, struct boxrun *b, const struct plan *p, int side,
+		      enum plan_op op, struct err *e)
+{
+	struct store *s = x->s[side];
+	struct change *cv = mf_calloc(p->n ? p->n : 1, sizeof *cv);
+	const char **keys = mf_reallocarray(NULL, p->n ? p->n : 1, sizeof *keys);
+	size_t n = 0;
+	int rc = -1;
+
+	for (size_t i = 0; i < p->n; i++)
+		if (p->v[i].op == op && (int)p->v[i].side == side) {
+			cv[n].a = &p->v[i];
+			cv[n].sig = change_sig(&p->v[i]);
+			n++;
+		}
+	if (n == 0) {
+		rc = 0;
+		goto out;
+	}
+	qsort(cv, n, sizeof *cv, cmp_change);
+
+	if (jbegin(x) < 0) /* I1 */
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const struct plan_action *a = cv[i].a;
+		struct journal_intent in;
+		memset(&in, 0, sizeof in);
+		in.box_id = b->jb.id;
+		in.op = op == PLAN_EXPUNGE ? INTENT_EXPUNGE : INTENT_FLAGS;
+		in.side = side;
+		in.rkey = side == SIDE_REMOTE ? a->key : NULL;
+		in.lkey = side == SIDE_LOCAL ? a->key : NULL;
+		in.pair_id = a->pair_id;
+		in.data = flags_text(&a->flags);
+		int r = journal_intent_add(x->j, &in, e);
+		free(in.data);
+		if (jcheck(x, r, e) < 0) {
+			jrollback(x);
+			goto out;
+		}
+		cv[i].intent_id = in.id;
+	}
+	if (jcommit(x) < 0)
+		goto out;
+
+	/* I2: one store call per distinct change */
+	struct flagset deleted;
+	flagset_init(&deleted);
+	deleted.sys = MF_DELETED;
+	for (size_t i = 0; i < n;) {
+		size_t k = i, m = 0;
+		while (k < n && !strcmp(cv[k].sig, cv[i].sig))
+			keys[m++] = cv[k++].a->key;
+		const struct plan_action *a = cv[i].a;
+		int r;
+		if (op == PLAN_EXPUNGE)
+			r = s->ops->expunge(s, keys, m, e);
+		else if (op == PLAN_MARK_DELETED)
+			r = s->ops->set_flags(s, keys, m, &deleted, NULL, e);
+		else
+			r = s->ops->set_flags(s, keys, m, &a->add, &a->del, e);
+		if (r < 0) {
+			if (err_is_temporary(e))
+				goto out;
+			xlog(x, EXEC_LOG_ERROR, "%s: %s on %s side failed: %s", box_name(b, side),
+			     plan_op_name(op), side_name(side), e->msg);
+			x->st->dir[side].errors += m;
+			b->errors++;
+			for (size_t q = i; q < k; q++)
+				cv[q].a = NULL; /* not done: its intent is resolved next run */
+		}
+		i = k;
+	}
+	if (s->ops->flush(s, e) < 0) /* I3 */
+		goto out;
+
+	if (jbegin(x) < 0) /* I4 */
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const struct plan_action *a = cv[i].a;
+		if (!a)
+			continue;
+		struct journal_pair *pp = pair_of(b, a);
+		int r = 0;
+		if (op == PLAN_EXPUNGE) {
+			x->st->dir[side].expunged++;
+			if (pp && !a->keep_pair)
+				r = journal_pair_delete(x->j, pp->id, e);
+		} else {
+			if (op == PLAN_MARK_DELETED)
+				x->st->dir[side].marked_deleted++;
+			else
+				x->st->dir[side].flags++;
+			if (pp) {
+				struct journal_pair q = *pp;
+				q.base = a->flags;
+				r = journal_pair_put(x->j, &q, e);
+			}
+		}
+		if (jcheck(x, r, e) < 0 ||
+		    jcheck(x, journal_intent_clear(x->j, cv[i].intent_id, e), e) < 0) {
+			jrollback(x);
+			goto out;
+		}
+	}
+	if (jcommit(x) < 0)
+		goto out;
+	rc = 0;
+out:
+	for (size_t i = 0; i < n; i++)
+		free(cv[i].sig);
+	free(cv);
+	free(keys);
+	return rc;
+}
+
+/* Journal-only actions (PAIR, REKEY, BASE, UNPAIR) in one transaction. */
+static int do_journal_only(struct exec *x, struct boxrun *b, const struct plan *p,
+			   struct err *e)
+{
+	int any = 0;
+	for (size_t i = 0; i < p->n; i++) {
+		const struct plan_action *a = &p->v[i];
+		if (a->op != PLAN_PAIR && a->op != PLAN_REKEY && a->op != PLAN_BASE &&
+		    a->op != PLAN_UNPAIR)
+			continue;
+		if (!any && jbegin(x) < 0)
+			return -1;
+		any = 1;
+		struct journal_pair *pp = a->pair_id ? pair_by_id(b, a->pair_id) : NULL;
+		struct journal_pair q;
+		int r = 0;
+		memset(&q, 0, sizeof q);
+		switch (a->op) {
+		case PLAN_PAIR:
+			q.box_id = b->jb.id;
+			q.rkey = a->rkey;
+			q.lkey = a->lkey;
+			q.base = a->flags;
+			q.size = a->size;
+			q.idate = a->idate;
+			q.has_fp = a->has_fp;
+			memcpy(q.fp, a->fp, 32);
+			r = journal_pair_put(x->j, &q, e);
+			x->st->repaired++;
+			break;
+		case PLAN_REKEY:
+			if (!pp)
+				break;
+			q = *pp;
+			if (a->rkey)
+				q.rkey = a->rkey;
+			if (a->lkey)
+				q.lkey = a->lkey;
+			r = journal_pair_put(x->j, &q, e);
+			x->st->repaired++;
+			break;
+		case PLAN_BASE:
+			if (!pp)
+				break;
+			q = *pp;
+			q.base = a->flags;
+			r = journal_pair_put(x->j, &q, e);
+			break;
+		default:
+			if (pp)
+				r = journal_pair_delete(x->j, pp->id, e);
+			break;
+		}
+		if (jcheck(x, r, e) < 0) {
+			jrollback(x);
+			return -1;
+		}
+	}
+	return any ? jcommit(x) : 0;
+}
+
+/* ------------------------------------------------------------ fingerprints */
+
+/* Fingerprints for messages that keys cannot pair: computed only when both
+ * sides hold unpaired messages (or a side's keys are void), and only for
+ * sizes that occur on the other side, since the size is part of the print. */
+static int compute_fps(struct exec *x, struct boxrun *b, struct err *e)
+{
+	size_t nun[2] = { 0, 0 };
+	uint64_t *sizes[2];
+	int rc = -1;
+
+	for (int s = 0; s < 2; s++) {
+		const struct store_listing *ls = &b->sd[s].ls;
+		sizes[s] = mf_reallocarray(NULL, ls->n + b->npairs + 1, sizeof *sizes[s]);
+		for (size_t i = 0; i < ls->n; i++)
+			if (b->keys_invalid[s] || !keyset_has(&b->paired[s], ls->msgs[i].key))
+				sizes[s][nun[s]++] = ls->msgs[i].size;
+	}
+	if (!(nun[0] && nun[1]) && !b->keys_invalid[0] && !b->keys_invalid[1]) {
+		rc = 0;
+		goto out;
+	}
+	/* a side whose keys are void is matched against the journal's prints */
+	for (int s = 0; s < 2; s++)
+		if (b->keys_invalid[!s])
+			for (size_t i = 0; i < b->npairs; i++)
+				sizes[s][nun[s]++] = b->pairs[i].size;
+	for (int s = 0; s < 2; s++)
+		qsort(sizes[s], nun[s], sizeof *sizes[s], cmp_u64);
+	for (int s = 0; s < 2; s++) {
+		const struct store_listing *ls = &b->sd[s].ls;
+		for (size_t i = 0; i < ls->n; i++) {
+			const struct store_msg *m = &ls->msgs[i];
+			if (!b->keys_invalid[s] && keyset_has(&b->paired[s], m->key))
+				continue;
+			if (!bsearch(&m->size, sizes[!s], nun[!s], sizeof *sizes[!s], cmp_u64))
+				continue;
+			if (msg_fingerprint(x->s[s], m, b->sd[s].pm[i].fp, e) < 0) {
+				if (err_is_temporary(e))
+					goto out;
+				continue; /* vanished meanwhile: it pairs by key or not at all */
+			}
+			b->sd[s].pm[i].has_fp = 1;
+		}
+	}
+	rc = 0;
+out:
+	free(sizes[0]);
+	free(sizes[1]);
+	return rc;
+}
+
+/* ------------------------------------------------------------ one mailbox pair */
+
+static void plan_msg_view(struct side_state *sd)
+{
+	free(sd->pm);
+	sd->pm = mf_calloc(sd->ls.n + 1, sizeof *sd->pm);
+	for (size_t i = 0; i < sd->ls.n; i++) {
+		const struct store_msg *m = &sd->ls.msgs[i];
+		sd->pm[i].key = m->key;
+		sd->pm[i].flags = m->flags;
+		sd->pm[i].size = m->size;
+		sd->pm[i].idate = m->idate;
+	}
+}
+
+static int load_jbox(struct exec *x, int64_t id, struct journal_box *out, struct err *e)
+{
+	struct journal_box *v = NULL;
+	size_t n = 0;
+	if (jcheck(x, journal_boxes(x->j, &v, &n, e), e) < 0)
+		return -1;
+	int found = 0;
+	for (size_t i = 0; i < n; i++)
+		if (v[i].id == id) {
+			*out = v[i];
+			memset(&v[i], 0, sizeof v[i]);
+			found = 1;
+		}
+	journal_boxes_free(v, n);
+	return found ? 0 : err_set(e, ERR_CORRUPT, "mailbox pair %lld missing from the journal",
+				   (long long)id);
+}
+
+static void since_of(const struct boxrun *b, int side, struct store_since *s)
+{
+	memset(s, 0, sizeof *s);
+	if (side == SIDE_REMOTE) {
+		s->uidvalidity = b->jb.uidvalidity;
+		s->uidnext = b->jb.uidnext;
+		s->modseq = b->jb.highestmodseq;
+	} else {
+		s->uidvalidity = b->jb.l_uidvalidity;
+		s->uidnext = b->jb.l_uidnext;
+		s->modseq = b->jb.l_highestmodseq;
+		snprintf(s->marker, sizeof s->marker, "%s", b->jb.lmarker);
+	}
+}
+
+static void count_plan(struct exec *x, const struct plan *p)
+{
+	for (int s = 0; s < 2; s++) {
+		struct exec_dir_stats *d = &x->st->dir[s];
+		d->copied += p->counts.copy[s];
+		d->flags += p->counts.flags[s];
+		d->marked_deleted += p->counts.mark_deleted[s];
+		d->expunged += p->counts.expunge[s];
+		d->bytes += p->counts.bytes[s];
+	}
+	x->st->repaired += p->counts.paired;
+}
+
+static void count_skips(struct exec *x, const struct plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->v[i].op == PLAN_SKIP)
+			x->st->dir[p->v[i].side].skipped++;
+}
+
+/* Record the markers read when the pair's sync started (I6). */
+static int store_markers(struct exec *x, struct boxrun *b, const int need_full[2],
+			 struct err *e)
+{
+	const struct store_box_state *r = &b->sd[SIDE_REMOTE].st, *l = &b->sd[SIDE_LOCAL].st;
+	b->jb.uidvalidity = r->uidvalidity;
+	b->jb.uidnext = r->uidnext;
+	/* a side the planner wants listed in full next time gets no delta marker */
+	b->jb.highestmodseq = need_full[SIDE_REMOTE] ? 0 : r->highestmodseq;
+	snprintf(b->jb.rident, sizeof b->jb.rident, "%s", r->ident);
+	snprintf(b->jb.lident, sizeof b->jb.lident, "%s", l->ident);
+	snprintf(b->jb.lmarker, sizeof b->jb.lmarker, "%s", need_full[SIDE_LOCAL] ? "" : l->marker);
+	b->jb.l_uidvalidity = l->uidvalidity;
+	b->jb.l_uidnext = l->uidnext;
+	b->jb.l_highestmodseq = need_full[SIDE_LOCAL] ? 0 : l->highestmodseq;
+	b->jb.complete = 1;
+	return jcheck(x, journal_box_put(x->j, &b->jb, e), e);
+}
+
+/* Does the journal pair identity say the side's keys are void? */
+static int keys_void(const struct boxrun *b, int side)
+{
+	const struct store_box_state *st = &b->sd[side].st;
+	const struct journal_box *jb = &b->jb;
+	if (!b->npairs || !b->sd[side].exists)
+		return 0;
+	if (side == SIDE_REMOTE)
+		return jb->uidvalidity && st->uidvalidity && jb->uidvalidity != st->uidvalidity;
+	if (jb->l_uidvalidity && st->uidvalidity && jb->l_uidvalidity != st->uidvalidity)
+		return 1;
+	return jb->lident[0] && st->ident[0] && strcmp(jb->lident, st->ident) != 0;
+}
+
+static int sync_pair_once(struct exec *x, const char *rname, const char *lname, int64_t jid,
+			  struct err *e)
+{
+	struct boxrun b;
+	struct plan p;
+	int rc = -1;
+
+	memset(&b, 0, sizeof b);
+	memset(&p, 0, sizeof p);
+	if (jid) {
+		if (load_jbox(x, jid, &b.jb, e) < 0)
+			goto out;
+		struct journal_box copy = b.jb;
+		if (!x->o->dry_run && resolve_intents(x, &copy, e) < 0)
+			goto out;
+	} else {
+		b.jb.rname = mf_strdup(rname);
+		b.jb.lname = mf_strdup(lname);
+	}
+	if (open_boxes(x, &b, e) < 0)
+		goto out;
+
+	/* I6: a new pair records its identity before its first pairs */
+	if (!x->o->dry_run && (b.jb.id == 0 || !b.jb.uidvalidity)) {
+		b.jb.uidvalidity = b.sd[SIDE_REMOTE].st.uidvalidity;
+		b.jb.l_uidvalidity = b.sd[SIDE_LOCAL].st.uidvalidity;
+		snprintf(b.jb.rident, sizeof b.jb.rident, "%s", b.sd[SIDE_REMOTE].st.ident);
+		snprintf(b.jb.lident, sizeof b.jb.lident, "%s", b.sd[SIDE_LOCAL].st.ident);
+		if (jcheck(x, journal_box_put(x->j, &b.jb, e), e) < 0)
+			goto out;
+	}
+	if (load_pairs(x, &b, e) < 0)
+		goto out;
+	for (int s = 0; s < 2; s++)
+		b.keys_invalid[s] = keys_void(&b, s);
+	for (int s = 0; s < 2; s++) {
+		struct store_since since;
+		since_of(&b, s, &since);
+		int delta = b.jb.complete && !b.keys_invalid[0] && !b.keys_invalid[1];
+		if (list_side(x, &b, s, delta ? &since : NULL, e) < 0)
+			goto out;
+		plan_msg_view(&b.sd[s]);
+	}
+	if (compute_fps(x, &b, e) < 0)
+		goto out;
+
+	struct plan_pair *pp = mf_calloc(b.npairs + 1, sizeof *pp);
+	for (size_t i = 0; i < b.npairs; i++) {
+		const struct journal_pair *q = &b.pairs[i];
+		pp[i].id = q->id;
+		pp[i].rkey = q->rkey;
+		pp[i].lkey = q->lkey;
+		pp[i].base = q->base;
+		pp[i].size = q->size;
+		pp[i].idate = q->idate;
+		pp[i].has_fp = q->has_fp;
+		memcpy(pp[i].fp, q->fp, 32);
+	}
+	struct plan_msgs_input in = {
+		.remote = b.sd[SIDE_REMOTE].pm,
+		.nremote = b.sd[SIDE_REMOTE].ls.n,
+		.remote_full = b.sd[SIDE_REMOTE].ls.full,
+		.remote_vanished = (const char *const *)b.sd[SIDE_REMOTE].ls.vanished,
+		.nremote_vanished = b.sd[SIDE_REMOTE].ls.nvanished,
+		.local = b.sd[SIDE_LOCAL].pm,
+		.nlocal = b.sd[SIDE_LOCAL].ls.n,
+		.local_full = b.sd[SIDE_LOCAL].ls.full,
+		.local_vanished = (const char *const *)b.sd[SIDE_LOCAL].ls.vanished,
+		.nlocal_vanished = b.sd[SIDE_LOCAL].ls.nvanished,
+		.pairs = pp,
+		.npairs = b.npairs,
+		.remote_keys_invalid = b.keys_invalid[SIDE_REMOTE],
+		.local_keys_invalid = b.keys_invalid[SIDE_LOCAL],
+	};
+	int prc = plan_msgs(&in, &x->o->plan, &p);
+	free(pp);
+	if (prc < 0) {
+		err_set(e, ERR_PERM, "cannot plan mailbox '%s'", rname);
+		goto out;
+	}
+	count_skips(x, &p);
+	if (p.alert) {
+		xlog(x, EXEC_LOG_ERROR, "%s: not synced: %s", rname, p.alert);
+		b.errors++;
+	}
+	if (b.keys_invalid[SIDE_REMOTE])
+		xlog(x, EXEC_LOG_WARN, "%s: UIDVALIDITY changed (%u -> %u), re-pairing by content",
+		     rname, b.jb.uidvalidity, b.sd[SIDE_REMOTE].st.uidvalidity);
+
+	if (x->o->dry_run) {
+		struct buf out = BUF_INIT(BUF_MAX_DEFAULT);
+		if (plan_format(&p, rname, x->o->verbose, &out) == 0 && out.len)
+			xlog(x, EXEC_LOG_PLAN, "%.*s", (int)(out.len && out.data[out.len - 1] == '\n' ?
+							 out.len - 1 : out.len), out.data);
+		buf_release(&out);
+		count_plan(x, &p);
+		rc = 0;
+		goto out;
+	}
+	if (p.n)
+		xlog(x, EXEC_LOG_PROGRESS, "%s: %zu down, %zu up, %zu+%zu flag changes", rname,
+		     p.counts.copy[SIDE_LOCAL], p.counts.copy[SIDE_REMOTE],
+		     p.counts.flags[SIDE_LOCAL], p.counts.flags[SIDE_REMOTE]);
+
+	if (do_journal_only(x, &b, &p, e) < 0 || load_pairs(x, &b, e) < 0)
+		goto out;
+	static const enum plan_op order[] = { PLAN_EXPUNGE, PLAN_FLAGS, PLAN_MARK_DELETED };
+	for (size_t k = 0; k < sizeof order / sizeof order[0]; k++)
+		for (int s = 0; s < 2; s++)
+			if (do_changes(x, &b, &p, s, order[k], e) < 0)
+				goto out;
+	for (int s = 0; s < 2; s++)
+		if (do_copies(x, &b, &p, s, e) < 0)
+			goto out;
+	if (b.errors == 0 && store_markers(x, &b, p.need_full, e) < 0)
+		goto out;
+	rc = b.errors ? 1 : 0;
+out:
+	if (x->jfail)
+		*e = x->jerr;
+	plan_free(&p);
+	boxrun_free(&b);
+	return rc;
+}
+
+/* One mailbox pair with I7's containment: 0 synced, 1 partly, -1 failed
+ * (reported; the run goes on unless the journal or every store is gone). */
+static int sync_pair(struct exec *x, const char *rname, const char *lname, int64_t jid)
+{
+	struct err e;
+	for (;;) {
+		err_clear(&e);
+		int rc = sync_pair_once(x, rname, lname, jid, &e);
+		if (rc >= 0)
+			return rc;
+		if (x->jfail)
+			return -1;
+		if (err_is_temporary(&e)) {
+			xlog(x, EXEC_LOG_WARN, "%s: %s", rname, e.msg);
+			if (reconnect(x, &e) == 0) {
+				/* a new pair may have been stored before the drop */
+				if (!jid) {
+					struct journal_box *v = NULL;
+					size_t n = 0;
+					struct err e2;
+					if (journal_boxes(x->j, &v, &n, &e2) == 0)
+						for (size_t i = 0; i < n; i++)
+							if (!strcmp(v[i].rname, rname) &&
+							    !strcmp(v[i].lname, lname))
+								jid = v[i].id;
+					journal_boxes_free(v, n);
+				}
+				continue;
+			}
+		}
+		xlog(x, EXEC_LOG_ERROR, "%s: %s", rname, e.msg);
+		return -1;
+	}
+}
+
+/* ------------------------------------------------------------ mailboxes */
+
+static int mailbox_usable(const struct store_box *b)
+{
+	return !(b->attrs & (BOX_NOSELECT | BOX_NONEXISTENT));
+}
+
+/* Whether a mailbox that still exists on `side` holds nothing unsynced, so
+ * its deletion on the other side may be propagated. */
+static int fully_synced(struct exec *x, const struct journal_box *jb, int side)
+{
+	struct boxrun b;
+	struct err e;
+	int ok = 0;
+	memset(&b, 0, sizeof b);
+	b.jb.id = jb->id;
+	b.jb.rname = mf_strdup(jb->rname);
+	b.jb.lname = mf_strdup(jb->lname);
+	struct store *s = x->s[side];
+	struct side_state *sd = &b.sd[side];
+	if (s->ops->open_box(s, box_name(&b, side), 1, &sd->st, &e) < 0)
+		goto out;
+	sd->exists = 1;
+	if (list_side(x, &b, side, NULL, &e) < 0 || load_pairs(x, &b, &e) < 0)
+		goto out;
+	ok = 1;
+	for (size_t i = 0; i < sd->ls.n && ok; i++) {
+		const struct store_msg *m = &sd->ls.msgs[i];
+		const struct journal_pair *pr = NULL;
+		for (size_t k = 0; k < b.npairs && !pr; k++) {
+			const char *key = side == SIDE_REMOTE ? b.pairs[k].rkey : b.pairs[k].lkey;
+			if (key && !strcmp(key, m->key))
+				pr = &b.pairs[k];
+		}
+		if (!pr || !flagset_equal(&pr->base, &m->flags))
+			ok = 0;
+	}
+out:
+	boxrun_free(&b);
+	return ok;
+}
+
+static int run_box_action(struct exec *x, const struct plan_box_action *a)
+{
+	struct err e;
+	int side = a->side;
+	const char *name = side == SIDE_REMOTE ? a->rname : a->lname;
+	struct store *s = x->s[side];
+
+	err_clear(&e);
+	switch (a->op) {
+	case PBOX_SKIP:
+		xlog(x, EXEC_LOG_ACTION, "%s: skipped (%s)", a->rname ? a->rname : a->lname,
+		     a->reason ? a->reason : "excluded");
+		return 0;
+	case PBOX_FORGET:
+		if (x->o->dry_run)
+			return 0;
+		return jcheck(x, journal_box_delete(x->j, a->journal_id, &e), &e) < 0 ? -1 : 0;
+	case PBOX_DELETE:
+		if (x->o->dry_run) {
+			xlog(x, EXEC_LOG_PLAN, "delete %s mailbox '%s'", side_name(side), name);
+			x->st->dir[side].boxes_deleted++;
+			return 0;
+		}
+		if (s->ops->delete_box(s, name, &e) < 0 && e.cls != ERR_NOTFOUND) {
+			xlog(x, EXEC_LOG_ERROR, "cannot delete %s mailbox '%s': %s", side_name(side),
+			     name, e.msg);
+			x->st->dir[side].errors++;
+			return 1;
+		}
+		x->st->dir[side].boxes_deleted++;
+		xlog(x, EXEC_LOG_PROGRESS, "deleted %s mailbox '%s'", side_name(side), name);
+		if (a->journal_id &&
+		    jcheck(x, journal_box_delete(x->j, a->journal_id, &e), &e) < 0)
+			return -1;
+		return 0;
+	case PBOX_CREATE:
+		if (x->o->dry_run) {
+			xlog(x, EXEC_LOG_PLAN, "create %s mailbox '%s'", side_name(side), name);
+		} else if (s->ops->create_box(s, name, &e) < 0 && e.cls != ERR_EXISTS) {
+			xlog(x, EXEC_LOG_ERROR, "cannot create %s mailbox '%s': %s", side_name(side),
+			     name, e.msg);
+			x->st->dir[side].errors++;
+			return 1;
+		}
+		x->st->dir[side].boxes_created++;
+		break;
+	case PBOX_RENAME:
+		if (x->o->dry_run) {
+			xlog(x, EXEC_LOG_PLAN, "rename %s mailbox '%s' to '%s'", side_name(side),
+			     a->from, name);
+			x->st->boxes_renamed++;
+			return 0;
+		}
+		if (s->ops->rename_box(s, a->from, name, &e) < 0) {
+			xlog(x, EXEC_LOG_ERROR, "cannot rename %s mailbox '%s': %s", side_name(side),
+			     a->from, e.msg);
+			x->st->dir[side].errors++;
+			return 1;
+		}
+		x->st->boxes_renamed++;
+		if (a->journal_id) {
+			struct journal_box jb;
+			memset(&jb, 0, sizeof jb);
+			if (load_jbox(x, a->journal_id, &jb, &e) == 0) {
+				free(jb.rname);
+				free(jb.lname);
+				jb.rname = mf_strdup(a->rname);
+				jb.lname = mf_strdup(a->lname);
+				int r = journal_box_put(x->j, &jb, &e);
+				journal_box_free(&jb);
+				if (jcheck(x, r, &e) < 0)
+					return -1;
+			}
+		}
+		break;
+	case PBOX_SYNC:
+		break;
+	}
+	x->st->boxes++;
+	int rc = sync_pair(x, a->rname, a->lname, a->journal_id);
+	if (rc != 0)
+		x->st->boxes_failed++;
+	return rc < 0 ? (x->jfail ? -1 : 1) : rc;
+}
+
+static int list_all(struct exec *x, struct store_box *bv[2], size_t bn[2], struct err *e)
+{
+	for (int s = 0; s < 2; s++) {
+		for (;;) {
+			if (x->s[s]->ops->list_boxes(x->s[s], &bv[s], &bn[s], e) == 0)
+				break;
+			if (!err_is_temporary(e) || reconnect(x, e) < 0) {
+				err_prefix(e, "listing %s mailboxes", side_name(s));
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+static int run(struct exec *x, struct err *e)
+{
+	struct store_box *bv[2] = { NULL, NULL };
+	size_t bn[2] = { 0, 0 };
+	struct journal_box *jv = NULL;
+	size_t jn = 0;
+	struct plan_boxes pb;
+	int rc = EXEC_FAILED, partial = 0;
+
+	memset(&pb, 0, sizeof pb);
+	/* I5 first: whatever a crashed run left unfinished */
+	if (jcheck(x, journal_boxes(x->j, &jv, &jn, e), e) < 0)
+		goto out;
+	if (!x->o->dry_run)
+		for (size_t i = 0; i < jn; i++) {
+			if (resolve_intents(x, &jv[i], e) == 0)
+				continue;
+			if (x->jfail)
+				goto out;
+			xlog(x, EXEC_LOG_ERROR, "%s: %s", jv[i].rname, e->msg);
+			partial = 1;
+		}
+	if (list_all(x, bv, bn, e) < 0)
+		goto out;
+
+	struct plan_box_side *side[2];
+	size_t ns[2] = { 0, 0 };
+	for (int s = 0; s < 2; s++) {
+		side[s] = mf_calloc(bn[s] + 1, sizeof *side[s]);
+		for (size_t i = 0; i < bn[s]; i++)
+			if (mailbox_usable(&bv[s][i])) {
+				side[s][ns[s]].name = bv[s][i].name;
+				side[s][ns[s]].ident = bv[s][i].ident;
+				side[s][ns[s]].attrs = bv[s][i].attrs;
+				ns[s]++;
+			}
+	}
+	struct plan_box_known *known = mf_calloc(jn + 1, sizeof *known);
+	for (size_t i = 0; i < jn; i++) {
+		int present[2] = { 0, 0 };
+		for (int s = 0; s < 2; s++)
+			for (size_t k = 0; k < ns[s]; k++)
+				if (!strcmp(side[s][k].name, s == SIDE_REMOTE ? jv[i].rname : jv[i].lname))
+					present[s] = 1;
+		known[i].id = jv[i].id;
+		known[i].rname = jv[i].rname;
+		known[i].lname = jv[i].lname;
+		known[i].rident = jv[i].rident;
+		known[i].lident = jv[i].lident;
+		if (present[0] != present[1])
+			known[i].empty_since_sync = fully_synced(x, &jv[i], present[0] ? 0 : 1);
+	}
+	struct plan_opts po = x->o->plan;
+	int prc = plan_boxes(side[0], ns[0], side[1], ns[1], known, jn, &po, &pb);
+	free(side[0]);
+	free(side[1]);
+	free(known);
+	if (prc < 0) {
+		err_set(e, ERR_PERM, "cannot plan the mailboxes");
+		goto out;
+	}
+	for (size_t i = 0; i < pb.n; i++) {
+		int r = run_box_action(x, &pb.v[i]);
+		if (r < 0 || x->jfail) {
+			*e = x->jerr;
+			goto out;
+		}
+		if (r > 0)
+			partial = 1;
+	}
+	rc = partial ? EXEC_PARTIAL : EXEC_OK;
+out:
+	if (x->jfail && rc == EXEC_FAILED)
+		*e = x->jerr;
+	plan_boxes_free(&pb);
+	journal_boxes_free(jv, jn);
+	store_boxes_free(bv[0], bn[0]);
+	store_boxes_free(bv[1], bn[1]);
+	return rc;
+}
+
+/* ------------------------------------------------------------ dry run journal copy */
+
+static int copy_file(const char *from, const char *to, struct err *e)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return errno == ENOENT ? 0 : err_sys(e, ERR_IO, "cannot open '%s'", from);
+	int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0) {
+		close(in);
+		return err_sys(e, ERR_IO, "cannot create '%s'", to);
+	}
+	char buf[65536];
+	ssize_t r;
+	int rc = 0;
+	while ((r = read(in, buf, sizeof buf)) > 0)
+		if (write(out, buf, (size_t)r) != r) {
+			rc = err_sys(e, ERR_IO, "cannot write '%s'", to);
+			break;
+		}
+	if (r < 0)
+		rc = err_sys(e, ERR_IO, "cannot read '%s'", from);
+	close(in);
+	close(out);
+	return rc;
+}
+
+static void remove_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *de;
+	char path[4096];
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+/* The dry run works on a private copy, so the real journal's bytes stay. */
+static int dry_journal(const char *path, char *dir, size_t dirsz, struct buf *copy, struct err *e)
+{
+	const char *tmp = getenv("TMPDIR");
+	snprintf(dir, dirsz, "%s/mailferry-dry.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir))
+		return err_sys(e, ERR_IO, "cannot create a temporary directory");
+	buf_addf(copy, "%s/journal.db", dir);
+	struct buf wal = BUF_INIT(8192), wcopy = BUF_INIT(8192);
+	buf_addf(&wal, "%s-wal", path);
+	buf_addf(&wcopy, "%s-wal", copy->data);
+	int rc = 0;
+	if (copy_file(path, copy->data, e) < 0 || copy_file(wal.data, wcopy.data, e) < 0)
+		rc = -1;
+	buf_release(&wal);
+	buf_release(&wcopy);
+	return rc;
+}
+
+/* ------------------------------------------------------------ entry point */
+
+int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
+	      const struct exec_opts *o, struct exec_stats *st, struct err *e)
+{
+	struct exec x;
+	struct timespec t0, t1;
+	char drydir[4096] = "";
+	struct buf dry = BUF_INIT(8192);
+	int rc = EXEC_FAILED;
+
+	memset(&x, 0, sizeof x);
+	memset(st, 0, sizeof *st);
+	x.o = o;
+	x.open_fn = open_fn;
+	x.open_ctx = open_ctx;
+	x.st = st;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+
+	const char *jpath = journal_path;
+	if (o->dry_run) {
+		if (dry_journal(journal_path, drydir, sizeof drydir, &dry, e) < 0)
+			goto out;
+		jpath = dry.data;
+	}
+	if (journal_open(jpath, &x.j, e) < 0) {
+		err_prefix(e, "journal '%s'", journal_path);
+		goto out;
+	}
+	if (o->stop_after && !o->dry_run)
+		journal_set_stop_after(x.j, o->stop_after);
+	for (int s = 0; s < 2; s++)
+		if (open_fn(open_ctx, s, &x.s[s], e) < 0)
+			goto out;
+	rc = run(&x, e);
+out:
+	for (int s = 0; s < 2; s++)
+		close_store(&x, s);
+	journal_close(&x.j);
+	if (drydir[0])
+		remove_tree(drydir);
+	buf_release(&dry);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	st->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	return rc;
+}
