@@ -1,0 +1,139 @@
+/*
+ * mdtest.h — helpers shared by the Maildir driver tests: a temp dir, a
+ * one-call delivery, a sink that collects a fetched message, and counting
+ * files in a folder's subdirectory.
+ */
+#ifndef MF_MDTEST_H
+#define MF_MDTEST_H
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "maildir/maildir_store.h"
+#include "testlib.h"
+
+struct md_cb {
+	int calls;
+	int errors;
+	char key[512];
+};
+
+static void md_cb_fn(void *ctx, const char *key, const struct err *e)
+{
+	struct md_cb *c = ctx;
+	c->calls++;
+	if (e || !key) {
+		c->errors++;
+		if (e)
+			fprintf(stderr, "append failed: %s\n", e->msg);
+		return;
+	}
+	snprintf(c->key, sizeof c->key, "%s", key);
+}
+
+/* Deliver text (CRLF wire form) in chunks of `chunk` bytes. */
+static inline int md_deliver(struct store *s, const char *text, size_t len, const char *flags,
+			     int64_t idate, size_t chunk, struct md_cb *cb)
+{
+	struct flagset f;
+	struct store_writer *w;
+	struct err e = { 0 };
+	flagset_init(&f);
+	flagset_parse(&f, flags ? flags : "");
+	int rc = s->ops->append_begin(s, &f, idate, len, &w, &e);
+	flagset_free(&f);
+	if (rc < 0) {
+		fprintf(stderr, "append_begin: %s\n", e.msg);
+		return -1;
+	}
+	for (size_t off = 0; off < len; off += chunk) {
+		size_t n = len - off < chunk ? len - off : chunk;
+		if (s->ops->append_write(w, text + off, n, &e) < 0) {
+			s->ops->append_end(w, 0, NULL, NULL, &e);
+			return -1;
+		}
+	}
+	rc = s->ops->append_end(w, 1, md_cb_fn, cb, &e);
+	if (rc < 0)
+		fprintf(stderr, "append_end: %s\n", e.msg);
+	return rc;
+}
+
+struct md_sink {
+	struct buf data;
+	struct store_msg meta;
+	int begins, ends, ok;
+	enum err_class end_cls;
+};
+
+static int md_sink_begin(void *ctx, const struct store_msg *m, struct err *e)
+{
+	struct md_sink *k = ctx;
+	k->begins++;
+	k->meta.size = m->size;
+	k->meta.idate = m->idate;
+	flagset_free(&k->meta.flags);
+	flagset_copy(&k->meta.flags, &m->flags);
+	buf_reset(&k->data);
+	return 0;
+}
+
+static int md_sink_write(void *ctx, const void *p, size_t n, struct err *e)
+{
+	struct md_sink *k = ctx;
+	return buf_add(&k->data, p, n);
+}
+
+static int md_sink_end(void *ctx, int ok, struct err *e)
+{
+	struct md_sink *k = ctx;
+	k->ends++;
+	k->ok = ok;
+	k->end_cls = ok ? ERR_NONE : (e ? e->cls : ERR_NONE);
+	return 0;
+}
+
+static inline void md_sink_init(struct md_sink *k, struct store_sink *sk)
+{
+	memset(k, 0, sizeof *k);
+	buf_init(&k->data, 0);
+	flagset_init(&k->meta.flags);
+	sk->begin = md_sink_begin;
+	sk->write = md_sink_write;
+	sk->end = md_sink_end;
+	sk->ctx = k;
+}
+
+static inline void md_sink_free(struct md_sink *k)
+{
+	buf_release(&k->data);
+	flagset_free(&k->meta.flags);
+}
+
+/* Files (not dot files) in dir/sub. */
+static inline int md_count(const char *dir, const char *sub)
+{
+	char p[1024];
+	snprintf(p, sizeof p, "%s/%s", dir, sub);
+	DIR *d = opendir(p);
+	int n = 0;
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static inline void md_rmrf(const char *dir)
+{
+	char cmd[1200];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+#endif
