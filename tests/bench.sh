@@ -44,6 +44,7 @@ BENCH=$TOP/tests/bench
 DOVECOT_SH=$TOP/tests/dovecot.sh
 MAILFERRY=${MAILFERRY:-$TOP/build/mailferry}
 MAILFERRY_ARGS=${MAILFERRY_ARGS:-}
+export PYTHONDONTWRITEBYTECODE=1   # keep tests/bench/ free of __pycache__
 
 MESSAGES=10000
 FOLDERS=8

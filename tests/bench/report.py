@@ -45,9 +45,11 @@ def aggregate(rows):
             vals = [num(r[field]) for r in g]
             return statistics.median(vals) if vals and None not in vals else None
         oks = sum(r["ok"] == "1" for r in g)
+        ok = "1" if oks == len(g) else "0" if oks == 0 else "%d/%d" % (oks, len(g))
+        if all(r["ok"] == "-" for r in g):
+            ok = "-"    # skipped: not run, so not failed either
         agg[key] = {"wall": med("wall_s"), "cpu": med("cpu_s"), "rss": med("maxrss_kb"),
-                    "n": len(g), "ok": "1" if oks == len(g) else "0" if oks == 0
-                    else "%d/%d" % (oks, len(g)),
+                    "n": len(g), "ok": ok,
                     "note": "; ".join(sorted({r["note"] for r in g if r["note"]}))}
     return agg
 
