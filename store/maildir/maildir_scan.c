@@ -18,7 +18,8 @@
 #include "lib/banned.h"
 
 #define SCAN_PASSES_MAX 4
-#define LOCATE_TRIES 3
+#define LOCATE_TRIES 2
+#define LOCATE_TRIES_MAX 50
 
 static const char *const subdirs[2] = { "cur", "new" };
 
@@ -143,7 +144,8 @@ static int same_times(const struct timespec a[2], const struct timespec b[2])
  * finds the key again if the name is stale. */
 static void dedup(struct collect *c)
 {
-	qsort(c->v, c->n, sizeof *c->v, ent_cmp);
+	if (c->n)
+		qsort(c->v, c->n, sizeof *c->v, ent_cmp);
 	size_t w = 0;
 	for (size_t r = 0; r < c->n; r++) {
 		if (w && strcmp(c->v[w - 1].key, c->v[r].key) == 0) {
@@ -253,8 +255,13 @@ int maildir_scan_locate(int dirfd, const char *key, char **name_r, int *in_new_r
 			struct err *e)
 {
 	struct locate l = { key, strlen(key), NULL, 0 };
+	struct timespec before[2], after[2];
 	*name_r = NULL;
-	for (int tries = 0; tries < LOCATE_TRIES; tries++) {
+	/* A miss counts only when the directories did not change meanwhile
+	 * (readdir may skip an entry renamed under it); give up after a
+	 * bounded number of busy rounds. */
+	for (int tries = 0; tries < LOCATE_TRIES_MAX; tries++) {
+		dir_mtimes(dirfd, before);
 		if (read_sub(dirfd, "new", locate_one, &l, e) < 0 ||
 		    read_sub(dirfd, "cur", locate_one, &l, e) < 0) {
 			free(l.name);
@@ -265,6 +272,9 @@ int maildir_scan_locate(int dirfd, const char *key, char **name_r, int *in_new_r
 			*in_new_r = l.in_new;
 			return 1;
 		}
+		dir_mtimes(dirfd, after);
+		if (same_times(before, after) && tries + 1 >= LOCATE_TRIES)
+			break;
 	}
 	return 0;
 }
