@@ -175,9 +175,11 @@ static int utf8_next(const unsigned char *in, size_t len, size_t *i, uint32_t *c
 	uint32_t cp, min;
 	int n;
 	if (c < 0x80) {
+		if (!c)
+			return -1;
 		*cp_r = c;
 		(*i)++;
-		return c ? 0 : -1;
+		return 0;
 	} else if (c >= 0xc2 && c <= 0xdf) {
 		cp = c & 0x1f;
 		n = 1;

@@ -97,6 +97,7 @@ static void test_utf7(void)
 		struct buf b = BUF_INIT(4096);
 		struct err e;
 		CHECK_INT(imap_utf7_encode("a\0b", 3, &b, &e), -1);
+		CHECK_INT(imap_utf7_encode("\xc3\xa4\0", 3, &b, &e), -1); /* NUL last */
 		buf_release(&b);
 		/* the cap of the output buffer is honoured */
 		struct buf small = BUF_INIT(4);
