@@ -459,6 +459,7 @@ static int parse_num(const char *s, uint64_t max, uint64_t *v_r)
 static void code_split_words(struct imap_code *code)
 {
 	const char *s = code->raw;
+	size_t alloc = 0;
 	while (*s) {
 		while (*s == ' ' || *s == '(' || *s == ')')
 			s++;
@@ -467,8 +468,10 @@ static void code_split_words(struct imap_code *code)
 			n++;
 		if (!n)
 			break;
-		code->words = mf_reallocarray(code->words, code->nwords + 1,
-					      sizeof *code->words);
+		if (code->nwords == alloc) {
+			alloc = alloc ? alloc * 2 : 8;
+			code->words = mf_reallocarray(code->words, alloc, sizeof *code->words);
+		}
 		code->words[code->nwords++] = mf_strndup(s, n);
 		s += n;
 	}
