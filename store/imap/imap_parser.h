@@ -273,8 +273,9 @@ struct imap_response *imap_parser_take(struct imap_parser *p);
 /* Free the finished response now (instead of at the next feed). */
 void imap_parser_release(struct imap_parser *p);
 
-/* After ERROR: the error (class ERR_PROTO, ERR_LIMIT or ERR_IO) with the
- * offending context in the message. Else a cleared error. */
+/* After ERROR: the error (class ERR_PROTO, ERR_LIMIT, ERR_IO for a failed
+ * sink, ERR_TEMP for out of memory) with the offending context in the
+ * message. Else a cleared error. */
 const struct err *imap_parser_error(const struct imap_parser *p);
 
 /* Is the parser in the middle of a response (bytes seen, not DONE)? A

@@ -9,7 +9,8 @@
  * Every decoder takes a response whose keyword it expects (the caller
  * dispatches on r->keyword), fills an output struct that owns its memory
  * (each has a *_free), and returns 0 or -1 with ERR_PROTO and a message
- * naming the response and the bad part. Decoders never modify the response.
+ * naming the response and the bad part; on -1 the output owns nothing (its
+ * *_free is still harmless). Decoders never modify the response.
  * Numbers are parsed strictly (digits only, no sign/space, range-checked).
  */
 #ifndef MF_IMAP_RESP_H

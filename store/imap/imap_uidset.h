@@ -28,8 +28,8 @@ struct imap_uidset {
 #define IMAP_UIDSET_DEFAULT_MAX_RANGES ((size_t)1 << 20)
 
 /* Parse `s` (NUL-terminated) into `set` (overwritten; free with
- * imap_uidset_free even on error). Numbers are nz-number (1..2^32-1), no
- * signs, no leading zeros beyond "0"-free digits, no spaces. At most
+ * imap_uidset_free even on error). Numbers are nz-number (1..2^32-1): no
+ * sign, no leading zero, no spaces. At most
  * `max_ranges` ranges (0: the default); more is an ERR_LIMIT error, bad
  * syntax ERR_PROTO. */
 int imap_uidset_parse(struct imap_uidset *set, const char *s, unsigned flags,
