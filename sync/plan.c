@@ -170,15 +170,6 @@ static void merge3(const struct flagset *b, const struct flagset *r,
 		}
 }
 
-static void merge_union(const struct flagset *a, const struct flagset *b,
-			struct flagset *m)
-{
-	flagset_copy(m, a);
-	m->sys |= b->sys;
-	for (size_t i = 0; i < b->nkw; i++)
-		flagset_add_kw(m, b->kw[i]);
-}
-
 /* add = to - from, del = from - to */
 static void flag_diff(const struct flagset *from, const struct flagset *to,
 		      struct flagset *add, struct flagset *del)
@@ -487,6 +478,9 @@ static void locate_side(struct ctx *c, int s)
 	}
 }
 
+static void plan_both(struct ctx *c, const struct plan_pair *pr, struct pst *p,
+		      int newpair);
+
 /* Unpaired messages of both sides, and pending pairs, matched by
  * fingerprint. Pairs matched here get their missing key (REKEY); two
  * messages matched get PLAN_PAIR with the union of their flags. */
@@ -540,27 +534,19 @@ static void pair_by_fp(struct ctx *c)
 		const struct plan_msg *rm = &c->sd[0].m[r->msg], *lm = &c->sd[1].m[l->msg];
 		c->sd[0].claimed[r->msg] = 1;
 		c->sd[1].claimed[l->msg] = 1;
-		struct flagset u, base;
-		merge_union(&rm->flags, &lm->flags, &u);
-		int w0 = c->sd[0].writable, w1 = c->sd[1].writable;
-		flagset_copy(&base, w0 && w1 ? &u : w1 ? &rm->flags : w0 ? &lm->flags : &u);
-		struct plan_action *a = emit(c, PLAN_PAIR, SIDE_REMOTE);
-		set_keys(a, NULL, rm->key, lm->key);
-		set_meta_msg(a, rm);
-		flagset_copy(&a->flags, &base);
-		a->reason = "same fingerprint on both sides";
-		if (w0 && !flagset_equal(&u, &rm->flags))
-			emit_flags(c, SIDE_REMOTE, rm->key, rm->key, lm->key, &rm->flags, &u,
-				   &base, NULL);
-		if (w1 && !flagset_equal(&u, &lm->flags))
-			emit_flags(c, SIDE_LOCAL, lm->key, rm->key, lm->key, &lm->flags, &u,
-				   &base, NULL);
-		if (!flagset_equal(w0 ? &u : &rm->flags, &base))
-			c->out->need_full[SIDE_REMOTE] = 1;
-		if (!flagset_equal(w1 ? &u : &lm->flags, &base))
-			c->out->need_full[SIDE_LOCAL] = 1;
-		flagset_free(&u);
-		flagset_free(&base);
+		/* merging against the intersection as base gives the union */
+		struct plan_pair np = { .rkey = rm->key, .lkey = lm->key, .size = rm->size,
+					.idate = rm->idate, .has_fp = 1 };
+		memcpy(np.fp, rm->fp, sizeof np.fp);
+		flagset_init(&np.base);
+		np.base.sys = rm->flags.sys & lm->flags.sys;
+		for (size_t k = 0; k < rm->flags.nkw; k++)
+			if (flagset_has_kw(&lm->flags, rm->flags.kw[k]))
+				flagset_add_kw(&np.base, rm->flags.kw[k]);
+		struct pst ps = { .st = { PS_PRESENT, PS_PRESENT }, .msg = { rm, lm },
+				  .key = { rm->key, lm->key } };
+		plan_both(c, &np, &ps, 1);
+		flagset_free(&np.base);
 	}
 	free(cl[0]);
 	free(cl[1]);
@@ -623,8 +609,11 @@ static void plan_new(struct ctx *c, int s, const struct plan_msg *m,
 	flagset_copy(&a->flags, fl);
 }
 
-/* Both sides present: merge flags, maybe expunge. */
-static void plan_both(struct ctx *c, const struct plan_pair *pr, struct pst *p)
+/* Both sides present: merge flags, maybe expunge. newpair: pr is not in
+ * the journal yet (a fingerprint match): PLAN_PAIR carries the new base
+ * instead of PLAN_BASE, and pair_id is 0. */
+static void plan_both(struct ctx *c, const struct plan_pair *pr, struct pst *p,
+		      int newpair)
 {
 	const struct flagset *b = &pr->base;
 	const struct flagset *f[2] = { msg_flags(p, pr, 0), msg_flags(p, pr, 1) };
@@ -651,7 +640,14 @@ static void plan_both(struct ctx *c, const struct plan_pair *pr, struct pst *p)
 		flagset_copy(&nb, w[0] && w[1] ? &m : w[1] ? f[0] : w[0] ? f[1] : b);
 	if (exp_local)
 		w[SIDE_LOCAL] = 0;
-	int any = 0;
+	if (newpair) {
+		struct plan_action *a = emit(c, PLAN_PAIR, SIDE_REMOTE);
+		set_keys(a, NULL, rk, lk);
+		set_meta_pair(a, pr);
+		flagset_copy(&a->flags, &nb);
+		a->reason = "same fingerprint on both sides";
+	}
+	int any = newpair;
 	for (int s = 0; s < 2; s++) {
 		if (w[s] && !flagset_equal(&m, f[s])) {
 			emit_flags(c, s, p->key[s], rk, lk, f[s], &m, &nb, pr);
@@ -686,11 +682,15 @@ static void plan_pair(struct ctx *c, size_t i)
 		return;
 	}
 	if (r == PS_PRESENT && l == PS_PRESENT) {
-		plan_both(c, pr, p);
+		plan_both(c, pr, p, 0);
 		return;
 	}
 	int s = r == PS_PRESENT ? SIDE_REMOTE : SIDE_LOCAL; /* the present side */
 	const struct flagset *fl = msg_flags(p, pr, s);
+	/* a one-sided pair whose flags left its base: list that side in full
+	 * next time (conservative: some paths below reset the base anyway) */
+	if (!flagset_equal(fl, &pr->base))
+		c->out->need_full[s] = 1;
 	if (p->st[!s] == PS_NONE) {
 		plan_new(c, s, p->msg[s], fl, p->key[s], pr);
 		return;
@@ -698,10 +698,13 @@ static void plan_pair(struct ctx *c, size_t i)
 	if (s == SIDE_LOCAL) {
 		/* expunged on the server: propagate */
 		if (!c->sd[SIDE_LOCAL].writable) {
-			if (p->stale[SIDE_REMOTE])
+			if (p->stale[SIDE_REMOTE]) {
+				/* its old UID may name another message now: the
+				 * pair cannot stay; the local copy is new again */
 				emit_simple(c, PLAN_UNPAIR, pr, NULL, lk, NULL,
 					    "not found on the renumbered remote side");
-			else
+				plan_new(c, SIDE_LOCAL, p->msg[SIDE_LOCAL], fl, lk, NULL);
+			} else
 				c->out->need_full[SIDE_REMOTE] = 1;
 			return;
 		}
