@@ -126,6 +126,13 @@ static void test_list_status(void)
 	imap_list_free(&l);
 	imap_response_free(&r);
 
+	r = parse("* LIST (\\Subscribed \\Trash) \"/\" \"Fruit\" (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n");
+	CHECK_INT(imap_resp_list(r, &l, &e), 0);
+	CHECK_INT(l.attrs, BOX_SUBSCRIBED | BOX_TRASH);
+	CHECK_STR(l.name, "Fruit");
+	imap_list_free(&l);
+	imap_response_free(&r);
+
 	CHECK_INT(imap_resp_box_attr("\\junk"), BOX_JUNK);
 	CHECK_INT(imap_resp_box_attr("\\All"), BOX_ALL);
 	CHECK_INT(imap_resp_box_attr("\\Whatever"), 0);
