@@ -11,15 +11,14 @@
  * something that exists. Then it asserts:
  *  - idempotence: planning again at once (full and delta listings) yields
  *    no action but SKIP, and no alert;
- *  - no duplicate: each message identity at most once per side;
- *  - no loss: an identity the user never deleted (never expunged, never
- *    marked \Deleted) is on both sides (on the written side for one-way);
- *  - convergence: with expunge on both sides, both sides hold the same
- *    identities with the same flags and nothing carries \Deleted; otherwise
- *    (the weaker invariant) identities on both sides have equal flags and
- *    an identity on one side only carries \Deleted there (a tombstone);
- *  - the journal: every message is in at most one pair, every pair has a
- *    key that exists.
+ *  - the invariants listed at check_state(): pairs join equal content
+ *    with equal flags; with expunge on both sides every message is paired
+ *    and nothing carries \Deleted (convergence), otherwise a message
+ *    that is not paired carries \Deleted (the weaker invariant: tombstones
+ *    and deleted messages not copied); no content the user never deleted
+ *    is missing on a side (no loss); no side holds more copies of a
+ *    content than the user made (no duplicate, also with true duplicates
+ *    delivered twice to one side, which pair one-to-one).
  *
  * Usage: test-plan-converge MODE [ROUNDS] [SEED]   (DBG_ROUND=n dumps the
  *        model before round n's plan)
@@ -68,12 +67,24 @@ struct mpair {
 	int64_t idate;
 };
 
+struct tog {                    /* a user flag toggle of this round */
+	int ident, side;
+	unsigned bit;           /* system flag, or 0 */
+	int kw;                 /* keyword index, or -1 */
+	int expect;             /* the value at the end of the user's changes */
+	int ok;                 /* checkable: paired before, one copy per side */
+};
+
 struct model {
+	struct tog *tog;
+	size_t ntog;
+	int unstable;           /* journal lost this round: first-pairing rules */
 	struct mside s[2];
 	struct mpair *p;
 	size_t np;
 	int64_t next_pair;
 	unsigned char *deleted; /* per identity: the user deleted it */
+	unsigned char *copies[2]; /* per identity: copies the user made per side */
 	int nident;
 	unsigned long long rng;
 	struct plan_opts o;
@@ -190,12 +201,36 @@ static void set_base(struct mpair *p, const struct flagset *fl)
 	flagset_copy(&p->base, fl);
 }
 
+static int count_ident(const struct model *m, int s, int ident, const struct mmsg **x_r)
+{
+	int c = 0;
+	for (size_t i = 0; i < m->s[s].n; i++)
+		if (m->s[s].v[i].ident == ident) {
+			c++;
+			if (x_r)
+				*x_r = &m->s[s].v[i];
+		}
+	return c;
+}
+
+static int in_complete_pair(const struct model *m, int s, const char *key)
+{
+	for (size_t i = 0; i < m->np; i++)
+		if (m->p[i].key[s] && !strcmp(m->p[i].key[s], key))
+			return find_msg(m, !s, m->p[i].key[!s]) >= 0;
+	return 0;
+}
+
 /* ------------------------------------------------------------ user */
 
 static int new_ident(struct model *m)
 {
 	m->deleted = mf_reallocarray(m->deleted, (size_t)m->nident + 1, 1);
 	m->deleted[m->nident] = 0;
+	for (int s = 0; s < 2; s++) {
+		m->copies[s] = mf_reallocarray(m->copies[s], (size_t)m->nident + 1, 1);
+		m->copies[s][m->nident] = 0;
+	}
 	return m->nident++;
 }
 
@@ -239,6 +274,8 @@ static int renumber_ok(const struct model *m, int s)
 static void user_round(struct model *m)
 {
 	int nops = (int)rnd(m, 5);
+	m->ntog = 0;
+	m->unstable = 0;
 	for (int k = 0; k < nops; k++) {
 		unsigned r = rnd(m, 100);
 		size_t total = m->s[0].n + m->s[1].n;
@@ -247,10 +284,18 @@ static void user_round(struct model *m)
 		if (r < 18 || r < 36) {
 			int s = r < 18 ? SIDE_REMOTE : SIDE_LOCAL;
 			int id = new_ident(m);
+			uint64_t size = 100 + rnd(m, 1000);
+			int64_t idate = 1000 + rnd(m, 1000);
 			struct flagset f;
-			random_flags(m, &f, id);
-			add_msg(m, s, id, &f, 100 + rnd(m, 1000), 1000 + rnd(m, 1000));
-			flagset_free(&f);
+			/* now and then the same content twice on one side (a
+			 * message delivered twice): a true duplicate */
+			int n = rnd(m, 8) == 0 ? 2 : 1;
+			for (int c = 0; c < n; c++) {
+				random_flags(m, &f, id);
+				add_msg(m, s, id, &f, size, idate);
+				m->copies[s][id]++;
+				flagset_free(&f);
+			}
 		} else if (r < 42) {
 			/* the same message arrives on both sides (first sync into
 			 * existing mail, or delivered twice) */
@@ -260,6 +305,8 @@ static void user_round(struct model *m)
 			random_flags(m, &g, id);
 			add_msg(m, SIDE_REMOTE, id, &f, 500, 1500);
 			add_msg(m, SIDE_LOCAL, id, &g, 500, 1500);
+			m->copies[0][id]++;
+			m->copies[1][id]++;
 			flagset_free(&f);
 			flagset_free(&g);
 		} else if (r < 75) {
@@ -268,6 +315,10 @@ static void user_round(struct model *m)
 				continue;
 			struct mmsg *x = &m->s[s].v[rnd(m, (unsigned)m->s[s].n)];
 			unsigned w = rnd(m, 5 + NKW);
+			m->tog = mf_reallocarray(m->tog, m->ntog + 1, sizeof *m->tog);
+			m->tog[m->ntog++] = (struct tog){ x->ident, s, w < 5 ? 1u << w : 0,
+							  w < 5 ? -1 : (int)w - 5, 0,
+							  in_complete_pair(m, s, x->key) };
 			if (w < 5) {
 				unsigned bit = 1u << w;
 				x->fl.sys ^= bit;
@@ -291,8 +342,23 @@ static void user_round(struct model *m)
 		} else if (r < 97) {
 			while (m->np)
 				drop_pair(m, m->np - 1); /* the journal is lost */
+			m->unstable = 1;
 			m->s[0].need_full = m->s[1].need_full = 1; /* no markers */
 		}
+	}
+	for (size_t i = 0; i < m->ntog; i++) {
+		struct tog *t = &m->tog[i];
+		const struct mmsg *x = NULL, *y = NULL;
+		if (count_ident(m, t->side, t->ident, &x) != 1 ||
+		    count_ident(m, !t->side, t->ident, &y) != 1)
+			t->ok = 0;
+		for (size_t j = 0; j < m->ntog && t->ok; j++)
+			if (m->tog[j].ident == t->ident && m->tog[j].side != t->side &&
+			    m->tog[j].bit == t->bit && m->tog[j].kw == t->kw)
+				t->ok = 0; /* both sides changed it: either may win */
+		if (t->ok)
+			t->expect = t->bit ? !!(x->fl.sys & t->bit)
+					   : flagset_has_kw(&x->fl, kwpool[t->kw]);
 	}
 	/* renumbering last, so that the pairs it needs are still there */
 	unsigned r = rnd(m, 100);
@@ -485,69 +551,113 @@ static void end_sync(struct model *m, const struct plan *pl)
 
 /* ------------------------------------------------------------ checks */
 
-static int count_ident(const struct model *m, int s, int ident, const struct mmsg **x_r)
+static int complete_pair(const struct model *m, const struct mpair *p, long mi[2])
 {
-	int c = 0;
-	for (size_t i = 0; i < m->s[s].n; i++)
-		if (m->s[s].v[i].ident == ident) {
-			c++;
-			if (x_r)
-				*x_r = &m->s[s].v[i];
-		}
-	return c;
+	mi[0] = find_msg(m, 0, p->key[0]);
+	mi[1] = find_msg(m, 1, p->key[1]);
+	return mi[0] >= 0 && mi[1] >= 0;
 }
 
+/* The invariants, stated over the journal so that duplicates (the same
+ * content more than once on a side) are handled exactly:
+ *  (a) a pair joins two messages of the same content, and (two-way) with
+ *      equal flags;
+ *  (b) two-way: a message in no complete pair carries \Deleted (a
+ *      tombstone or a skipped deleted message); with expunge on both
+ *      sides there is none, and nothing carries \Deleted;
+ *  (c) no loss: content the user never deleted is on both sides (on the
+ *      written side for one-way syncs);
+ *  (d) no duplicate: no side holds more copies of a content than the user
+ *      made on one side;
+ *  (e) a key is in at most one pair; a pair holds at least one message. */
 static void check_state(struct model *m, int mode_both, int oneway)
 {
-	char what[128];
-	for (int id = 0; id < m->nident; id++) {
-		const struct mmsg *x[2] = { NULL, NULL };
-		int c[2] = { count_ident(m, 0, id, &x[0]), count_ident(m, 1, id, &x[1]) };
-		if (c[0] > 1 || c[1] > 1) {
-			snprintf(what, sizeof what, "identity %d duplicated (%d, %d)", id, c[0],
-				 c[1]);
-			fail(m, what, NULL);
-			continue;
-		}
-		if (!m->deleted[id]) {
-			int lost = oneway == 1 ? c[0] && !c[1] : oneway == 2 ? c[1] && !c[0]
-									  : !c[0] || !c[1];
-			if (lost) {
-				snprintf(what, sizeof what, "identity %d lost (%d, %d)", id, c[0],
-					 c[1]);
-				fail(m, what, NULL);
-			}
-		}
-		if (oneway)
-			continue;
-		if (c[0] && c[1] && !flagset_equal(&x[0]->fl, &x[1]->fl)) {
-			snprintf(what, sizeof what, "identity %d: flags differ", id);
-			fail(m, what, NULL);
-		}
-		if (c[0] != c[1] && !((c[0] ? x[0] : x[1])->fl.sys & MF_DELETED)) {
-			snprintf(what, sizeof what, "identity %d on one side only, not deleted",
-				 id);
-			fail(m, what, NULL);
-		}
-		if (mode_both && (c[0] != c[1] || (c[0] && (x[0]->fl.sys & MF_DELETED)))) {
-			snprintf(what, sizeof what, "identity %d: not converged", id);
-			fail(m, what, NULL);
-		}
-	}
-	/* the journal: keys in at most one pair, each pair holds something */
+	char what[160];
+	unsigned char *inpair[2];
+	for (int s = 0; s < 2; s++)
+		inpair[s] = mf_calloc(m->s[s].n + 1, 1);
 	for (size_t i = 0; i < m->np; i++) {
 		const struct mpair *p = &m->p[i];
-		if (find_msg(m, 0, p->key[0]) < 0 && find_msg(m, 1, p->key[1]) < 0)
+		long mi[2];
+		int complete = complete_pair(m, p, mi);
+		if (mi[0] < 0 && mi[1] < 0)
 			fail(m, "a pair with no message left", NULL);
+		for (int s = 0; s < 2; s++)
+			if (mi[s] >= 0)
+				inpair[s][mi[s]] = (unsigned char)(1 + complete);
+		if (!complete)
+			continue;
+		const struct mmsg *x = &m->s[0].v[mi[0]], *y = &m->s[1].v[mi[1]];
+		if (x->ident != y->ident) {
+			snprintf(what, sizeof what, "pair %lld joins identities %d and %d",
+				 (long long)p->id, x->ident, y->ident);
+			fail(m, what, NULL);
+		}
+		if (!oneway && !flagset_equal(&x->fl, &y->fl)) {
+			snprintf(what, sizeof what, "pair %lld: flags differ", (long long)p->id);
+			fail(m, what, NULL);
+		}
 		for (size_t j = i + 1; j < m->np; j++)
 			for (int s = 0; s < 2; s++)
-				if (p->key[s] && m->p[j].key[s] && !strcmp(p->key[s], m->p[j].key[s]))
-				{
+				if (p->key[s] && m->p[j].key[s] && !strcmp(p->key[s], m->p[j].key[s])) {
 					snprintf(what, sizeof what, "key %s in pairs %lld and %lld",
 						 p->key[s], (long long)p->id, (long long)m->p[j].id);
 					fail(m, what, NULL);
 				}
 	}
+	for (int s = 0; s < 2 && !oneway; s++)
+		for (size_t i = 0; i < m->s[s].n; i++) {
+			const struct mmsg *x = &m->s[s].v[i];
+			if ((inpair[s][i] != 2 && !(x->fl.sys & MF_DELETED)) ||
+			    (mode_both && (inpair[s][i] != 2 || (x->fl.sys & MF_DELETED)))) {
+				snprintf(what, sizeof what, "%s %s (identity %d) %s",
+					 s ? "local" : "remote", x->key, x->ident,
+					 inpair[s][i] == 2 ? "still marked deleted"
+							   : "not paired and not deleted");
+				fail(m, what, NULL);
+			}
+		}
+	for (int id = 0; id < m->nident; id++) {
+		int c[2] = { count_ident(m, 0, id, NULL), count_ident(m, 1, id, NULL) };
+		int made = m->copies[0][id] > m->copies[1][id] ? m->copies[0][id]
+							      : m->copies[1][id];
+		if (c[0] > made || c[1] > made) {
+			snprintf(what, sizeof what, "identity %d duplicated (%d, %d; made %d)",
+				 id, c[0], c[1], made);
+			fail(m, what, NULL);
+		}
+		if (m->deleted[id])
+			continue;
+		int lost = oneway == 1 ? c[0] && !c[1] : oneway == 2 ? c[1] && !c[0]
+								  : !c[0] || !c[1];
+		if (lost) {
+			snprintf(what, sizeof what, "identity %d lost (%d, %d)", id, c[0], c[1]);
+			fail(m, what, NULL);
+		}
+	}
+	/* (f) a change made on one side since the last sync is not undone by
+	 * the other, stale, side: both copies hold the changed value (unless
+	 * the message went away, e.g. expunged because of \Deleted) */
+	for (size_t i = 0; i < m->ntog && !oneway && !m->unstable; i++) {
+		const struct tog *t = &m->tog[i];
+		const struct mmsg *x = NULL, *y = NULL;
+		if (!t->ok || count_ident(m, 0, t->ident, &x) != 1 ||
+		    count_ident(m, 1, t->ident, &y) != 1)
+			continue;
+		for (int s = 0; s < 2; s++) {
+			const struct mmsg *z = s ? y : x;
+			int v = t->bit ? !!(z->fl.sys & t->bit)
+				       : flagset_has_kw(&z->fl, kwpool[t->kw]);
+			if (v != t->expect) {
+				snprintf(what, sizeof what, "identity %d: a %s change of %s "
+					 "was lost", t->ident, t->side ? "local" : "remote",
+					 t->bit ? "a flag" : kwpool[t->kw]);
+				fail(m, what, NULL);
+			}
+		}
+	}
+	free(inpair[0]);
+	free(inpair[1]);
 	test_checks_++;
 }
 
@@ -575,6 +685,9 @@ static void model_free(struct model *m)
 		drop_pair(m, m->np - 1);
 	free(m->p);
 	free(m->deleted);
+	free(m->tog);
+	free(m->copies[0]);
+	free(m->copies[1]);
 }
 
 static void run(const char *mode, int rounds, unsigned long long seed)
