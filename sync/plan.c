@@ -12,20 +12,27 @@
  *    (absent from a full listing, or in the delta's vanished keys).
  * 2. Keys invalid on a side (UIDVALIDITY changed, Maildir folder replaced):
  *    the pairs are re-matched with that side's listing by fingerprint,
- *    one-to-one (multiset), and get PLAN_REKEY; an unmatched pair counts as
- *    GONE on that side. Safety valve: when pairs had keys on that side but
- *    not one of them matched (empty listing, or a server that lost or
+ *    one-to-one (multiset), and get PLAN_REKEY; a listed message no pair
+ *    matches is new; an unmatched pair counts as GONE on that side (rule 6:
+ *    deleted there). Safety valve: when pairs had keys on that side but not
+ *    one of them matched (empty listing, or a server that lost or
  *    renumbered everything), or the listing is only a delta, nothing at all
  *    is planned and plan->alert says why; the caller must then keep the old
- *    identity, so the next run looks again.
+ *    identity, so the next run looks again. A stale remote key never stays
+ *    in the journal (a new UIDVALIDITY reuses small UIDs): an unmatched pair
+ *    is expunged locally or dropped; when the local side may not be written
+ *    (push only) it is dropped and its local copy is new again (uploaded).
+ *    Stale local keys may stay in a tombstone: Maildir names never repeat.
  * 3. Fingerprint pairing of what is left unpaired: a pending pair (one key
  *    NULL) first looks for an unpaired message with its fingerprint on the
  *    missing side (PLAN_REKEY: the APPEND or download did land); then
  *    unpaired messages of both sides with equal fingerprints are paired
  *    one-to-one (PLAN_PAIR), in key order, never one with two. The base of
  *    such a first pairing is the UNION of both flag sets (there is no base
- *    to say who changed what, and adding is the change that loses nothing);
- *    the side that lacks some of them gets PLAN_FLAGS.
+ *    to say who changed what, and adding is the change that loses nothing;
+ *    the code merges against the intersection, which yields the union), so
+ *    the side that lacks some gets PLAN_FLAGS, and a union holding \Deleted
+ *    follows rule 5 like any pair.
  * 4. Both PRESENT: three-way merge per system flag and per keyword against
  *    the base: a flag one side changed takes that side's value; a flag both
  *    changed was changed the same way (a bit has two values), so there is
@@ -71,11 +78,13 @@
  *  - EXPUNGE drops pair_id unless keep_pair; when both sides are expunged,
  *    the local one comes first with keep_pair = 1, so a crash in between
  *    leaves a pair that the next run finishes.
- *  - REKEY never sets a key to NULL; a pair whose remote key became
- *    meaningless and cannot be re-matched nor deleted is dropped (UNPAIR).
+ *  - REKEY never sets a key to NULL; it gives the pair both current keys.
  *  - plan->need_full[s]: some pair kept after this plan does not hold its
  *    base on side s (a tombstone, or a side not written), so "absent from a
  *    delta = unchanged = base" would be wrong next time: list s in full.
+ *  - PLAN_SKIP is informational and repeats on every run while its cause
+ *    holds; everything else is idempotent: planning again right after the
+ *    plan was carried out yields no action (tests/plan/test_plan_converge).
  */
 #include "plan.h"
 

@@ -188,7 +188,15 @@ struct plan {
 
 /* Actions are ordered: pairing and journal-only updates first, then
  * expunges, flag changes, deletion marks, copies (copies in ascending key
- * order per side so the executor can fetch in UID ranges). */
+ * order per side so the executor can fetch in UID ranges), SKIPs last.
+ * Within expunges the local side comes first.
+ * Executor contract (details and the rules: top of sync/plan.c):
+ *  - every action carries rkey/lkey when known; FLAGS/EXPUNGE with
+ *    pair_id 0 refer to the pair a PLAN_PAIR of the same plan created;
+ *  - COPY, FLAGS, MARK_DELETED, PAIR, BASE: the pair's base becomes `flags`;
+ *    COPY with pair_id completes that pair, without creates a new one;
+ *  - EXPUNGE drops the pair unless keep_pair;
+ *  - SKIP is informational (repeats each run); the rest is idempotent. */
 int plan_msgs(const struct plan_msgs_input *in, const struct plan_opts *o,
 	      struct plan *out);
 void plan_free(struct plan *p);
