@@ -61,8 +61,8 @@ enum plan_box_op {
 	PBOX_SYNC = 1,   /* sync messages of (rname, lname); journal id or 0 if new */
 	PBOX_CREATE,     /* create `name` on `side`, then sync */
 	PBOX_DELETE,     /* delete `name` on `side` (gone from the other, fully synced) */
-	PBOX_RENAME,     /* rename `from` -> `name` on `side` and the journal entry */
-	PBOX_FORGET,     /* drop journal pair id (gone on both sides) */
+	PBOX_RENAME,     /* rename `from` -> `name` on `side` and the journal entry, then sync */
+	PBOX_FORGET,     /* drop journal pair id (gone on both sides, or before a re-create) */
 	PBOX_SKIP,       /* excluded by a pattern or not allowed: reason says why */
 };
 

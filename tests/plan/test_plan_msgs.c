@@ -6,7 +6,7 @@
  * directions; fingerprint pairing (first sync into a pre-filled Maildir,
  * duplicates) and UIDVALIDITY re-pairing with its safety valve.
  *
- * Usage: test-plan-msgs [table|matrix|flags|repair]
+ * Usage: test-plan-msgs [table|matrix|flags|repair|format|large]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -428,6 +428,101 @@ static void test_repair(void)
 	buf_release(&b);
 }
 
+/* ------------------------------------------------------------ format */
+
+static void test_format(void)
+{
+	struct tmsgs r, l;
+	struct tpairs p;
+	tu_msgs_parse(&r, "1=a:FS 2=b: 3=c:#5000 4=d:S");
+	tu_msgs_parse(&l, "L1=a:S L9=z:R");
+	tu_pairs_parse(&p, "1/L1=a:S 4/L4=d:S 5/L5=e:");
+	struct plan_msgs_input in = {
+		.remote = r.v, .nremote = r.n, .remote_full = 1,
+		.local = l.v, .nlocal = l.n, .local_full = 1,
+		.pairs = p.v, .npairs = p.n,
+	};
+	struct plan_opts o = { .push = 1, .pull = 1, .max_size = 1000, .now = NOW };
+	struct plan pl;
+	struct buf b = BUF_INIT(BUF_MAX_DEFAULT);
+	CHECK_INT(plan_msgs(&in, &o, &pl), 0);
+	CHECK_INT(plan_format(&pl, "INBOX", 0, &b), 0);
+	CHECK_STR(b.data, "INBOX: 1 to local, 1 to remote, 1 flag changes, 1 marked deleted, "
+			  "0 expunged, 1 skipped\n");
+	buf_reset(&b);
+	CHECK_INT(plan_format(&pl, "INBOX", 1, &b), 0);
+	CHECK_STR(b.data,
+		  "INBOX: 1 to local, 1 to remote, 1 flag changes, 1 marked deleted, "
+		  "0 expunged, 1 skipped\n"
+		  "  unpair remote:5 local:L5 pair 3: gone on both sides\n"
+		  "  flags local:L1 +(\\Flagged)\n"
+		  "  mark-deleted remote:4: deleted locally\n"
+		  "  copy local:L9 -> remote flags(\\Answered) 100 bytes\n"
+		  "  copy remote:2 -> local 100 bytes\n"
+		  "  skip remote:3 (not copied to local): larger than max-size\n");
+	CHECK_STR(plan_op_name(PLAN_MARK_DELETED), "mark-deleted");
+	CHECK_STR(plan_box_op_name(PBOX_RENAME), "rename");
+	buf_release(&b);
+	plan_free(&pl);
+	tu_msgs_free(&r);
+	tu_msgs_free(&l);
+	tu_pairs_free(&p);
+}
+
+/* ------------------------------------------------------------ large */
+
+/* 100,000 messages a side, 90,000 pairs, a fifth of them changed, plus
+ * duplicates: must plan in well under a second (no quadratic step). */
+static void test_large(void)
+{
+	enum { N = 100000, NP = 90000 };
+	struct plan_msg *r = mf_calloc(N, sizeof *r), *l = mf_calloc(N, sizeof *l);
+	struct plan_pair *p = mf_calloc(NP, sizeof *p);
+	char **keys = mf_calloc(2 * N, sizeof *keys);
+	for (int i = 0; i < N; i++) {
+		char k[32], id[32];
+		snprintf(k, sizeof k, "%d", i + 1);
+		keys[i] = mf_strdup(k);
+		snprintf(k, sizeof k, "L%07d", i);
+		keys[N + i] = mf_strdup(k);
+		snprintf(id, sizeof id, "m%d", i < N - 100 ? i : 7); /* 100 duplicates */
+		r[i] = (struct plan_msg){ .key = keys[i], .size = 10, .idate = 1, .has_fp = 1 };
+		l[i] = (struct plan_msg){ .key = keys[N + i], .size = 10, .idate = 1, .has_fp = 1 };
+		tu_fp(id, r[i].fp);
+		snprintf(id, sizeof id, "m%d", i < NP ? i : N + i);
+		tu_fp(id, l[i].fp);
+		if (i % 5 == 0)
+			r[i].flags.sys = MF_SEEN;
+	}
+	for (int i = 0; i < NP; i++) {
+		p[i] = (struct plan_pair){ .id = i + 1, .rkey = keys[i], .lkey = keys[N + i],
+					   .has_fp = 1 };
+		memcpy(p[i].fp, l[i].fp, 32);
+	}
+	struct plan_msgs_input in = {
+		.remote = r, .nremote = N, .remote_full = 1,
+		.local = l, .nlocal = N, .local_full = 1,
+		.pairs = p, .npairs = NP,
+	};
+	struct plan_opts o = { .push = 1, .pull = 1, .now = NOW };
+	struct plan pl;
+	CHECK_INT(plan_msgs(&in, &o, &pl), 0);
+	CHECK_INT(pl.counts.flags[SIDE_LOCAL], NP / 5);
+	CHECK_INT(pl.counts.copy[SIDE_REMOTE], N - NP);
+	CHECK_INT(pl.counts.copy[SIDE_LOCAL], N - NP);
+	plan_free(&pl);
+	in.remote_keys_invalid = 1; /* the same, renumbered: re-paired */
+	CHECK_INT(plan_msgs(&in, &o, &pl), 0);
+	CHECK_INT(pl.counts.rekeyed, NP);
+	plan_free(&pl);
+	for (int i = 0; i < 2 * N; i++)
+		free(keys[i]);
+	free(keys);
+	free(r);
+	free(l);
+	free(p);
+}
+
 int main(int argc, char **argv)
 {
 	const char *what = argc > 1 ? argv[1] : "all";
@@ -440,5 +535,9 @@ int main(int argc, char **argv)
 		test_flags();
 	if (all || !strcmp(what, "repair"))
 		test_repair();
+	if (all || !strcmp(what, "format"))
+		test_format();
+	if (all || !strcmp(what, "large"))
+		test_large();
 	return test_done();
 }
