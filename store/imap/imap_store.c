@@ -1,0 +1,1331 @@
+/*
+ * imap_store.c — the IMAP driver of store.h over one imap_client session.
+ * Owns the client, the name of the selected mailbox, the appends in flight
+ * and the first error of pipelined writes (reported by flush()).
+ *
+ * RFCs: 3501 (IMAP4rev1), 4315 (UIDPLUS), 7162 (CONDSTORE/QRESYNC),
+ * 5819 (LIST-STATUS), 6154 (SPECIAL-USE), 7888 (LITERAL+).
+ *
+ * Design
+ *  - Reads (list_boxes, list_msgs, headers) are synchronous from the
+ *    caller's point of view but pipelined inside: every command of a batch
+ *    is submitted before the first answer is awaited.
+ *  - Writes (append, set_flags, expunge) are submitted and handed to the
+ *    client with imap_cmd_on_done(); their completion runs inside later
+ *    client calls. A failed write is remembered in `deferred` and returned
+ *    by the next flush(), so the executor commits its journal only after
+ *    every write has been acknowledged.
+ *  - fetch issues one UID FETCH per message: the FETCH response names the
+ *    UID only as a data item, which for a multi-message command may come
+ *    after the body literal, and the sink must know the key in begin().
+ *    Each command's handler context is that message's, so the key is exact
+ *    whatever the server's item order, at the cost of a short tagged line
+ *    per message (mbsync does the same).
+ */
+#include "imap_store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "imap/imap_uidset.h"
+#include "imap/imap_utf7.h"
+#include "lib/banned.h"
+
+#define UIDSET_MAX_LEN 1000      /* bytes of one UID set in a command */
+#define APPEND_MEM_MAX (4u << 20) /* larger appends are spooled to a file */
+#define HDR_MAX ((size_t)64 << 10)
+
+struct imap_store {
+	struct store base;
+	struct imap_client *c;
+	char *host;
+	unsigned nocap;
+	char delim;
+	int enabled_done;
+	int qresync;          /* QRESYNC enabled on the session */
+	int condstore;        /* CONDSTORE usable */
+	char *box;            /* selected mailbox, server form (UTF-8, server delim) */
+	struct err deferred;  /* first failed pipelined write */
+	unsigned ndeferred;
+	struct store_writer *pending; /* appends submitted, not answered */
+};
+
+struct store_writer {
+	struct imap_store *s;
+	struct store_writer *next, *prev;
+	char *box;
+	char *flags;
+	int64_t idate;
+	uint64_t size, written, rpos;
+	struct buf mem;
+	int fd;                        /* spool file when size > APPEND_MEM_MAX */
+	struct imap_append_msg msg;
+	struct imap_uidmap map;
+	store_append_cb *cb;
+	void *cb_ctx;
+};
+
+static struct imap_store *S(struct store *s)
+{
+	return (struct imap_store *)s;
+}
+
+static int has_cap(struct imap_store *s, const char *cap)
+{
+	if ((s->nocap & IMAP_STORE_NO_LIST_STATUS) && !strcasecmp(cap, "LIST-STATUS"))
+		return 0;
+	if ((s->nocap & (IMAP_STORE_NO_QRESYNC | IMAP_STORE_NO_CONDSTORE)) &&
+	    !strcasecmp(cap, "QRESYNC"))
+		return 0;
+	if ((s->nocap & IMAP_STORE_NO_CONDSTORE) && !strcasecmp(cap, "CONDSTORE"))
+		return 0;
+	if ((s->nocap & IMAP_STORE_NO_UIDPLUS) && !strcasecmp(cap, "UIDPLUS"))
+		return 0;
+	return imap_client_has_cap(s->c, cap);
+}
+
+/* A pipelined write failed: keep the first error for flush(). */
+static void defer_error(struct imap_store *s, const struct err *e)
+{
+	if (s->ndeferred++ == 0)
+		s->deferred = *e;
+}
+
+static void deferred_done(void *ctx, const struct err *e)
+{
+	if (e)
+		defer_error(ctx, e);
+}
+
+/* ------------------------------------------------------------------ */
+/* Names and keys                                                       */
+
+int imap_store_name_to_server(const char *name, char delim, struct buf *out, struct err *e)
+{
+	buf_reset(out);
+	if (!*name)
+		return err_set(e, ERR_USAGE, "empty mailbox name");
+	if (delim != '/' && delim && strchr(name, delim))
+		return err_set(e, ERR_USAGE, "mailbox name '%s' holds the server's hierarchy "
+			       "delimiter '%c'", name, delim);
+	if (!delim && strchr(name, '/'))
+		return err_set(e, ERR_USAGE, "mailbox name '%s' has a '/' but the server has no "
+			       "hierarchy", name);
+	for (const char *p = name; *p; p++)
+		if (buf_addch(out, *p == '/' && delim ? delim : *p) < 0)
+			return err_set(e, ERR_LIMIT, "mailbox name too long");
+	return 0;
+}
+
+int imap_store_name_from_server(const char *name, char delim, struct buf *out, struct err *e)
+{
+	buf_reset(out);
+	if (delim != '/' && strchr(name, '/'))
+		return err_set(e, ERR_USAGE, "server mailbox '%s' holds a '/', which is not its "
+			       "hierarchy delimiter", name);
+	for (const char *p = name; *p; p++)
+		if (buf_addch(out, delim && *p == delim ? '/' : *p) < 0)
+			return err_set(e, ERR_LIMIT, "mailbox name too long");
+	return 0;
+}
+
+static int to_server(struct imap_store *s, const char *name, struct buf *out, struct err *e)
+{
+	return imap_store_name_to_server(name, s->delim, out, e);
+}
+
+static int parse_key(const char *key, uint32_t *uid_r)
+{
+	uint64_t v = 0;
+	if (!key || !*key || *key == '0')
+		return -1;
+	for (const char *p = key; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > UINT32_MAX)
+			return -1;
+	}
+	*uid_r = (uint32_t)v;
+	return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Keys to a sorted, duplicate-free UID array; bad keys are skipped. */
+static uint32_t *keys_to_uids(const char *const *keys, size_t n, size_t *n_r)
+{
+	uint32_t *v = mf_reallocarray(NULL, n ? n : 1, sizeof *v);
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (parse_key(keys[i], &v[m]) == 0)
+			m++;
+	qsort(v, m, sizeof *v, cmp_u32);
+	size_t k = 0;
+	for (size_t i = 0; i < m; i++)
+		if (k == 0 || v[k - 1] != v[i])
+			v[k++] = v[i];
+	*n_r = k;
+	return v;
+}
+
+static int require_box(struct imap_store *s, const char *what, struct err *e)
+{
+	if (!s->box || imap_client_state(s->c) != IMAP_STATE_SELECTED)
+		return err_set(e, ERR_USAGE, "%s: no mailbox open", what);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* list_boxes                                                           */
+
+static unsigned status_items(struct imap_store *s)
+{
+	unsigned items = IMAP_STATUS_MESSAGES | IMAP_STATUS_UIDNEXT | IMAP_STATUS_UIDVALIDITY |
+			 IMAP_STATUS_UNSEEN;
+	if (has_cap(s, "CONDSTORE"))
+		items |= IMAP_STATUS_HIGHESTMODSEQ;
+	return items;
+}
+
+static void fill_status(struct store_box *b, const struct imap_mbox_status *st, int condstore)
+{
+	b->has_status = 1;
+	b->messages = st->messages;
+	b->unseen = st->unseen;
+	b->uidnext = st->uidnext;
+	b->uidvalidity = st->uidvalidity;
+	b->highestmodseq = (st->items & IMAP_STATUS_HIGHESTMODSEQ) ? st->highestmodseq : 0;
+	if (b->uidvalidity)
+		snprintf(b->ident, sizeof b->ident, "uv:%" PRIu32, b->uidvalidity);
+	/* Without CONDSTORE a flag change leaves every counter as it was, so
+	 * there is no honest cheap marker. */
+	if (condstore && b->highestmodseq)
+		snprintf(b->marker, sizeof b->marker, "%" PRIu32 ".%" PRIu32 ".%" PRIu32 ".%" PRIu64,
+			 b->uidvalidity, b->uidnext, b->messages, b->highestmodseq);
+}
+
+/* STATUS for every selectable mailbox without LIST-STATUS data: all
+ * submitted first, then awaited in order. A mailbox deleted meanwhile keeps
+ * has_status = 0. */
+static int status_batch(struct imap_store *s, const struct imap_boxlist *l, struct store_box *v,
+			const size_t *map, struct err *e)
+{
+	size_t n = l->n;
+	struct imap_mbox_status *st = mf_calloc(n ? n : 1, sizeof *st);
+	struct imap_cmd **cmds = mf_calloc(n ? n : 1, sizeof *cmds);
+	unsigned items = status_items(s);
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const struct imap_box *b = &l->v[i];
+		if (map[i] == SIZE_MAX || (b->attrs & (BOX_NOSELECT | BOX_NONEXISTENT)) ||
+		    b->has_status || b->bad_name)
+			continue;
+		if (imap_status(s->c, b->name, items, &st[i], &cmds[i], e) < 0)
+			rc = -1;
+	}
+	struct err e2;
+	for (size_t i = 0; i < n; i++) {
+		if (!cmds[i])
+			continue;
+		if (imap_cmd_wait(s->c, &cmds[i], &e2) < 0) {
+			if (e2.cls == ERR_NOTFOUND || rc < 0)
+				continue;
+			*e = e2;
+			rc = -1;
+			continue;
+		}
+		fill_status(&v[map[i]], &st[i], s->condstore || has_cap(s, "CONDSTORE"));
+	}
+	free(st);
+	free(cmds);
+	return rc;
+}
+
+static int imap_list_boxes(struct store *st, struct store_box **boxes_r, size_t *n_r,
+			   struct err *e)
+{
+	struct imap_store *s = S(st);
+	struct imap_boxlist l = { 0 };
+	unsigned items = has_cap(s, "LIST-STATUS") ? status_items(s) : 0;
+	*boxes_r = NULL;
+	*n_r = 0;
+	if (imap_list(s->c, "", "*", IMAP_LIST_SPECIAL_USE, items, &l, NULL, e) < 0)
+		return -1;
+	struct store_box *v = mf_calloc(l.n ? l.n : 1, sizeof *v);
+	size_t *map = mf_calloc(l.n ? l.n : 1, sizeof *map);
+	size_t n = 0;
+	struct buf name = BUF_INIT(4096), raw = BUF_INIT(4096);
+	struct err ignored;
+	int condstore = has_cap(s, "CONDSTORE");
+	for (size_t i = 0; i < l.n; i++) {
+		const struct imap_box *b = &l.v[i];
+		char delim = b->delim ? b->delim : s->delim;
+		map[i] = SIZE_MAX;
+		if (b->attrs & BOX_NONEXISTENT)
+			continue;
+		const char *utf8 = b->name;
+		if (b->bad_name && imap_utf7_decode(b->raw_name, strlen(b->raw_name), &raw,
+						    &ignored) == 0)
+			utf8 = raw.data; /* the client could not decode it; we can */
+		if (imap_store_name_from_server(utf8, delim, &name, &ignored) < 0)
+			continue; /* cannot be named in the store's form */
+		buf_reset(&raw);
+		struct store_box *o = &v[n];
+		o->name = mf_strdup(name.data);
+		o->delim = b->delim;
+		o->attrs = b->attrs;
+		if (b->has_status)
+			fill_status(o, &b->status, condstore);
+		map[i] = n++;
+	}
+	buf_release(&name);
+	buf_release(&raw);
+	int rc = status_batch(s, &l, v, map, e);
+	free(map);
+	imap_boxlist_free(&l);
+	if (rc < 0) {
+		store_boxes_free(v, n);
+		return -1;
+	}
+	*boxes_r = v;
+	*n_r = n;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* open_box                                                             */
+
+/* ENABLE QRESYNC (which implies CONDSTORE) or CONDSTORE, once. */
+static int enable_once(struct imap_store *s, struct err *e)
+{
+	if (s->enabled_done)
+		return 0;
+	s->enabled_done = 1;
+	if (!has_cap(s, "CONDSTORE") && !has_cap(s, "QRESYNC"))
+		return 0;
+	s->condstore = 1;
+	if (!imap_client_has_cap(s->c, "ENABLE"))
+		return 0; /* SELECT (CONDSTORE) enables it per mailbox */
+	const char *what = has_cap(s, "QRESYNC") ? "QRESYNC" : "CONDSTORE";
+	if (imap_enable(s->c, what, e) < 0)
+		return -1;
+	s->qresync = imap_client_enabled(s->c, "QRESYNC");
+	return 0;
+}
+
+static int imap_open_box(struct store *st, const char *name, int read_only,
+			 struct store_box_state *st_r, struct err *e)
+{
+	struct imap_store *s = S(st);
+	struct buf srv = BUF_INIT(4096);
+	if (to_server(s, name, &srv, e) < 0)
+		return -1;
+	if (enable_once(s, e) < 0) {
+		buf_release(&srv);
+		return -1;
+	}
+	free(s->box);
+	s->box = NULL;
+	struct imap_select_opts so = { 0 };
+	so.read_only = read_only;
+	so.condstore = s->condstore && !imap_client_enabled(s->c, "CONDSTORE") && !s->qresync;
+	int rc = imap_select(s->c, srv.data, &so, e);
+	if (rc < 0) {
+		buf_release(&srv);
+		return -1;
+	}
+	s->box = buf_detach(&srv, NULL);
+	const struct imap_mailbox *mb = imap_client_mailbox(s->c);
+	memset(st_r, 0, sizeof *st_r);
+	st_r->uidvalidity = mb->uidvalidity;
+	st_r->uidnext = mb->uidnext;
+	st_r->messages = mb->exists;
+	st_r->highestmodseq = mb->nomodseq ? 0 : mb->highestmodseq;
+	st_r->read_only = mb->read_only;
+	if (mb->uidvalidity)
+		snprintf(st_r->ident, sizeof st_r->ident, "uv:%" PRIu32, mb->uidvalidity);
+	if (st_r->highestmodseq)
+		snprintf(st_r->marker, sizeof st_r->marker,
+			 "%" PRIu32 ".%" PRIu32 ".%" PRIu32 ".%" PRIu64, mb->uidvalidity,
+			 mb->uidnext, mb->exists, st_r->highestmodseq);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* list_msgs                                                            */
+
+struct list_ctx {
+	struct store_msg *v;
+	size_t n, cap;
+	uint32_t *gone;
+	size_t ngone, capgone;
+	uint32_t min_uid;      /* ignore FETCH for UIDs below (unsolicited) */
+};
+
+static int list_msg(void *ctx, const struct imap_fetch *f, const struct imap_response *r,
+		    struct err *e)
+{
+	struct list_ctx *l = ctx;
+	(void)r;
+	(void)e;
+	if (!(f->present & IMAP_FETCH_UID) || f->uid == 0 || f->uid < l->min_uid)
+		return 0;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 256;
+		l->v = mf_reallocarray(l->v, l->cap, sizeof *l->v);
+	}
+	struct store_msg *m = &l->v[l->n++];
+	memset(m, 0, sizeof *m);
+	char key[16];
+	snprintf(key, sizeof key, "%" PRIu32, f->uid);
+	m->key = mf_strdup(key);
+	m->uid = f->uid;
+	if (f->present & IMAP_FETCH_FLAGS)
+		flagset_copy(&m->flags, &f->flags);
+	else
+		flagset_init(&m->flags);
+	m->size = (f->present & IMAP_FETCH_SIZE) ? f->rfc822_size : 0;
+	m->idate = (f->present & IMAP_FETCH_IDATE) ? (int64_t)f->internaldate : -1;
+	m->modseq = (f->present & IMAP_FETCH_MODSEQ) ? f->modseq : 0;
+	/* An unsolicited flag update carries FLAGS only: remember what it
+	 * lacks so the merge below can tell it from a full answer. */
+	if (!(f->present & IMAP_FETCH_SIZE))
+		m->size = UINT64_MAX;
+	return 0;
+}
+
+static void add_gone(struct list_ctx *l, uint32_t uid)
+{
+	if (l->ngone == l->capgone) {
+		l->capgone = l->capgone ? l->capgone * 2 : 64;
+		l->gone = mf_reallocarray(l->gone, l->capgone, sizeof *l->gone);
+	}
+	l->gone[l->ngone++] = uid;
+}
+
+static int list_vanished(void *ctx, const struct imap_uidset *uids, int earlier,
+			 struct err *e)
+{
+	struct list_ctx *l = ctx;
+	struct imap_uidset_iter it;
+	uint32_t uid;
+	(void)earlier;
+	(void)e;
+	imap_uidset_iter_init(&it, uids);
+	while (imap_uidset_iter_next(&it, &uid))
+		add_gone(l, uid);
+	return 0;
+}
+
+struct order {
+	uint32_t uid;
+	size_t idx;
+};
+
+static int cmp_order(const void *a, const void *b)
+{
+	const struct order *x = a, *y = b;
+	if (x->uid != y->uid)
+		return x->uid < y->uid ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx; /* arrival order */
+}
+
+/* Sort by UID and fold duplicates (a later flag update over an earlier
+ * full answer) into one record. */
+static void list_finish(struct list_ctx *l)
+{
+	struct order *o = mf_reallocarray(NULL, l->n ? l->n : 1, sizeof *o);
+	for (size_t i = 0; i < l->n; i++)
+		o[i] = (struct order){ l->v[i].uid, i };
+	qsort(o, l->n, sizeof *o, cmp_order);
+	struct store_msg *v = mf_reallocarray(NULL, l->n ? l->n : 1, sizeof *v);
+	size_t k = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		struct store_msg *src = &l->v[o[i].idx];
+		if (k && v[k - 1].uid == src->uid) {
+			struct store_msg *dst = &v[k - 1];
+			flagset_free(&dst->flags);
+			dst->flags = src->flags;
+			flagset_init(&src->flags);
+			if (src->size != UINT64_MAX)
+				dst->size = src->size;
+			if (src->idate >= 0)
+				dst->idate = src->idate;
+			if (src->modseq)
+				dst->modseq = src->modseq;
+			store_msg_free(src);
+			continue;
+		}
+		v[k++] = *src;
+	}
+	for (size_t i = 0; i < k; i++)
+		if (v[i].size == UINT64_MAX)
+			v[i].size = 0;
+	free(o);
+	free(l->v);
+	l->v = v;
+	l->n = k;
+	l->cap = l->n;
+}
+
+/* Under CONDSTORE alone: which UIDs below since->uidnext are gone? The
+ * survivors come from UID SEARCH; the gaps between them are expunged (or
+ * never existed, which the caller cannot tell apart and need not). Returns
+ * 1 when the gaps are too many to list (the caller then lists in full). */
+static int condstore_gone(struct imap_store *s, uint32_t uidnext, struct list_ctx *l,
+			  struct err *e)
+{
+	char crit[64];
+	uint32_t *uids = NULL;
+	size_t n = 0;
+	if (uidnext <= 1)
+		return 0;
+	snprintf(crit, sizeof crit, "UID 1:%" PRIu32, uidnext - 1);
+	if (imap_uid_search(s->c, crit, &uids, &n, NULL, e) < 0)
+		return -1;
+	uint64_t gaps = (uint64_t)(uidnext - 1) - n;
+	if (gaps > 4 * (uint64_t)n + 10000) {
+		free(uids);
+		return 1;
+	}
+	uint32_t next = 1;
+	for (size_t i = 0; i <= n; i++) {
+		uint32_t until = i < n ? uids[i] : uidnext;
+		for (uint32_t u = next; u < until; u++)
+			add_gone(l, u);
+		if (i < n)
+			next = uids[i] + 1;
+	}
+	free(uids);
+	return 0;
+}
+
+static int run_fetch_list(struct imap_store *s, uint64_t changedsince, int vanished,
+			  struct list_ctx *l, struct err *e)
+{
+	struct imap_fetch_handler h = { 0 };
+	h.msg = list_msg;
+	h.vanished = list_vanished;
+	h.ctx = l;
+	const char *items = s->condstore ? "UID FLAGS RFC822.SIZE INTERNALDATE MODSEQ"
+					 : "UID FLAGS RFC822.SIZE INTERNALDATE";
+	return imap_uid_fetch(s->c, "1:*", items, changedsince, vanished, &h, NULL, e);
+}
+
+static void list_ctx_free(struct list_ctx *l)
+{
+	store_msgs_free(l->v, l->n);
+	free(l->gone);
+	memset(l, 0, sizeof *l);
+}
+
+static int imap_list_msgs(struct store *st, const struct store_since *since,
+			  struct store_listing *out, struct err *e)
+{
+	struct imap_store *s = S(st);
+	struct list_ctx l = { 0 };
+	memset(out, 0, sizeof *out);
+	if (require_box(s, "list messages", e) < 0)
+		return -1;
+	const struct imap_mailbox *mb = imap_client_mailbox(s->c);
+	int delta = since && since->uidvalidity && since->uidvalidity == mb->uidvalidity &&
+		    since->modseq && s->condstore && !mb->nomodseq && mb->highestmodseq &&
+		    mb->exists > 0;
+	int full = 1;
+	if (delta && s->qresync) {
+		full = 0;
+		/* QRESYNC: every change, expunges included, moves HIGHESTMODSEQ */
+		if (since->modseq < mb->highestmodseq &&
+		    run_fetch_list(s, since->modseq, 1, &l, e) < 0)
+			goto fail;
+	} else if (delta) {
+		if (run_fetch_list(s, since->modseq, 0, &l, e) < 0)
+			goto fail;
+		int r = condstore_gone(s, since->uidnext, &l, e);
+		if (r < 0)
+			goto fail;
+		full = r == 1;
+		if (full)
+			list_ctx_free(&l);
+	}
+	if (full && mb->exists > 0 && run_fetch_list(s, 0, 0, &l, e) < 0)
+		goto fail;
+	list_finish(&l);
+	out->msgs = l.v;
+	out->n = l.n;
+	out->full = full;
+	if (!full && l.ngone) {
+		qsort(l.gone, l.ngone, sizeof *l.gone, cmp_u32);
+		out->vanished = mf_reallocarray(NULL, l.ngone, sizeof *out->vanished);
+		for (size_t i = 0; i < l.ngone; i++) {
+			if (out->nvanished && l.gone[i] == l.gone[i - 1])
+				continue;
+			char key[16];
+			snprintf(key, sizeof key, "%" PRIu32, l.gone[i]);
+			out->vanished[out->nvanished++] = mf_strdup(key);
+		}
+	}
+	free(l.gone);
+	return 0;
+fail:
+	list_ctx_free(&l);
+	return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* fetch                                                                */
+
+struct fetch_one {
+	const struct store_sink *sink;
+	uint32_t uid;
+	char key[16];
+	int begun, ended, failed;
+	struct err serr;
+};
+
+static void one_begin(struct fetch_one *o, uint64_t size)
+{
+	struct store_msg meta;
+	memset(&meta, 0, sizeof meta);
+	meta.key = o->key;
+	meta.uid = o->uid;
+	flagset_init(&meta.flags);
+	meta.size = size;
+	meta.idate = -1;
+	o->begun = 1;
+	err_clear(&o->serr);
+	if (o->sink->begin(o->sink->ctx, &meta, &o->serr) != 0)
+		o->failed = 1;
+}
+
+static void one_end(struct fetch_one *o, int ok, const struct err *why)
+{
+	struct err e;
+	if (o->ended)
+		return;
+	if (!o->begun)
+		one_begin(o, 0);
+	o->ended = 1;
+	if (why)
+		e = *why;
+	else if (o->failed)
+		e = o->serr;
+	else
+		err_clear(&e);
+	o->sink->end(o->sink->ctx, ok && !o->failed, &e);
+}
+
+static int one_body_begin(void *ctx, uint32_t seq, const char *section, uint64_t size,
+			  struct err *e)
+{
+	struct fetch_one *o = ctx;
+	(void)seq;
+	(void)e;
+	if (o->begun || strncasecmp(section, "BODY[]", 6) != 0)
+		return 0; /* not ours (keep in memory, ignored) */
+	one_begin(o, size);
+	return 1;
+}
+
+static int one_body_data(void *ctx, const void *p, size_t n, struct err *e)
+{
+	struct fetch_one *o = ctx;
+	(void)e;
+	/* After a sink failure the rest of the literal is swallowed, so the
+	 * connection and the other messages go on. */
+	if (!o->failed && !o->ended && o->sink->write(o->sink->ctx, p, n, &o->serr) != 0)
+		o->failed = 1;
+	return 0;
+}
+
+static int one_body_end(void *ctx, struct err *e)
+{
+	(void)e;
+	one_end(ctx, 1, NULL);
+	return 0;
+}
+
+static void one_done(void *ctx, const struct err *e)
+{
+	struct fetch_one *o = ctx;
+	struct err gone;
+	if (e) {
+		one_end(o, 0, e);
+		return;
+	}
+	if (!o->begun) {
+		err_set(&gone, ERR_GONE, "message %s is gone", o->key);
+		one_end(o, 0, &gone);
+		return;
+	}
+	one_end(o, 1, NULL);
+}
+
+static int imap_fetch(struct store *st, const char *const *keys, size_t n,
+		      const struct store_sink *sink, struct err *e)
+{
+	struct imap_store *s = S(st);
+	if (require_box(s, "fetch", e) < 0)
+		return -1;
+	struct fetch_one *v = mf_calloc(n ? n : 1, sizeof *v);
+	struct imap_fetch_handler *h = mf_calloc(n ? n : 1, sizeof *h);
+	int rc = 0;
+	size_t i;
+	for (i = 0; i < n; i++) {
+		struct fetch_one *o = &v[i];
+		o->sink = sink;
+		snprintf(o->key, sizeof o->key, "%s", keys[i]);
+		if (parse_key(keys[i], &o->uid) < 0) {
+			struct err bad;
+			err_set(&bad, ERR_GONE, "'%s' is not an IMAP UID", keys[i]);
+			one_end(o, 0, &bad);
+			continue;
+		}
+		h[i].body_begin = one_body_begin;
+		h[i].body_data = one_body_data;
+		h[i].body_end = one_body_end;
+		h[i].ctx = o;
+		struct imap_cmd *cmd;
+		if (imap_uid_fetch(s->c, o->key, "UID BODY.PEEK[]", 0, 0, &h[i], &cmd, e) < 0) {
+			rc = -1;
+			break;
+		}
+		imap_cmd_on_done(&cmd, one_done, o);
+	}
+	struct err e2;
+	if (imap_client_drain(s->c, rc < 0 ? &e2 : e) < 0)
+		rc = -1;
+	free(h);
+	free(v);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* headers                                                              */
+
+/* Value of header `name` (with ':') in an unfolded copy; "" if absent. */
+static void header_value(const char *hdr, size_t len, const char *name, struct buf *out)
+{
+	size_t nl = strlen(name);
+	buf_reset(out);
+	for (size_t i = 0; i < len;) {
+		size_t eol = i;
+		while (eol < len && hdr[eol] != '\n')
+			eol++;
+		int match = (i == 0 || hdr[i - 1] == '\n') && len - i >= nl &&
+			    !strncasecmp(hdr + i, name, nl);
+		if (!match) {
+			i = eol + 1;
+			continue;
+		}
+		/* value: this line after the colon plus continuation lines */
+		size_t p = i + nl;
+		for (;;) {
+			for (; p < eol; p++) {
+				char c = hdr[p];
+				if (c == '\r')
+					continue;
+				if ((c == ' ' || c == '\t') && (out->len == 0 ||
+				    out->data[out->len - 1] == ' '))
+					continue;
+				buf_addch(out, c == '\t' ? ' ' : c);
+			}
+			if (eol + 1 < len && (hdr[eol + 1] == ' ' || hdr[eol + 1] == '\t')) {
+				if (out->len && out->data[out->len - 1] != ' ')
+					buf_addch(out, ' ');
+				p = eol + 1;
+				eol = p;
+				while (eol < len && hdr[eol] != '\n')
+					eol++;
+				continue;
+			}
+			break;
+		}
+		while (out->len && out->data[out->len - 1] == ' ')
+			buf_truncate(out, out->len - 1);
+		return;
+	}
+}
+
+void imap_store_parse_headers(const char *hdr, size_t len, struct buf *msgid,
+			      struct buf *date)
+{
+	if (msgid)
+		header_value(hdr, len, "Message-ID:", msgid);
+	if (date)
+		header_value(hdr, len, "Date:", date);
+}
+
+struct hdr_ctx {
+	imap_store_headers_cb *cb;
+	void *ctx;
+	struct buf id, date;
+	struct err err;
+	int failed;
+};
+
+static int hdr_msg(void *ctx, const struct imap_fetch *f, const struct imap_response *r,
+		   struct err *e)
+{
+	struct hdr_ctx *h = ctx;
+	(void)r;
+	if (h->failed || !(f->present & IMAP_FETCH_UID) || !(f->present & IMAP_FETCH_HEADER))
+		return 0;
+	char key[16];
+	snprintf(key, sizeof key, "%" PRIu32, f->uid);
+	imap_store_parse_headers(f->header ? f->header : "", f->header ? f->header_len : 0,
+				 &h->id, &h->date);
+	if (h->cb(h->ctx, key, h->id.data, h->date.data, e) < 0) {
+		h->failed = 1;
+		h->err = *e;
+		return -1;
+	}
+	return 0;
+}
+
+static void hdr_done(void *ctx, const struct err *e)
+{
+	struct hdr_ctx *h = ctx;
+	if (e && !h->failed) {
+		h->failed = 1;
+		h->err = *e;
+	}
+}
+
+int imap_store_headers_many(struct store *st, const char *const *keys, size_t n,
+			    imap_store_headers_cb *cb, void *ctx, struct err *e)
+{
+	struct imap_store *s = S(st);
+	if (require_box(s, "headers", e) < 0)
+		return -1;
+	size_t nu;
+	uint32_t *uids = keys_to_uids(keys, n, &nu);
+	struct hdr_ctx h = { .cb = cb, .ctx = ctx };
+	buf_init(&h.id, HDR_MAX);
+	buf_init(&h.date, HDR_MAX);
+	struct imap_fetch_handler fh = { .msg = hdr_msg, .ctx = &h };
+	struct buf set = BUF_INIT(UIDSET_MAX_LEN + 64);
+	int rc = 0;
+	for (size_t done = 0; done < nu && !h.failed;) {
+		size_t used;
+		struct imap_cmd *cmd;
+		buf_reset(&set);
+		if (imap_uidset_format(uids + done, nu - done, UIDSET_MAX_LEN, &set, &used, e) < 0 ||
+		    imap_uid_fetch(s->c, set.data,
+				   "UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID DATE)]", 0, 0, &fh,
+				   &cmd, e) < 0) {
+			rc = -1;
+			break;
+		}
+		imap_cmd_on_done(&cmd, hdr_done, &h);
+		done += used;
+	}
+	struct err e2;
+	if (imap_client_drain(s->c, rc < 0 ? &e2 : e) < 0)
+		rc = -1;
+	if (rc == 0 && h.failed) {
+		*e = h.err;
+		rc = -1;
+	}
+	buf_release(&set);
+	buf_release(&h.id);
+	buf_release(&h.date);
+	free(uids);
+	return rc;
+}
+
+struct hdr_one {
+	struct buf *msgid, *date;
+	int found;
+};
+
+static int hdr_one_cb(void *ctx, const char *key, const char *msgid, const char *date,
+		      struct err *e)
+{
+	struct hdr_one *o = ctx;
+	(void)key;
+	o->found = 1;
+	buf_reset(o->msgid);
+	buf_reset(o->date);
+	if (buf_addstr(o->msgid, msgid) < 0 || buf_addstr(o->date, date) < 0)
+		return err_set(e, ERR_LIMIT, "header field too long");
+	return 0;
+}
+
+static int imap_headers(struct store *st, const char *key, struct buf *msgid, struct buf *date,
+			struct err *e)
+{
+	struct hdr_one o = { msgid, date, 0 };
+	if (imap_store_headers_many(st, &key, 1, hdr_one_cb, &o, e) < 0)
+		return -1;
+	if (!o.found)
+		return err_set(e, ERR_GONE, "message %s is gone", key);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* append                                                               */
+
+static void writer_free(struct store_writer *w)
+{
+	struct imap_store *s = w->s;
+	if (w->prev)
+		w->prev->next = w->next;
+	else if (s->pending == w)
+		s->pending = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	if (w->fd >= 0)
+		close(w->fd);
+	buf_release(&w->mem);
+	imap_uidmap_free(&w->map);
+	free(w->box);
+	free(w->flags);
+	free(w);
+}
+
+static int spool_read(void *ctx, void *buf, size_t cap, size_t *got_r, struct err *e)
+{
+	struct store_writer *w = ctx;
+	uint64_t left = w->size - w->rpos;
+	size_t want = cap < left ? cap : (size_t)left;
+	ssize_t r;
+	do
+		r = pread(w->fd, buf, want, (off_t)w->rpos);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return err_sys(e, ERR_IO, "reading the append spool file");
+	if (r == 0 && want)
+		return err_set(e, ERR_IO, "append spool file is short");
+	w->rpos += (uint64_t)r;
+	*got_r = (size_t)r;
+	return 0;
+}
+
+static int imap_append_begin(struct store *st, const struct flagset *flags, int64_t idate,
+			     uint64_t size, struct store_writer **w_r, struct err *e)
+{
+	struct imap_store *s = S(st);
+	*w_r = NULL;
+	if (!s->box)
+		return err_set(e, ERR_USAGE, "append: no mailbox open");
+	struct store_writer *w = mf_calloc(1, sizeof *w);
+	w->s = s;
+	w->fd = -1;
+	w->size = size;
+	w->idate = idate;
+	w->box = mf_strdup(s->box);
+	buf_init(&w->mem, size <= APPEND_MEM_MAX ? (size_t)size + 1 : 1);
+	if (flags) {
+		struct flagset f;
+		struct buf t = BUF_INIT(65536);
+		flagset_copy(&f, flags);
+		flagset_format(&f, &t);
+		flagset_free(&f);
+		w->flags = buf_detach(&t, NULL);
+	}
+	if (size > APPEND_MEM_MAX) {
+		const char *dir = getenv("TMPDIR");
+		w->fd = open(dir && *dir ? dir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		if (w->fd < 0) {
+			err_sys(e, ERR_IO, "cannot create a spool file for a %" PRIu64
+				"-byte append", size);
+			writer_free(w);
+			return -1;
+		}
+	}
+	*w_r = w;
+	return 0;
+}
+
+static int imap_append_write(struct store_writer *w, const void *data, size_t n,
+			     struct err *e)
+{
+	if (n > w->size - w->written)
+		return err_set(e, ERR_USAGE, "append: more than the announced %" PRIu64 " bytes",
+			       w->size);
+	if (w->fd < 0) {
+		if (buf_add(&w->mem, data, n) < 0)
+			return err_set(e, ERR_LIMIT, "append: message too large");
+	} else {
+		const char *p = data;
+		size_t left = n;
+		while (left) {
+			ssize_t r = write(w->fd, p, left);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0)
+				return err_sys(e, ERR_IO, "append: writing the spool file");
+			p += r;
+			left -= (size_t)r;
+		}
+	}
+	w->written += n;
+	return 0;
+}
+
+static void append_done(void *ctx, const struct err *e)
+{
+	struct store_writer *w = ctx;
+	const char *key = NULL;
+	char kbuf[16];
+	uint32_t uid;
+	if (!e && w->map.dst_uids && parse_key(w->map.dst_uids, &uid) == 0) {
+		snprintf(kbuf, sizeof kbuf, "%" PRIu32, uid);
+		key = kbuf;
+	}
+	if (e)
+		defer_error(w->s, e);
+	if (w->cb)
+		w->cb(w->cb_ctx, e ? NULL : key, e);
+	writer_free(w);
+}
+
+static int imap_append_end(struct store_writer *w, int ok, store_append_cb *cb, void *cb_ctx,
+			   struct err *e)
+{
+	struct imap_store *s = w->s;
+	if (!ok) {
+		writer_free(w);
+		return 0;
+	}
+	if (w->written != w->size) {
+		err_set(e, ERR_USAGE, "append: %" PRIu64 " bytes written, %" PRIu64 " announced",
+			w->written, w->size);
+		writer_free(w);
+		return -1;
+	}
+	w->cb = cb;
+	w->cb_ctx = cb_ctx;
+	w->msg.flags = w->flags && *w->flags ? w->flags : NULL;
+	w->msg.idate = w->idate;
+	w->msg.src.size = w->size;
+	if (w->fd < 0) {
+		w->msg.src.data = w->mem.data;
+	} else {
+		w->msg.src.read = spool_read;
+		w->msg.src.ctx = w;
+	}
+	/* linked in before submitting: the answer may arrive inside the call */
+	w->next = s->pending;
+	if (s->pending)
+		s->pending->prev = w;
+	s->pending = w;
+	struct imap_cmd *cmd;
+	if (imap_append(s->c, w->box, &w->msg, &w->map, &cmd, e) < 0) {
+		writer_free(w);
+		return -1;
+	}
+	imap_cmd_on_done(&cmd, append_done, w);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* set_flags, expunge                                                   */
+
+/* Submit one command per bounded UID set: fn(set) for each chunk. */
+typedef int chunk_fn(struct imap_store *s, const char *set, void *arg, struct err *e);
+
+static int for_chunks(struct imap_store *s, const char *const *keys, size_t n, chunk_fn *fn,
+		      void *arg, struct err *e)
+{
+	size_t nu;
+	uint32_t *uids = keys_to_uids(keys, n, &nu);
+	struct buf set = BUF_INIT(UIDSET_MAX_LEN + 64);
+	int rc = 0;
+	for (size_t done = 0; done < nu;) {
+		size_t used;
+		buf_reset(&set);
+		if (imap_uidset_format(uids + done, nu - done, UIDSET_MAX_LEN, &set, &used, e) < 0 ||
+		    fn(s, set.data, arg, e) < 0) {
+			rc = -1;
+			break;
+		}
+		done += used;
+	}
+	buf_release(&set);
+	free(uids);
+	return rc;
+}
+
+struct store_arg {
+	enum imap_store_op op;
+	const char *flags;
+};
+
+static int store_chunk(struct imap_store *s, const char *set, void *arg, struct err *e)
+{
+	const struct store_arg *a = arg;
+	struct imap_cmd *cmd;
+	if (imap_uid_store(s->c, set, a->op, a->flags, 1, 0, NULL, NULL, &cmd, e) < 0)
+		return -1;
+	imap_cmd_on_done(&cmd, deferred_done, s);
+	return 0;
+}
+
+static int store_flags(struct imap_store *s, const char *const *keys, size_t n,
+		       const struct flagset *f, enum imap_store_op op, struct err *e)
+{
+	if (!f || (f->sys == 0 && f->nkw == 0))
+		return 0;
+	struct buf text = BUF_INIT(65536);
+	if (flagset_format(f, &text) < 0) {
+		buf_release(&text);
+		return err_set(e, ERR_LIMIT, "too many keywords");
+	}
+	struct store_arg a = { op, text.data };
+	int rc = for_chunks(s, keys, n, store_chunk, &a, e);
+	buf_release(&text);
+	return rc;
+}
+
+static int imap_set_flags(struct store *st, const char *const *keys, size_t n,
+			  const struct flagset *add, const struct flagset *del, struct err *e)
+{
+	struct imap_store *s = S(st);
+	if (require_box(s, "set flags", e) < 0)
+		return -1;
+	if (store_flags(s, keys, n, add, IMAP_STORE_ADD, e) < 0)
+		return -1;
+	return store_flags(s, keys, n, del, IMAP_STORE_REMOVE, e);
+}
+
+static int expunge_chunk(struct imap_store *s, const char *set, void *arg, struct err *e)
+{
+	struct imap_cmd *cmd;
+	(void)arg;
+	if (imap_uid_store(s->c, set, IMAP_STORE_ADD, "\\Deleted", 1, 0, NULL, NULL, &cmd, e) < 0)
+		return -1;
+	imap_cmd_on_done(&cmd, deferred_done, s);
+	if (imap_uid_expunge(s->c, set, &cmd, e) < 0)
+		return -1;
+	imap_cmd_on_done(&cmd, deferred_done, s);
+	return 0;
+}
+
+static int imap_expunge_msgs(struct store *st, const char *const *keys, size_t n,
+			     struct err *e)
+{
+	struct imap_store *s = S(st);
+	if (require_box(s, "expunge", e) < 0)
+		return -1;
+	if (!has_cap(s, "UIDPLUS"))
+		return err_set(e, ERR_PERM, "%s: cannot expunge single messages: the server "
+			       "lacks UIDPLUS (a plain EXPUNGE would also remove messages other "
+			       "clients marked \\Deleted)", s->host);
+	return for_chunks(s, keys, n, expunge_chunk, NULL, e);
+}
+
+/* ------------------------------------------------------------------ */
+/* mailboxes                                                            */
+
+/* Leave the selected mailbox without expunging, when it is `srv`. */
+static void leave_box(struct imap_store *s, const char *srv)
+{
+	struct err ignored;
+	if (!s->box || strcmp(s->box, srv) != 0)
+		return;
+	if (imap_client_has_cap(s->c, "UNSELECT"))
+		imap_unselect(s->c, &ignored);
+	free(s->box);
+	s->box = NULL;
+}
+
+static int imap_create_box(struct store *st, const char *name, struct err *e)
+{
+	struct imap_store *s = S(st);
+	struct buf srv = BUF_INIT(4096);
+	int rc = to_server(s, name, &srv, e);
+	if (rc == 0)
+		rc = imap_create(s->c, srv.data, NULL, e);
+	buf_release(&srv);
+	return rc;
+}
+
+static int imap_delete_box(struct store *st, const char *name, struct err *e)
+{
+	struct imap_store *s = S(st);
+	struct buf srv = BUF_INIT(4096);
+	int rc = to_server(s, name, &srv, e);
+	if (rc == 0) {
+		leave_box(s, srv.data);
+		rc = imap_delete(s->c, srv.data, NULL, e);
+	}
+	buf_release(&srv);
+	return rc;
+}
+
+static int imap_rename_box(struct store *st, const char *from, const char *to, struct err *e)
+{
+	struct imap_store *s = S(st);
+	struct buf a = BUF_INIT(4096), b = BUF_INIT(4096);
+	int rc = to_server(s, from, &a, e);
+	if (rc == 0)
+		rc = to_server(s, to, &b, e);
+	if (rc == 0) {
+		leave_box(s, a.data);
+		rc = imap_rename(s->c, a.data, b.data, NULL, e);
+	}
+	buf_release(&a);
+	buf_release(&b);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* flush, close, open                                                   */
+
+static int imap_flush(struct store *st, struct err *e)
+{
+	struct imap_store *s = S(st);
+	if (imap_client_drain(s->c, e) < 0)
+		return -1;
+	if (s->ndeferred) {
+		*e = s->deferred;
+		if (s->ndeferred > 1) {
+			size_t l = strlen(e->msg);
+			snprintf(e->msg + l, sizeof e->msg - l, " (and %u more failed)",
+				 s->ndeferred - 1);
+		}
+		s->ndeferred = 0;
+		err_clear(&s->deferred);
+		return -1;
+	}
+	return 0;
+}
+
+static void imap_store_close(struct store *st)
+{
+	struct imap_store *s = S(st);
+	struct err ignored;
+	if (!s)
+		return;
+	if (s->c && !imap_client_fatal(s->c)) {
+		imap_client_drain(s->c, &ignored);
+		imap_logout(s->c, &ignored);
+	}
+	imap_client_free(&s->c);
+	while (s->pending)
+		writer_free(s->pending);
+	free(s->box);
+	free(s->host);
+	free(s->base.label);
+	free(s);
+}
+
+static const struct store_ops imap_store_ops = {
+	.type = "imap",
+	.close = imap_store_close,
+	.list_boxes = imap_list_boxes,
+	.open_box = imap_open_box,
+	.list_msgs = imap_list_msgs,
+	.fetch = imap_fetch,
+	.headers = imap_headers,
+	.append_begin = imap_append_begin,
+	.append_write = imap_append_write,
+	.append_end = imap_append_end,
+	.set_flags = imap_set_flags,
+	.expunge = imap_expunge_msgs,
+	.create_box = imap_create_box,
+	.delete_box = imap_delete_box,
+	.rename_box = imap_rename_box,
+	.flush = imap_flush,
+};
+
+/* The server's delimiter from LIST "" "" ('/' when it does not say). */
+static int learn_delim(struct imap_store *s, struct err *e)
+{
+	struct imap_boxlist l = { 0 };
+	s->delim = '/';
+	if (imap_list(s->c, "", "", 0, 0, &l, NULL, e) < 0)
+		return -1;
+	if (l.n > 0)
+		s->delim = l.v[0].delim;
+	imap_boxlist_free(&l);
+	return 0;
+}
+
+int imap_store_from_client(struct imap_client *c, const char *label, unsigned nocap,
+			   struct store **s_r, struct err *e)
+{
+	struct imap_store *s = mf_calloc(1, sizeof *s);
+	s->base.ops = &imap_store_ops;
+	s->base.label = mf_strdup(label);
+	s->c = c;
+	s->host = mf_strdup(imap_client_host(c));
+	s->nocap = nocap;
+	*s_r = NULL;
+	if (learn_delim(s, e) < 0) {
+		s->c = NULL; /* not ours until we succeed */
+		imap_store_close(&s->base);
+		return -1;
+	}
+	*s_r = &s->base;
+	return 0;
+}
+
+struct imap_client *imap_store_client(struct store *s)
+{
+	return S(s)->c;
+}
+
+char imap_store_delim(struct store *s)
+{
+	return S(s)->delim;
+}
+
+void imap_store_step_error(struct err *e, const char *host, const char *step)
+{
+	char rest[ERR_MSG_MAX];
+	size_t hl = strlen(host);
+	const char *m = e->msg;
+	if (!strncmp(m, host, hl) && m[hl] == ':' && m[hl + 1] == ' ')
+		m += hl + 2;
+	snprintf(rest, sizeof rest, "%s", m);
+	if (snprintf(e->msg, sizeof e->msg, "%s: %s: %s", host, step, rest) >= (int)sizeof e->msg)
+		e->msg[sizeof e->msg - 2] = '.'; /* mark the cut */
+}
+
+int imap_store_open(const struct imap_store_opts *o, struct store **s_r, struct err *e)
+{
+	struct imap_client_opts co = { 0 };
+	struct imap_client *c = NULL;
+	*s_r = NULL;
+	co.host = o->host;
+	co.port = o->port;
+	co.tls = o->tls;
+	co.ca_file = o->ca_file;
+	co.pipeline_depth = o->pipeline_depth;
+	co.connect_timeout_ms = o->connect_timeout_ms;
+	co.read_timeout_ms = o->read_timeout_ms;
+	co.trace = o->trace;
+	co.trace_ctx = o->trace_ctx;
+	if (imap_client_connect(&co, &c, e) < 0) {
+		imap_store_step_error(e, o->host, "connect");
+		return -1;
+	}
+	if (imap_client_state(c) == IMAP_STATE_NOT_AUTHENTICATED &&
+	    imap_auth(c, o->user, o->pass ? o->pass : "", e) < 0) {
+		imap_store_step_error(e, o->host, "login");
+		imap_client_free(&c);
+		return -1;
+	}
+	char label[512];
+	snprintf(label, sizeof label, "imap://%s@%s", o->user, o->host);
+	if (imap_store_from_client(c, label, o->nocap, s_r, e) < 0) {
+		imap_store_step_error(e, o->host, "list");
+		imap_client_free(&c);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,111 @@
+/*
+ * imap_store.h — the IMAP driver of the store interface (store.h) over one
+ * imap_client session (imap_client.h).
+ *
+ * Mapping (see store.h for the conventions):
+ *  - keys are decimal UIDs; names cross in UTF-8 with '/' and are converted
+ *    to the server's hierarchy delimiter (learned with LIST "" "") and, by
+ *    the client, to modified UTF-7. A name whose component holds the server
+ *    delimiter (or, listed from the server, a '/') cannot be mapped: refused
+ *    with ERR_USAGE / left out of list_boxes.
+ *  - list_boxes: LIST "" "*" RETURN (SPECIAL-USE [STATUS (...)]) with
+ *    LIST-STATUS (RFC 5819), else one pipelined batch of STATUS for every
+ *    selectable mailbox. No SELECT. ident = "uv:<uidvalidity>".
+ *  - open_box: ENABLE QRESYNC (or CONDSTORE) once per session where
+ *    offered, then SELECT / EXAMINE.
+ *  - list_msgs: UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE [MODSEQ]);
+ *    with `since` matching the mailbox's UIDVALIDITY and a modseq, a delta:
+ *    (CHANGEDSINCE m VANISHED) under QRESYNC, or CHANGEDSINCE plus a UID
+ *    SEARCH expunge check under CONDSTORE alone (full = 0).
+ *  - fetch: one pipelined UID FETCH <uid> (UID BODY.PEEK[]) per message,
+ *    bodies streamed from the literal straight into the sink, so the sink's
+ *    begin() knows the key before the first byte (a multi-UID FETCH names
+ *    the UID only after the body). Missing messages: end(ok = 0, ERR_GONE).
+ *  - append: APPEND with flags and internal date, pipelined (LITERAL+ where
+ *    offered); the key comes from APPENDUID (UIDPLUS), else NULL. The data is
+ *    held in memory up to 4 MiB, beyond that in an unlinked temporary file.
+ *  - set_flags / expunge: UID STORE +FLAGS.SILENT / -FLAGS.SILENT over
+ *    compressed UID sets of bounded length; expunge adds \Deleted then UID
+ *    EXPUNGE the same set, and is refused (ERR_PERM) without UIDPLUS rather
+ *    than expunge messages other clients marked \Deleted.
+ *  - Writes are pipelined: their errors are reported by flush() at the
+ *    latest (the first one; the others are counted in its text).
+ */
+#ifndef MF_IMAP_STORE_H
+#define MF_IMAP_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imap/imap_client.h"
+#include "lib/buf.h"
+#include "lib/err.h"
+#include "store.h"
+
+/* Server features the driver may be told to ignore (tests of the fallback
+ * paths, or a server that advertises more than it does right). */
+enum imap_store_nocap {
+	IMAP_STORE_NO_LIST_STATUS = 1u << 0,
+	IMAP_STORE_NO_QRESYNC = 1u << 1,
+	IMAP_STORE_NO_CONDSTORE = 1u << 2, /* implies NO_QRESYNC */
+	IMAP_STORE_NO_UIDPLUS = 1u << 3,
+};
+
+struct imap_store_opts {
+	const char *host;
+	const char *port;          /* NULL: the TLS mode's default */
+	enum imap_tls_mode tls;
+	const char *ca_file;       /* NULL: system CA store */
+	const char *user;
+	const char *pass;          /* not kept after open */
+	unsigned pipeline_depth;   /* 0: the client's default */
+	int connect_timeout_ms;    /* 0: the client's default */
+	int read_timeout_ms;
+	imap_trace_fn *trace;      /* protocol trace (secrets redacted), may be NULL */
+	void *trace_ctx;
+	unsigned nocap;            /* enum imap_store_nocap */
+};
+
+/* Connect, authenticate and return the store. Errors say the step:
+ * "connect: ...", "login: ...". */
+int imap_store_open(const struct imap_store_opts *o, struct store **s_r, struct err *e);
+
+/* Wrap an authenticated client: on success the store owns it and frees it
+ * on close; on failure the caller still owns it. `label` is for messages
+ * ("imap://user@host"). */
+int imap_store_from_client(struct imap_client *c, const char *label, unsigned nocap,
+			   struct store **s_r, struct err *e);
+
+/* Rewrite a client error "host: text" (or "text") as "host: step: text", so
+ * that it names the step that failed ("connect", "login", "list"). */
+void imap_store_step_error(struct err *e, const char *host, const char *step);
+
+/* The session under the store (for reports such as capabilities). Owned by
+ * the store. */
+struct imap_client *imap_store_client(struct store *s);
+
+/* The server's hierarchy delimiter ('/' by default; 0 for a flat server). */
+char imap_store_delim(struct store *s);
+
+/* Batch form of store_ops.headers for the open mailbox: Message-ID and Date
+ * of many messages with pipelined UID FETCH <set> (UID BODY.PEEK[HEADER.
+ * FIELDS (MESSAGE-ID DATE)]) commands. cb runs once per message found (key,
+ * unfolded values, "" when absent); keys not in the mailbox are skipped.
+ * cb returning -1 stops the batch with its error. */
+typedef int imap_store_headers_cb(void *ctx, const char *key, const char *msgid,
+				  const char *date, struct err *e);
+int imap_store_headers_many(struct store *s, const char *const *keys, size_t n,
+			    imap_store_headers_cb *cb, void *ctx, struct err *e);
+
+/* Pull the Message-ID and Date values out of a header block (unfolded,
+ * trimmed; "" when absent). Exposed for tests. */
+void imap_store_parse_headers(const char *hdr, size_t len, struct buf *msgid,
+			      struct buf *date);
+
+/* Store name (UTF-8, '/') to the server's form (UTF-8, server delimiter), and
+ * back. 0 or -1 (ERR_USAGE) when the name cannot be mapped. Exposed for
+ * tests. */
+int imap_store_name_to_server(const char *name, char delim, struct buf *out, struct err *e);
+int imap_store_name_from_server(const char *name, char delim, struct buf *out, struct err *e);
+
+#endif
