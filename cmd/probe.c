@@ -380,6 +380,16 @@ static int connect_and_login(struct probe_run *r, struct err *e)
 	return 0;
 }
 
+/* INBOX first, then by name (bytewise, so "Work" precedes "Work/x"). */
+static int cmp_box(const void *a, const void *b)
+{
+	const struct store_box *x = a, *y = b;
+	int xi = !strcmp(x->name, "INBOX"), yi = !strcmp(y->name, "INBOX");
+	if (xi != yi)
+		return yi - xi;
+	return strcmp(x->name, y->name);
+}
+
 static int gather(struct probe_run *r, struct err *e)
 {
 	if (imap_client_has_cap(r->c, "NAMESPACE")) {
@@ -398,16 +408,6 @@ static int gather(struct probe_run *r, struct err *e)
 		return fail(r->url.host, "list", e);
 	qsort(r->boxes, r->nboxes, sizeof *r->boxes, cmp_box);
 	return 0;
-}
-
-/* INBOX first, then by name (bytewise, so "Work" precedes "Work/x"). */
-static int cmp_box(const void *a, const void *b)
-{
-	const struct store_box *x = a, *y = b;
-	int xi = !strcmp(x->name, "INBOX"), yi = !strcmp(y->name, "INBOX");
-	if (xi != yi)
-		return yi - xi;
-	return strcmp(x->name, y->name);
 }
 
 static void report_text(struct probe_run *r)
