@@ -24,7 +24,8 @@ log=$work/fuzz.log
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=0 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	"$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
-	-print_final_stats=1 -artifact_prefix="$work/artifacts/" "$work/corpus" \
+	-print_final_stats=1 -dict="$here/parser.dict" \
+	-artifact_prefix="$work/artifacts/" "$work/corpus" \
 	>"$log" 2>&1
 rc=$?
 tail -n 25 "$log" >&2
