@@ -16,7 +16,8 @@
 /* Parse a date-time without the surrounding quotes. The day may be " 7",
  * "7" or "07"; the month name is case-insensitive; the zone is mandatory.
  * Strict: every field is range-checked (day valid for the month, hour < 24,
- * minute and second < 60, zone minutes < 60); trailing bytes are an error.
+ * minute < 60, second <= 60 with a leap second read as :59, zone minutes
+ * < 60); trailing bytes are an error.
  * 0 or -1. */
 int imap_date_time_parse(const char *s, time_t *t_r);
 
