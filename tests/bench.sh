@@ -355,6 +355,7 @@ corpus_bytes=$CORPUS_BYTES
 workloads=$WORKLOADS
 repeat=$REPEAT
 settle_s=$SETTLE
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 version_dovecot=$(/usr/sbin/dovecot --version)
 EOF
 
@@ -365,6 +366,7 @@ for ((REP = 1; REP <= REPEAT; REP++)); do
     done
 done
 
+echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT.meta"
 echo
 python3 "$BENCH/report.py" --runs "$OUT" --summary "${OUT%.tsv}.summary.tsv"
 echo
