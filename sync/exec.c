@@ -574,6 +574,7 @@ struct xfer_item {
 	char *newkey;
 	int sent;       /* append_end(ok) accepted it */
 	int failed;
+	char why[ERR_MSG_MAX]; /* the first error, for the report */
 	int has_fp;
 	unsigned char fp[32];
 };
@@ -596,6 +597,8 @@ static void xfer_appended(void *ctx, const char *key, const struct err *e)
 	struct xfer_item *it = ctx;
 	if (e && e->cls != ERR_NONE) {
 		it->failed = 1;
+		if (!it->why[0])
+			snprintf(it->why, sizeof it->why, "%s", e->msg);
 		return;
 	}
 	if (key) {
@@ -632,6 +635,7 @@ static int sink_begin(void *ctx, const struct store_msg *meta, struct err *e)
 	if (d->ops->append_begin(d, &it->a->flags, idate, t->size, &t->w, e) < 0) {
 		t->w = NULL;
 		it->failed = 1;
+		snprintf(it->why, sizeof it->why, "%s", e->msg);
 		return -1;
 	}
 	return 0;
@@ -688,9 +692,16 @@ static int sink_end(void *ctx, int ok, struct err *e)
 	if (!it)
 		return 0;
 	if (t->w) {
-		if (ok && t->written != t->size)
+		if (ok && t->written != t->size) {
 			ok = 0;
+			snprintf(it->why, sizeof it->why, "got %llu bytes of %llu",
+				 (unsigned long long)t->written, (unsigned long long)t->size);
+		}
+		if (!ok && !it->why[0])
+			snprintf(it->why, sizeof it->why, "%s", e && e->msg[0] ? e->msg : "fetch failed");
 		rc = t->x->s[t->dst]->ops->append_end(t->w, ok, xfer_appended, it, e);
+		if (rc < 0 && !it->why[0])
+			snprintf(it->why, sizeof it->why, "%s", e->msg);
 		t->w = NULL;
 		if (rc == 0 && ok) {
 			it->sent = 1;
@@ -830,8 +841,8 @@ static int copy_batch(struct exec *x, struct boxrun *b, int dst, const struct pl
 		} else {
 			x->st->dir[dst].errors++;
 			b->errors++;
-			xlog(x, EXEC_LOG_ERROR, "%s: cannot copy %s message %s", box_name(b, dst),
-			     side_name(src), it->a->key);
+			xlog(x, EXEC_LOG_ERROR, "%s: cannot copy %s message %s: %s", box_name(b, dst),
+			     side_name(src), it->a->key, it->why[0] ? it->why : "not delivered");
 		}
 	}
 	if (jcommit(x) < 0)

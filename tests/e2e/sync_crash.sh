@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# sync_crash.sh — the crash test. Traffic in both directions (downloads,
+# uploads, flag changes); the channel is synced by runs that stop right
+# after journal step N (MAILFERRY_TEST_STOP_AFTER=N, exit 86) for
+# N = 1, 2, 3, ... each resuming where the previous one stopped, until a run
+# completes. The result must equal an uninterrupted run on an identical
+# account: same messages (Message-ID multiset) with the same flags on both
+# sides, no loss, no duplicate.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/sync_lib.sh"
+mf_require_dovecot
+
+setup() { # USER DIR
+    local u=$1 d=$2 i
+    sync_user $u
+    for i in 1 2 3 4 5 6 7; do
+        mf_msg "crash-in$i" "inbox $i" >"$T/m"; mf_deliver $u INBOX "$T/m"
+    done
+    for i in 1 2 3; do
+        mf_msg "crash-sub$i" "sub $i" >"$T/m"; mf_deliver $u "Lists/Sub" "$T/m"
+    done
+    mf_doveadm flags add -u $u '\Seen' mailbox INBOX uid 1:3
+    mf_doveadm flags add -u $u '\Flagged $Forwarded' mailbox INBOX uid 2
+    for i in 1 2 3 4 5; do local_put "$d" INBOX "crash-local$i" S; done
+    local_put "$d" Notes crash-note1 F
+    local_put "$d" Notes crash-note2
+}
+# the second round: changes on both sides after a first full sync
+change() { # USER DIR
+    local u=$1 d=$2
+    mf_msg "crash-late" "late" >"$T/m"; mf_deliver $u INBOX "$T/m"
+    mf_doveadm flags add -u $u '\Answered' mailbox INBOX uid 4:6
+    mf_doveadm expunge -u $u mailbox Lists/Sub uid 1
+    local_put "$d" Notes crash-note3 S
+    rm "$(grep -l "crash-in7@" "$d"/INBOX/*/* | head -1)"
+}
+state() { echo "R:"; remote_state "$1"; echo "L:"; local_state "$2"; }
+
+export MAILFERRY_TEST_BATCH=2
+ref=sync_crash_ref u=sync_crash
+setup $ref "$T/ref"
+sync_run $ref "$T/ref" -q --state "$T/ref-state" || mf_fail "reference sync failed"
+change $ref "$T/ref"
+sync_run $ref "$T/ref" -q --state "$T/ref-state" || mf_fail "reference sync 2 failed"
+want=$(state $ref "$T/ref")
+
+setup $u "$T/mail"
+total=0
+for round in 1 2; do
+    [[ $round == 2 ]] && change $u "$T/mail"
+    n=1
+    while :; do
+        set +e
+        MAILFERRY_TEST_STOP_AFTER=$n sync_run $u "$T/mail" -q --state "$T/st" 2>"$T/err"
+        rc=$?
+        set -e
+        if [[ $rc == 0 ]]; then break; fi
+        [[ $rc == 86 ]] || { cat "$T/err" >&2; mf_fail "run stopping at $n exited $rc"; }
+        n=$((n + 1)); total=$((total + 1))
+        [[ $n -lt 200 ]] || mf_fail "never completes"
+    done
+    [[ $n -gt 3 ]] || mf_fail "round $round: too few steps to interrupt ($n)"
+done
+got=$(state $u "$T/mail")
+if [[ "$got" != "$want" ]]; then
+    diff <(echo "$want") <(echo "$got") >&2 || true
+    mf_fail "interrupted runs differ from the uninterrupted one (< want, > got)"
+fi
+both_equal $u "$T/mail"
+echo "ok ($total interruptions)"

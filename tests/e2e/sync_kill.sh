@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# sync_kill.sh — a 2,000-message initial sync killed with SIGKILL at random
+# moments (MAILFERRY_TEST_KILL_AFTER_BYTES), restarted until it completes:
+# every message arrives exactly once, with its flags.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/sync_lib.sh"
+mf_require_dovecot
+u=sync_kill
+sync_user $u
+md=$("$MF_DOVECOT" maildir "$MF_DOVECOT_DIR" $u)
+python3 - "$md" <<'PY'
+import os, sys
+root = sys.argv[1]
+for folder, n in (("", 1200), (".Archive", 500), (".Lists.Big", 300)):
+    d = os.path.join(root, folder)
+    for sub in ("cur", "new", "tmp"):
+        os.makedirs(os.path.join(d, sub), exist_ok=True)
+    for i in range(n):
+        mid = "kill-%s-%d" % (folder.strip(".") or "inbox", i)
+        body = ("line %d of %s\n" % (i, mid)) * (1 + i % 17)
+        msg = ("From: a@test\nTo: b@test\nSubject: %s\nDate: Mon, 2 Jan 2023 10:00:00 +0000\n"
+               "Message-ID: <%s@test>\n\n%s" % (mid, mid, body))
+        flags = "S" if i % 3 else "FS" if i % 2 else ""
+        name = "1600000000.M%dP1.gen:2,%s" % (i, flags)
+        with open(os.path.join(d, "cur", name), "w") as f:
+            f.write(msg)
+PY
+if [[ $(id -u) == 0 ]]; then chown -R "${MF_DOVECOT_USER:-nobody}" "$md"; fi
+mf_doveadm force-resync -u $u '*'
+[[ $(mf_status $u INBOX messages) == 1200 ]] || mf_fail "corpus not indexed"
+total=$(du -sb "$md" | cut -f1)
+runs=0 kills=0
+while :; do
+    runs=$((runs + 1))
+    [[ $runs -le 60 ]] || mf_fail "never completed"
+    at=$(( (RANDOM * 32768 + RANDOM) % (total * 3 / 4) + 1 ))
+    set +e
+    MAILFERRY_TEST_KILL_AFTER_BYTES=$at sync_run $u "$T/mail" -q 2>"$T/err"
+    rc=$?
+    set -e
+    [[ $rc == 0 ]] && break
+    [[ $rc == 137 ]] || { cat "$T/err" >&2; mf_fail "run exited $rc"; }
+    kills=$((kills + 1))
+done
+[[ $kills -ge 1 ]] || mf_fail "never killed"
+both_equal $u "$T/mail"
+n=$(local_state "$T/mail" | wc -l)
+[[ $n == 2000 ]] || mf_fail "$n messages locally, not 2000"
+[[ $(local_state "$T/mail" | cut -f2 | sort -u | wc -l) == 2000 ]] || mf_fail "duplicates"
+echo "ok ($kills kills in $runs runs)"
