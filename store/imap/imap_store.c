@@ -15,12 +15,9 @@
  *    client calls. A failed write is remembered in `deferred` and returned
  *    by the next flush(), so the executor commits its journal only after
  *    every write has been acknowledged.
- *  - fetch issues one UID FETCH per message: the FETCH response names the
- *    UID only as a data item, which for a multi-message command may come
- *    after the body literal, and the sink must know the key in begin().
- *    Each command's handler context is that message's, so the key is exact
- *    whatever the server's item order, at the cost of a short tagged line
- *    per message (mbsync does the same).
+ *  - fetch maps sequence numbers to UIDs first (see the comment above
+ *    imap_fetch), because the client announces a body literal with its
+ *    sequence number only and the sink must know the key in begin().
  */
 #include "imap_store.h"
 
@@ -219,7 +216,7 @@ static void fill_status(struct store_box *b, const struct imap_mbox_status *st, 
  * submitted first, then awaited in order. A mailbox deleted meanwhile keeps
  * has_status = 0. */
 static int status_batch(struct imap_store *s, const struct imap_boxlist *l, struct store_box *v,
-			const size_t *map, struct err *e)
+			const size_t *map, char **utf8, struct err *e)
 {
 	size_t n = l->n;
 	struct imap_mbox_status *st = mf_calloc(n ? n : 1, sizeof *st);
@@ -229,9 +226,9 @@ static int status_batch(struct imap_store *s, const struct imap_boxlist *l, stru
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const struct imap_box *b = &l->v[i];
 		if (map[i] == SIZE_MAX || (b->attrs & (BOX_NOSELECT | BOX_NONEXISTENT)) ||
-		    b->has_status || b->bad_name)
+		    b->has_status)
 			continue;
-		if (imap_status(s->c, b->name, items, &st[i], &cmds[i], e) < 0)
+		if (imap_status(s->c, utf8[i], items, &st[i], &cmds[i], e) < 0)
 			rc = -1;
 	}
 	struct err e2;
@@ -264,6 +261,7 @@ static int imap_list_boxes(struct store *st, struct store_box **boxes_r, size_t 
 		return -1;
 	struct store_box *v = mf_calloc(l.n ? l.n : 1, sizeof *v);
 	size_t *map = mf_calloc(l.n ? l.n : 1, sizeof *map);
+	char **utf8 = mf_calloc(l.n ? l.n : 1, sizeof *utf8); /* server form, UTF-8 */
 	size_t n = 0;
 	struct buf name = BUF_INIT(4096), raw = BUF_INIT(4096);
 	struct err ignored;
@@ -274,13 +272,14 @@ static int imap_list_boxes(struct store *st, struct store_box **boxes_r, size_t 
 		map[i] = SIZE_MAX;
 		if (b->attrs & BOX_NONEXISTENT)
 			continue;
-		const char *utf8 = b->name;
-		if (b->bad_name && imap_utf7_decode(b->raw_name, strlen(b->raw_name), &raw,
-						    &ignored) == 0)
-			utf8 = raw.data; /* the client could not decode it; we can */
-		if (imap_store_name_from_server(utf8, delim, &name, &ignored) < 0)
-			continue; /* cannot be named in the store's form */
 		buf_reset(&raw);
+		if (!b->bad_name)
+			buf_addstr(&raw, b->name);
+		else if (imap_utf7_decode(b->raw_name, strlen(b->raw_name), &raw, &ignored) < 0)
+			continue; /* not valid modified UTF-7: cannot be named */
+		if (imap_store_name_from_server(raw.data, delim, &name, &ignored) < 0)
+			continue; /* cannot be named in the store's form */
+		utf8[i] = mf_strdup(raw.data);
 		struct store_box *o = &v[n];
 		o->name = mf_strdup(name.data);
 		o->delim = b->delim;
@@ -291,7 +290,10 @@ static int imap_list_boxes(struct store *st, struct store_box **boxes_r, size_t 
 	}
 	buf_release(&name);
 	buf_release(&raw);
-	int rc = status_batch(s, &l, v, map, e);
+	int rc = status_batch(s, &l, v, map, utf8, e);
+	for (size_t i = 0; i < l.n; i++)
+		free(utf8[i]);
+	free(utf8);
 	free(map);
 	imap_boxlist_free(&l);
 	if (rc < 0) {
@@ -586,90 +588,284 @@ fail:
 /* ------------------------------------------------------------------ */
 /* fetch                                                                */
 
-struct fetch_one {
-	const struct store_sink *sink;
-	uint32_t uid;
-	char key[16];
-	int begun, ended, failed;
-	struct err serr;
+/*
+ * fetch: a FETCH response names its UID as a data item, and the client
+ * announces a body literal with the message's sequence number only. So a
+ * batch runs in two pipelined passes: UID FETCH <set> (UID) maps sequence
+ * numbers to UIDs (and tells which UIDs are gone), then UID FETCH <set>
+ * (UID BODY.PEEK[]) streams the bodies, each begun under the UID the map
+ * predicts and confirmed by the UID in the finished response. Commands may
+ * be answered in any interleaving (Dovecot runs pipelined FETCHes in
+ * parallel), which this scheme does not care about. Should the sequence
+ * numbers shift under us (an expunge by another client), the mismatched
+ * message ends with ok = 0 and is fetched again in a second round.
+ */
+struct seqmap {
+	uint32_t seq, uid;
 };
 
-static void one_begin(struct fetch_one *o, uint64_t size)
+enum { F_PENDING = 0, F_DONE, F_GONE };
+
+struct fetch_ctx {
+	struct imap_store *s;
+	const struct store_sink *sink;
+	uint32_t *uids;        /* sorted, unique */
+	unsigned char *state;  /* per uid: F_* */
+	size_t nu;
+	struct seqmap *map;
+	size_t nmap, capmap;
+	/* the message being streamed */
+	int active, complete, failed;
+	uint32_t cur_uid;      /* 0: swallowing an unwanted literal */
+	size_t cur_idx;
+	struct err cur_err;
+};
+
+static long uid_index(const struct fetch_ctx *f, uint32_t uid)
+{
+	size_t lo = 0, hi = f->nu;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (f->uids[mid] == uid)
+			return (long)mid;
+		if (f->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+static uint32_t map_lookup(const struct fetch_ctx *f, uint32_t seq)
+{
+	size_t lo = 0, hi = f->nmap;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (f->map[mid].seq == seq)
+			return f->map[mid].uid;
+		if (f->map[mid].seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+static int cmp_seqmap(const void *a, const void *b)
+{
+	const struct seqmap *x = a, *y = b;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void sink_begin(struct fetch_ctx *f, const char *key, uint32_t uid, uint64_t size,
+		       struct err *serr)
 {
 	struct store_msg meta;
 	memset(&meta, 0, sizeof meta);
-	meta.key = o->key;
-	meta.uid = o->uid;
+	meta.key = (char *)key;
+	meta.uid = uid;
 	flagset_init(&meta.flags);
 	meta.size = size;
 	meta.idate = -1;
-	o->begun = 1;
-	err_clear(&o->serr);
-	if (o->sink->begin(o->sink->ctx, &meta, &o->serr) != 0)
-		o->failed = 1;
+	err_clear(serr);
+	if (f->sink->begin(f->sink->ctx, &meta, serr) != 0)
+		f->failed = 1;
 }
 
-static void one_end(struct fetch_one *o, int ok, const struct err *why)
+/* begin + end(0) for a message that never streamed. */
+static void report_failed(struct fetch_ctx *f, const char *key, uint32_t uid,
+			  const struct err *why)
+{
+	struct err e = *why, ignored;
+	f->failed = 0;
+	sink_begin(f, key, uid, 0, &ignored);
+	f->sink->end(f->sink->ctx, 0, &e);
+}
+
+static void cur_end(struct fetch_ctx *f, int ok, const struct err *why)
 {
 	struct err e;
-	if (o->ended)
+	if (!f->active)
 		return;
-	if (!o->begun)
-		one_begin(o, 0);
-	o->ended = 1;
+	f->active = 0;
+	if (!f->cur_uid)
+		return;
 	if (why)
 		e = *why;
-	else if (o->failed)
-		e = o->serr;
+	else if (f->failed)
+		e = f->cur_err;
 	else
 		err_clear(&e);
-	o->sink->end(o->sink->ctx, ok && !o->failed, &e);
+	f->sink->end(f->sink->ctx, ok && !f->failed, &e);
 }
 
-static int one_body_begin(void *ctx, uint32_t seq, const char *section, uint64_t size,
-			  struct err *e)
+static int map_msg(void *ctx, const struct imap_fetch *m, const struct imap_response *r,
+		   struct err *e)
 {
-	struct fetch_one *o = ctx;
-	(void)seq;
+	struct fetch_ctx *f = ctx;
+	(void)r;
 	(void)e;
-	if (o->begun || strncasecmp(section, "BODY[]", 6) != 0)
-		return 0; /* not ours (keep in memory, ignored) */
-	one_begin(o, size);
+	if (!(m->present & IMAP_FETCH_UID) || uid_index(f, m->uid) < 0)
+		return 0;
+	if (f->nmap == f->capmap) {
+		f->capmap = f->capmap ? f->capmap * 2 : 64;
+		f->map = mf_reallocarray(f->map, f->capmap, sizeof *f->map);
+	}
+	f->map[f->nmap++] = (struct seqmap){ m->seq, m->uid };
+	return 0;
+}
+
+static int body_begin(void *ctx, uint32_t seq, const char *section, uint64_t size,
+		      struct err *e)
+{
+	struct fetch_ctx *f = ctx;
+	struct err broken;
+	(void)e;
+	if (strncasecmp(section, "BODY[]", 6) != 0)
+		return 0;
+	if (f->active) {
+		err_set(&broken, ERR_PROTO, "%s: FETCH response cut short", f->s->host);
+		cur_end(f, 0, &broken);
+	}
+	f->active = 1;
+	f->complete = 0;
+	f->failed = 0;
+	f->cur_uid = map_lookup(f, seq);
+	long i = f->cur_uid ? uid_index(f, f->cur_uid) : -1;
+	if (i < 0 || f->state[i] != F_PENDING) {
+		f->cur_uid = 0; /* not ours (or already had): swallow it */
+		return 1;
+	}
+	f->cur_idx = (size_t)i;
+	char key[16];
+	snprintf(key, sizeof key, "%" PRIu32, f->cur_uid);
+	sink_begin(f, key, f->cur_uid, size, &f->cur_err);
 	return 1;
 }
 
-static int one_body_data(void *ctx, const void *p, size_t n, struct err *e)
+static int body_data(void *ctx, const void *p, size_t n, struct err *e)
 {
-	struct fetch_one *o = ctx;
+	struct fetch_ctx *f = ctx;
 	(void)e;
 	/* After a sink failure the rest of the literal is swallowed, so the
 	 * connection and the other messages go on. */
-	if (!o->failed && !o->ended && o->sink->write(o->sink->ctx, p, n, &o->serr) != 0)
-		o->failed = 1;
+	if (f->active && f->cur_uid && !f->failed &&
+	    f->sink->write(f->sink->ctx, p, n, &f->cur_err) != 0)
+		f->failed = 1;
 	return 0;
 }
 
-static int one_body_end(void *ctx, struct err *e)
+static int body_end(void *ctx, struct err *e)
 {
+	struct fetch_ctx *f = ctx;
 	(void)e;
-	one_end(ctx, 1, NULL);
+	f->complete = 1;
 	return 0;
 }
 
-static void one_done(void *ctx, const struct err *e)
+/* The whole response is in: confirm the UID the map predicted. */
+static int body_msg(void *ctx, const struct imap_fetch *m, const struct imap_response *r,
+		    struct err *e)
 {
-	struct fetch_one *o = ctx;
+	struct fetch_ctx *f = ctx;
+	(void)r;
+	(void)e;
+	if (!f->active || !(m->present & IMAP_FETCH_BODY))
+		return 0; /* e.g. an unsolicited flag update */
+	if (!f->cur_uid) {
+		f->active = 0;
+		return 0;
+	}
+	if (!(m->present & IMAP_FETCH_UID) || m->uid != f->cur_uid || !f->complete) {
+		struct err shifted;
+		err_set(&shifted, ERR_TEMP, "%s: message %" PRIu32 " changed its sequence "
+			"number during the fetch", f->s->host, f->cur_uid);
+		cur_end(f, 0, &shifted);
+		return 0; /* stays pending: fetched again in the next round */
+	}
+	f->state[f->cur_idx] = F_DONE;
+	cur_end(f, 1, NULL);
+	return 0;
+}
+
+static void ignore_done(void *ctx, const struct err *e)
+{
+	(void)ctx;
+	(void)e; /* what did not arrive stays pending and is retried or reported */
+}
+
+/* Submit `items` over every pending UID (bounded sets), then drain. */
+static int fetch_pass(struct fetch_ctx *f, const char *items, const struct imap_fetch_handler *h,
+		      struct err *e)
+{
+	uint32_t *v = mf_reallocarray(NULL, f->nu ? f->nu : 1, sizeof *v);
+	size_t n = 0;
+	for (size_t i = 0; i < f->nu; i++)
+		if (f->state[i] == F_PENDING)
+			v[n++] = f->uids[i];
+	struct buf set = BUF_INIT(UIDSET_MAX_LEN + 64);
+	int rc = 0;
+	for (size_t done = 0; done < n;) {
+		size_t used;
+		struct imap_cmd *cmd;
+		buf_reset(&set);
+		if (imap_uidset_format(v + done, n - done, UIDSET_MAX_LEN, &set, &used, e) < 0 ||
+		    imap_uid_fetch(f->s->c, set.data, items, 0, 0, h, &cmd, e) < 0) {
+			rc = -1;
+			break;
+		}
+		imap_cmd_on_done(&cmd, ignore_done, f);
+		done += used;
+	}
+	struct err e2;
+	if (imap_client_drain(f->s->c, rc < 0 ? &e2 : e) < 0)
+		rc = -1;
+	buf_release(&set);
+	free(v);
+	return rc;
+}
+
+static int fetch_round(struct fetch_ctx *f, int last, struct err *e)
+{
+	struct imap_fetch_handler mh = { .msg = map_msg, .ctx = f };
+	struct imap_fetch_handler bh = { .msg = body_msg, .body_begin = body_begin,
+					 .body_data = body_data, .body_end = body_end, .ctx = f };
+	f->nmap = 0;
+	if (fetch_pass(f, "UID", &mh, e) < 0)
+		return -1;
+	qsort(f->map, f->nmap, sizeof *f->map, cmp_seqmap);
 	struct err gone;
-	if (e) {
-		one_end(o, 0, e);
-		return;
+	unsigned char *present = mf_calloc(f->nu ? f->nu : 1, 1);
+	for (size_t k = 0; k < f->nmap; k++)
+		present[uid_index(f, f->map[k].uid)] = 1; /* map_msg kept only ours */
+	for (size_t i = 0; i < f->nu; i++) {
+		if (f->state[i] != F_PENDING || present[i])
+			continue;
+		char key[16];
+		snprintf(key, sizeof key, "%" PRIu32, f->uids[i]);
+		err_set(&gone, ERR_GONE, "%s: message %s is gone", f->s->host, key);
+		report_failed(f, key, f->uids[i], &gone);
+		f->state[i] = F_GONE;
 	}
-	if (!o->begun) {
-		err_set(&gone, ERR_GONE, "message %s is gone", o->key);
-		one_end(o, 0, &gone);
-		return;
+	free(present);
+	int rc = fetch_pass(f, "UID BODY.PEEK[]", &bh, e);
+	if (f->active) {
+		struct err cut;
+		err_set(&cut, ERR_TEMP, "%s: fetch interrupted", f->s->host);
+		cur_end(f, 0, rc < 0 ? e : &cut);
 	}
-	one_end(o, 1, NULL);
+	if (rc < 0 || !last)
+		return rc;
+	struct err missed;
+	for (size_t i = 0; i < f->nu; i++) {
+		if (f->state[i] != F_PENDING)
+			continue;
+		char key[16];
+		snprintf(key, sizeof key, "%" PRIu32, f->uids[i]);
+		err_set(&missed, ERR_TEMP, "%s: message %s was not delivered", f->s->host, key);
+		report_failed(f, key, f->uids[i], &missed);
+	}
+	return 0;
 }
 
 static int imap_fetch(struct store *st, const char *const *keys, size_t n,
@@ -678,36 +874,32 @@ static int imap_fetch(struct store *st, const char *const *keys, size_t n,
 	struct imap_store *s = S(st);
 	if (require_box(s, "fetch", e) < 0)
 		return -1;
-	struct fetch_one *v = mf_calloc(n ? n : 1, sizeof *v);
-	struct imap_fetch_handler *h = mf_calloc(n ? n : 1, sizeof *h);
-	int rc = 0;
-	size_t i;
-	for (i = 0; i < n; i++) {
-		struct fetch_one *o = &v[i];
-		o->sink = sink;
-		snprintf(o->key, sizeof o->key, "%s", keys[i]);
-		if (parse_key(keys[i], &o->uid) < 0) {
-			struct err bad;
-			err_set(&bad, ERR_GONE, "'%s' is not an IMAP UID", keys[i]);
-			one_end(o, 0, &bad);
+	/* answers to earlier pipelined writes must not mix with ours */
+	if (imap_client_drain(s->c, e) < 0)
+		return -1;
+	struct fetch_ctx f = { .s = s, .sink = sink };
+	struct err bad;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t uid;
+		if (parse_key(keys[i], &uid) == 0)
 			continue;
-		}
-		h[i].body_begin = one_body_begin;
-		h[i].body_data = one_body_data;
-		h[i].body_end = one_body_end;
-		h[i].ctx = o;
-		struct imap_cmd *cmd;
-		if (imap_uid_fetch(s->c, o->key, "UID BODY.PEEK[]", 0, 0, &h[i], &cmd, e) < 0) {
-			rc = -1;
-			break;
-		}
-		imap_cmd_on_done(&cmd, one_done, o);
+		err_set(&bad, ERR_GONE, "'%s' is not an IMAP UID", keys[i]);
+		report_failed(&f, keys[i], 0, &bad);
 	}
-	struct err e2;
-	if (imap_client_drain(s->c, rc < 0 ? &e2 : e) < 0)
-		rc = -1;
-	free(h);
-	free(v);
+	f.uids = keys_to_uids(keys, n, &f.nu);
+	f.state = mf_calloc(f.nu ? f.nu : 1, 1);
+	int rc = 0;
+	for (int round = 0; round < 2 && rc == 0; round++) {
+		size_t pending = 0;
+		for (size_t i = 0; i < f.nu; i++)
+			pending += f.state[i] == F_PENDING;
+		if (!pending)
+			break;
+		rc = fetch_round(&f, round == 1, e);
+	}
+	free(f.uids);
+	free(f.state);
+	free(f.map);
 	return rc;
 }
 
@@ -981,7 +1173,8 @@ static void append_done(void *ctx, const struct err *e)
 	const char *key = NULL;
 	char kbuf[16];
 	uint32_t uid;
-	if (!e && w->map.dst_uids && parse_key(w->map.dst_uids, &uid) == 0) {
+	if (!e && w->map.dst_uids && !(w->s->nocap & IMAP_STORE_NO_UIDPLUS) &&
+	    parse_key(w->map.dst_uids, &uid) == 0) {
 		snprintf(kbuf, sizeof kbuf, "%" PRIu32, uid);
 		key = kbuf;
 	}

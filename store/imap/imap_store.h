@@ -17,10 +17,12 @@
  *    with `since` matching the mailbox's UIDVALIDITY and a modseq, a delta:
  *    (CHANGEDSINCE m VANISHED) under QRESYNC, or CHANGEDSINCE plus a UID
  *    SEARCH expunge check under CONDSTORE alone (full = 0).
- *  - fetch: one pipelined UID FETCH <uid> (UID BODY.PEEK[]) per message,
- *    bodies streamed from the literal straight into the sink, so the sink's
- *    begin() knows the key before the first byte (a multi-UID FETCH names
- *    the UID only after the body). Missing messages: end(ok = 0, ERR_GONE).
+ *  - fetch: pipelined UID FETCH <set> (UID) to map sequence numbers to UIDs,
+ *    then pipelined UID FETCH <set> (UID BODY.PEEK[]) over bounded UID sets,
+ *    bodies streamed from the literal straight into the sink (never whole in
+ *    memory), each begun under the key the map predicts and confirmed by the
+ *    response's UID. Messages missing from the answer: end(ok = 0, ERR_GONE);
+ *    sinks see messages in the server's order, not the keys' order.
  *  - append: APPEND with flags and internal date, pipelined (LITERAL+ where
  *    offered); the key comes from APPENDUID (UIDPLUS), else NULL. The data is
  *    held in memory up to 4 MiB, beyond that in an unlinked temporary file.

@@ -1,0 +1,881 @@
+/*
+ * test_imapstore.c — the IMAP store driver (store/imap/imap_store.c)
+ * against the real Dovecot fixture. One scenario per run (argv[1]), each
+ * with its own user "imapstore-<scenario>":
+ *   unit      name mapping and header parsing (no server)
+ *   list      list_boxes counters == doveadm mailbox status (LIST-STATUS and
+ *             pipelined STATUS)
+ *   listing   full listing, then deltas after doveadm flag changes and an
+ *             expunge: QRESYNC, CONDSTORE-only and no-CONDSTORE paths
+ *   fetch     several messages into a sink, exact bytes; a missing UID
+ *             reported ERR_GONE; headers and headers_many
+ *   big       a 5 MB message streamed with bounded memory, and appended back
+ *   append    flags, keywords, internal date, APPENDUID keys, bytes back
+ *   flags     set_flags add/remove, expunge of chosen UIDs only
+ *   boxes     create / rename / delete with non-ASCII names, errors classified
+ * Without the fixture's environment it exits 77 (skipped).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "imap/imap_store.h"
+#include "store.h"
+#include "testlib.h"
+
+static const char *dc_dir, *dc_script, *ca_file, *port;
+static char user[64];
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	int rc = system(cmd);
+	if (rc != 0)
+		fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
+	return rc;
+}
+
+/* Output of a shell command into b. */
+static int capture(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int capture(struct buf *b, const char *fmt, ...)
+{
+	char cmd[4096], chunk[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	buf_reset(b);
+	FILE *f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		buf_add(b, chunk, n);
+	return pclose(f) == 0 ? 0 : -1;
+}
+
+static void new_user(const char *scenario)
+{
+	snprintf(user, sizeof user, "imapstore-%s", scenario);
+	sh("rm -rf '%s/mail/%s'", dc_dir, user);
+	sh("'%s' adduser '%s' '%s' '%s'", dc_script, dc_dir, user, user);
+	/* Dovecot rereads the passwd file when its mtime changes: two users
+	 * added within one second may need a nudge. */
+	for (int i = 0; i < 50; i++) {
+		char cmd[1024];
+		snprintf(cmd, sizeof cmd, "'%s' doveadm '%s' user '%s' >/dev/null 2>&1", dc_script,
+			 dc_dir, user);
+		if (system(cmd) == 0)
+			return;
+		usleep(100000);
+		snprintf(cmd, sizeof cmd, "touch -d '+%d seconds' '%s/passwd'", i + 1, dc_dir);
+		if (system(cmd) != 0)
+			break;
+	}
+	fprintf(stderr, "user %s not known to Dovecot\n", user);
+}
+
+static void doveadm(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void doveadm(const char *fmt, ...)
+{
+	char args[3000];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof args, fmt, ap);
+	va_end(ap);
+	sh("'%s' doveadm '%s' %s", dc_script, dc_dir, args);
+}
+
+/* A CRLF message with Message-ID <id@test>, padded with `extra` body bytes. */
+static void make_msg(struct buf *m, const char *id, size_t extra)
+{
+	buf_reset(m);
+	buf_addf(m, "From: Alice <alice@test>\r\nTo: Bob <bob@test>\r\nSubject: message %s\r\n"
+		 "Date: Mon, 2 Jan 2023 10:00:00 +0000\r\nMessage-ID: <%s@test>\r\n\r\n"
+		 "Body of %s.\r\n", id, id, id);
+	for (size_t i = 0; i < extra / 76; i++)
+		buf_addf(m, "%074zu\r\n", i);
+}
+
+static void deliver(const char *box, const struct buf *m)
+{
+	char path[] = "/tmp/mf-imapstore-msg-XXXXXX";
+	int fd = mkstemp(path);
+	if (fd < 0 || write(fd, m->data, m->len) != (ssize_t)m->len)
+		abort();
+	close(fd);
+	doveadm("mailbox create -u '%s' '%s' 2>/dev/null || true", user, box);
+	doveadm("save -u '%s' -m '%s' < '%s'", user, box, path);
+	unlink(path);
+}
+
+/* One doveadm STATUS figure. */
+static uint64_t dv_status(const char *box, const char *field)
+{
+	struct buf out = BUF_INIT(1 << 20);
+	uint64_t v = UINT64_MAX;
+	if (capture(&out, "'%s' doveadm '%s' -f flow mailbox status -u '%s' '%s' '%s'", dc_script,
+		    dc_dir, user, field, box) == 0) {
+		char key[64];
+		snprintf(key, sizeof key, "%s=", field);
+		const char *p = strstr(out.data, key);
+		if (p)
+			v = strtoull(p + strlen(key), NULL, 10);
+	}
+	buf_release(&out);
+	return v;
+}
+
+static void trace(void *ctx, char dir, const char *line, size_t len)
+{
+	(void)ctx;
+	fprintf(stderr, "%c %.*s\n", dir, (int)len, line);
+}
+
+static struct store *open_store(unsigned nocap)
+{
+	struct imap_store_opts o = { 0 };
+	struct store *s = NULL;
+	struct err e = { 0 };
+	o.host = "localhost";
+	o.port = port;
+	o.tls = IMAP_TLS_STARTTLS;
+	o.ca_file = ca_file;
+	o.user = user;
+	o.pass = user;
+	o.nocap = nocap;
+	if (getenv("MF_TRACE"))
+		o.trace = trace;
+	if (imap_store_open(&o, &s, &e) < 0) {
+		fprintf(stderr, "imap_store_open: %s\n", e.msg);
+		exit(1);
+	}
+	return s;
+}
+
+#define OK(call)                                                                \
+	do {                                                                    \
+		struct err e_ = { 0 };                                          \
+		test_checks_++;                                                 \
+		if ((call(&e_)) != 0) {                                         \
+			test_failures_++;                                       \
+			fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__,     \
+				__LINE__, #call, e_.msg);                       \
+		}                                                               \
+	} while (0)
+
+/* ------------------------------------------------------------------ */
+/* A sink that keeps every message in memory (tests only).              */
+
+struct got {
+	char key[16];
+	struct buf data;
+	int ok;
+	enum err_class cls;
+	uint64_t size;
+};
+
+struct collect {
+	struct got v[64];
+	size_t n;
+	size_t max_chunk;
+	int in_msg;
+	int keep; /* keep the bytes (else count only) */
+	uint64_t bytes;
+};
+
+static int c_begin(void *ctx, const struct store_msg *meta, struct err *e)
+{
+	struct collect *c = ctx;
+	(void)e;
+	if (c->in_msg || c->n == 64)
+		return -1;
+	struct got *g = &c->v[c->n++];
+	snprintf(g->key, sizeof g->key, "%s", meta->key);
+	buf_init(&g->data, 64 << 20);
+	g->size = meta->size;
+	g->ok = -1;
+	c->in_msg = 1;
+	return 0;
+}
+
+static int c_write(void *ctx, const void *p, size_t n, struct err *e)
+{
+	struct collect *c = ctx;
+	(void)e;
+	if (!c->in_msg)
+		return -1;
+	if (n > c->max_chunk)
+		c->max_chunk = n;
+	c->bytes += n;
+	if (c->keep)
+		buf_add(&c->v[c->n - 1].data, p, n);
+	return 0;
+}
+
+static int c_end(void *ctx, int ok, struct err *e)
+{
+	struct collect *c = ctx;
+	c->v[c->n - 1].ok = ok;
+	c->v[c->n - 1].cls = ok ? ERR_NONE : e->cls;
+	c->in_msg = 0;
+	return 0;
+}
+
+static void collect_free(struct collect *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		buf_release(&c->v[i].data);
+}
+
+static const struct got *find_got(const struct collect *c, const char *key)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->v[i].key, key))
+			return &c->v[i];
+	return NULL;
+}
+
+static const struct store_msg *find_msg(const struct store_listing *l, uint32_t uid)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->msgs[i].uid == uid)
+			return &l->msgs[i];
+	return NULL;
+}
+
+static int has_vanished(const struct store_listing *l, const char *key)
+{
+	for (size_t i = 0; i < l->nvanished; i++)
+		if (!strcmp(l->vanished[i], key))
+			return 1;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void t_unit(void)
+{
+	struct buf b = BUF_INIT(4096), d = BUF_INIT(4096);
+	struct err e;
+	static const struct {
+		const char *store;
+		char delim;
+		const char *server; /* NULL: refused */
+	} names[] = {
+		{ "INBOX", '/', "INBOX" },     { "Work/Projects", '/', "Work/Projects" },
+		{ "Work/Projects", '.', "Work.Projects" }, { "a.b", '.', NULL },
+		{ "Entwürfe/日本語", '.', "Entwürfe.日本語" }, { "flat", 0, "flat" },
+		{ "a/b", 0, NULL },            { "", '/', NULL },
+	};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		int rc = imap_store_name_to_server(names[i].store, names[i].delim, &b, &e);
+		if (!names[i].server) {
+			CHECK_INT(rc, -1);
+			continue;
+		}
+		CHECK_INT(rc, 0);
+		CHECK_STR(b.data, names[i].server);
+		CHECK_INT(imap_store_name_from_server(b.data, names[i].delim, &d, &e), 0);
+		CHECK_STR(d.data, names[i].store);
+	}
+	CHECK_INT(imap_store_name_from_server("a/b.c", '.', &d, &e), -1);
+
+	static const struct {
+		const char *hdr, *id, *date;
+	} hdrs[] = {
+		{ "Message-ID: <a@b>\r\nDate: Mon, 2 Jan 2023 10:00:00 +0000\r\n\r\n", "<a@b>",
+		  "Mon, 2 Jan 2023 10:00:00 +0000" },
+		{ "DATE:\tTue, 3 Jan 2023\r\n 11:00:00 +0100\r\nmessage-id:\r\n  <x@y>\r\n\r\n",
+		  "<x@y>", "Tue, 3 Jan 2023 11:00:00 +0100" },
+		{ "Subject: no\r\n\r\n", "", "" },
+		{ "X-Message-ID: <no>\r\nMessage-Id: <yes>\r\n", "<yes>", "" },
+	};
+	for (size_t i = 0; i < sizeof hdrs / sizeof hdrs[0]; i++) {
+		imap_store_parse_headers(hdrs[i].hdr, strlen(hdrs[i].hdr), &b, &d);
+		CHECK_STR(b.data, hdrs[i].id);
+		CHECK_STR(d.data, hdrs[i].date);
+	}
+	buf_release(&b);
+	buf_release(&d);
+}
+
+static void check_boxes(unsigned nocap)
+{
+	struct store *s = open_store(nocap);
+	struct store_box *v = NULL;
+	size_t n = 0;
+	struct err e = { 0 };
+	CHECK_INT(s->ops->list_boxes(s, &v, &n, &e), 0);
+	static const char *const want[] = { "INBOX", "Sent", "Entwürfe", "日本語/Unter", "Work" };
+	for (size_t w = 0; w < sizeof want / sizeof want[0]; w++) {
+		const struct store_box *b = NULL;
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(v[i].name, want[w]))
+				b = &v[i];
+		CHECK(b != NULL);
+		if (!b) {
+			fprintf(stderr, "mailbox %s not listed\n", want[w]);
+			continue;
+		}
+		CHECK(b->has_status);
+		CHECK_INT(b->delim, '/');
+		CHECK_INT(b->messages, dv_status(want[w], "messages"));
+		CHECK_INT(b->unseen, dv_status(want[w], "unseen"));
+		CHECK_INT(b->uidvalidity, dv_status(want[w], "uidvalidity"));
+		CHECK_INT(b->uidnext, dv_status(want[w], "uidnext"));
+		if (nocap & IMAP_STORE_NO_CONDSTORE)
+			CHECK_INT(b->highestmodseq, 0);
+		else
+			CHECK_INT(b->highestmodseq, dv_status(want[w], "highestmodseq"));
+		char ident[64];
+		snprintf(ident, sizeof ident, "uv:%" PRIu32, b->uidvalidity);
+		CHECK_STR(b->ident, ident);
+		if (!strcmp(want[w], "Sent"))
+			CHECK(b->attrs & BOX_SENT);
+	}
+	store_boxes_free(v, n);
+	s->ops->close(s);
+}
+
+static void t_list(void)
+{
+	struct buf m = BUF_INIT(BUF_MAX_DEFAULT);
+	new_user("list");
+	for (int i = 0; i < 3; i++) {
+		char id[16];
+		snprintf(id, sizeof id, "l%d", i);
+		make_msg(&m, id, 0);
+		deliver("INBOX", &m);
+		deliver(i ? "Entwürfe" : "日本語/Unter", &m);
+	}
+	deliver("Work", &m);
+	doveadm("mailbox create -u '%s' Sent", user);
+	doveadm("flags add -u '%s' '\\Seen' mailbox INBOX uid 1", user);
+	check_boxes(0);
+	check_boxes(IMAP_STORE_NO_LIST_STATUS);
+	check_boxes(IMAP_STORE_NO_LIST_STATUS | IMAP_STORE_NO_CONDSTORE);
+	buf_release(&m);
+}
+
+/* Full listing, then a change on the server, then a delta through the
+ * path that `nocap` leaves. */
+static void listing_round(unsigned nocap, int round)
+{
+	struct store *s = open_store(nocap);
+	struct store_box_state st;
+	struct store_listing l;
+	struct err e = { 0 };
+	CHECK_INT(s->ops->open_box(s, "INBOX", 0, &st, &e), 0);
+	CHECK_INT(s->ops->list_msgs(s, NULL, &l, &e), 0);
+	CHECK_INT(l.full, 1);
+	CHECK_INT(l.n, st.messages);
+	CHECK_INT(st.messages, dv_status("INBOX", "messages"));
+	for (size_t i = 1; i < l.n; i++)
+		CHECK(l.msgs[i - 1].uid < l.msgs[i].uid);
+	for (size_t i = 0; i < l.n; i++) {
+		CHECK(l.msgs[i].size > 100);
+		CHECK(l.msgs[i].idate > 1600000000);
+		if (!(nocap & IMAP_STORE_NO_CONDSTORE))
+			CHECK(l.msgs[i].modseq > 0);
+	}
+	struct store_since since = { 0 };
+	since.uidvalidity = st.uidvalidity;
+	since.modseq = st.highestmodseq;
+	since.uidnext = st.uidnext;
+	uint32_t first = l.msgs[0].uid, second = l.msgs[1].uid;
+	store_listing_free(&l);
+	s->ops->close(s);
+
+	/* another client: flag one, expunge one, deliver one */
+	doveadm("flags add -u '%s' '\\Flagged $Round%d' mailbox INBOX uid %" PRIu32, user, round,
+		second);
+	doveadm("expunge -u '%s' mailbox INBOX uid %" PRIu32, user, first);
+	struct buf m = BUF_INIT(BUF_MAX_DEFAULT);
+	char id[16];
+	snprintf(id, sizeof id, "new%d", round);
+	make_msg(&m, id, 0);
+	deliver("INBOX", &m);
+	buf_release(&m);
+
+	s = open_store(nocap);
+	CHECK_INT(s->ops->open_box(s, "INBOX", 0, &st, &e), 0);
+	CHECK_INT(s->ops->list_msgs(s, &since, &l, &e), 0);
+	char k1[16], kw[32];
+	snprintf(k1, sizeof k1, "%" PRIu32, first);
+	snprintf(kw, sizeof kw, "$Round%d", round);
+	const struct store_msg *m2 = find_msg(&l, second);
+	CHECK(m2 != NULL);
+	if (m2) {
+		CHECK(m2->flags.sys & MF_FLAGGED);
+		CHECK(flagset_has_kw(&m2->flags, kw));
+		CHECK(m2->size > 100);
+	}
+	CHECK(find_msg(&l, first) == NULL);
+	CHECK(find_msg(&l, st.uidnext - 1) != NULL); /* the new one */
+	if (nocap & IMAP_STORE_NO_CONDSTORE) {
+		CHECK_INT(l.full, 1);
+		CHECK_INT(l.n, st.messages);
+	} else {
+		CHECK_INT(l.full, 0);
+		CHECK(has_vanished(&l, k1));
+		CHECK(l.n < st.messages || st.messages <= 2);
+		if (l.n == st.messages && st.messages > 2)
+			fprintf(stderr, "delta listed everything (%zu)\n", l.n);
+	}
+	store_listing_free(&l);
+
+	/* since with another UIDVALIDITY: a full listing */
+	since.uidvalidity ^= 1;
+	CHECK_INT(s->ops->list_msgs(s, &since, &l, &e), 0);
+	CHECK_INT(l.full, 1);
+	CHECK_INT(l.n, st.messages);
+	store_listing_free(&l);
+	s->ops->close(s);
+}
+
+static void t_listing(void)
+{
+	struct buf m = BUF_INIT(BUF_MAX_DEFAULT);
+	new_user("listing");
+	for (int i = 0; i < 12; i++) {
+		char id[16];
+		snprintf(id, sizeof id, "m%d", i);
+		make_msg(&m, id, (size_t)i * 100);
+		deliver("INBOX", &m);
+	}
+	buf_release(&m);
+	listing_round(0, 1);
+	listing_round(IMAP_STORE_NO_QRESYNC, 2);
+	listing_round(IMAP_STORE_NO_CONDSTORE, 3);
+}
+
+static void t_fetch(void)
+{
+	struct buf m[5];
+	new_user("fetch");
+	for (int i = 0; i < 5; i++) {
+		char id[16];
+		snprintf(id, sizeof id, "f%d", i);
+		buf_init(&m[i], 0);
+		make_msg(&m[i], id, (size_t)i * 3000);
+		deliver("INBOX", &m[i]);
+	}
+	struct store *s = open_store(0);
+	struct store_box_state st;
+	struct err e = { 0 };
+	CHECK_INT(s->ops->open_box(s, "INBOX", 1, &st, &e), 0);
+	CHECK_INT(st.read_only, 1);
+	struct collect c = { .keep = 1 };
+	struct store_sink sink = { c_begin, c_write, c_end, &c };
+	const char *keys[] = { "3", "1", "99", "5", "2", "4", "x" };
+	CHECK_INT(s->ops->fetch(s, keys, 7, &sink, &e), 0);
+	CHECK_INT(c.n, 7);
+	for (int i = 0; i < 5; i++) {
+		char key[8];
+		snprintf(key, sizeof key, "%d", i + 1);
+		const struct got *g = find_got(&c, key);
+		CHECK(g != NULL);
+		if (!g)
+			continue;
+		CHECK_INT(g->ok, 1);
+		CHECK_INT(g->data.len, m[i].len);
+		CHECK_INT(g->size, m[i].len);
+		CHECK(g->data.len == m[i].len && !memcmp(g->data.data, m[i].data, m[i].len));
+	}
+	const struct got *g = find_got(&c, "99");
+	CHECK(g && g->ok == 0 && g->cls == ERR_GONE);
+	g = find_got(&c, "x");
+	CHECK(g && g->ok == 0 && g->cls == ERR_GONE);
+	collect_free(&c);
+
+	struct buf id = BUF_INIT(4096), date = BUF_INIT(4096);
+	CHECK_INT(s->ops->headers(s, "2", &id, &date, &e), 0);
+	CHECK_STR(id.data, "<f1@test>");
+	CHECK_STR(date.data, "Mon, 2 Jan 2023 10:00:00 +0000");
+	CHECK_INT(s->ops->headers(s, "77", &id, &date, &e), -1);
+	CHECK_INT(e.cls, ERR_GONE);
+	buf_release(&id);
+	buf_release(&date);
+	s->ops->close(s);
+	for (int i = 0; i < 5; i++)
+		buf_release(&m[i]);
+}
+
+struct hm {
+	int n;
+	int bad;
+};
+
+static int hm_cb(void *ctx, const char *key, const char *msgid, const char *date,
+		 struct err *e)
+{
+	struct hm *h = ctx;
+	char want[32];
+	(void)e;
+	snprintf(want, sizeof want, "<h%d@test>", atoi(key) - 1);
+	if (strcmp(msgid, want) != 0 || strncmp(date, "Mon, 2 Jan 2023", 15) != 0)
+		h->bad++;
+	h->n++;
+	return 0;
+}
+
+static void t_headers_many(void)
+{
+	struct buf m = BUF_INIT(BUF_MAX_DEFAULT);
+	for (int i = 0; i < 40; i++) {
+		char id[16];
+		snprintf(id, sizeof id, "h%d", i);
+		make_msg(&m, id, 0);
+		deliver("Hdr", &m);
+	}
+	buf_release(&m);
+	struct store *s = open_store(0);
+	struct store_box_state st;
+	struct err e = { 0 };
+	CHECK_INT(s->ops->open_box(s, "Hdr", 1, &st, &e), 0);
+	const char *keys[42];
+	char kb[42][8];
+	for (int i = 0; i < 42; i++) {
+		snprintf(kb[i], sizeof kb[i], "%d", 42 - i); /* 42, 41 missing */
+		keys[i] = kb[i];
+	}
+	struct hm h = { 0 };
+	CHECK_INT(imap_store_headers_many(s, keys, 42, hm_cb, &h, &e), 0);
+	CHECK_INT(h.n, 40);
+	CHECK_INT(h.bad, 0);
+	s->ops->close(s);
+}
+
+static long maxrss_kb(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_maxrss;
+}
+
+/* Appends the message in `m` through the store in chunks. */
+struct append_res {
+	int calls;
+	char key[16];
+	enum err_class cls;
+};
+
+static void append_cb(void *ctx, const char *key, const struct err *e)
+{
+	struct append_res *r = ctx;
+	r->calls++;
+	snprintf(r->key, sizeof r->key, "%s", key ? key : "");
+	r->cls = e ? e->cls : ERR_NONE;
+}
+
+static int append_one(struct store *s, const char *data, size_t len, const struct flagset *f,
+		      int64_t idate, struct append_res *r, struct err *e)
+{
+	struct store_writer *w;
+	if (s->ops->append_begin(s, f, idate, len, &w, e) < 0)
+		return -1;
+	for (size_t off = 0; off < len; off += 7000) {
+		size_t n = len - off < 7000 ? len - off : 7000;
+		if (s->ops->append_write(w, data + off, n, e) < 0) {
+			s->ops->append_end(w, 0, NULL, NULL, e);
+			return -1;
+		}
+	}
+	return s->ops->append_end(w, 1, append_cb, r, e);
+}
+
+static void t_big(void)
+{
+	struct buf m = BUF_INIT(BUF_MAX_DEFAULT);
+	new_user("big");
+	make_msg(&m, "big", 5u << 20);
+	deliver("INBOX", &m);
+	struct store *s = open_store(0);
+	struct store_box_state st;
+	struct err e = { 0 };
+	CHECK_INT(s->ops->open_box(s, "INBOX", 0, &st, &e), 0);
+	struct collect c = { .keep = 0 };
+	struct store_sink sink = { c_begin, c_write, c_end, &c };
+	const char *keys[] = { "1" };
+	long before = maxrss_kb();
+	CHECK_INT(s->ops->fetch(s, keys, 1, &sink, &e), 0);
+	long grew = maxrss_kb() - before;
+	CHECK_INT(c.n, 1);
+	CHECK_INT(c.v[0].ok, 1);
+	CHECK_INT(c.bytes, m.len);
+	/* streamed: no chunk near the message size, memory not grown by it */
+	CHECK(c.max_chunk <= (1u << 20));
+	CHECK(grew < 2500);
+	fprintf(stderr, "5 MB fetch: max chunk %zu bytes, maxrss grew %ld KiB\n", c.max_chunk,
+		grew);
+	collect_free(&c);
+
+	/* and back up (the spooled append path) */
+	struct append_res r = { 0 };
+	CHECK_INT(append_one(s, m.data, m.len, NULL, -1, &r, &e), 0);
+	CHECK_INT(s->ops->flush(s, &e), 0);
+	CHECK_INT(r.calls, 1);
+	CHECK_STR(r.key, "2");
+	s->ops->close(s);
+	CHECK_INT(dv_status("INBOX", "messages"), 2);
+	buf_release(&m);
+}
+
+static void t_append(void)
+{
+	new_user("append");
+	doveadm("mailbox create -u '%s' Target", user);
+	struct store *s = open_store(0);
+	struct store_box_state st;
+	struct err e = { 0 };
+	CHECK_INT(s->ops->open_box(s, "Target", 0, &st, &e), 0);
+	struct buf m[3];
+	struct append_res r[3];
+	memset(r, 0, sizeof r);
+	struct flagset f[3];
+	const int64_t idate = 1672653600; /* 2023-01-02 10:00:00 UTC */
+	for (int i = 0; i < 3; i++) {
+		char id[16];
+		snprintf(id, sizeof id, "a%d", i);
+		buf_init(&m[i], 0);
+		make_msg(&m[i], id, (size_t)i * 500);
+		flagset_init(&f[i]);
+	}
+	f[0].sys = MF_SEEN | MF_FLAGGED;
+	flagset_add_kw(&f[0], "$Forwarded");
+	flagset_add_kw(&f[0], "work");
+	f[1].sys = MF_ANSWERED | MF_DRAFT;
+	for (int i = 0; i < 3; i++)
+		CHECK_INT(append_one(s, m[i].data, m[i].len, &f[i], idate + i * 3600, &r[i], &e), 0);
+	CHECK_INT(s->ops->flush(s, &e), 0);
+	for (int i = 0; i < 3; i++) {
+		char key[8];
+		snprintf(key, sizeof key, "%d", i + 1);
+		CHECK_INT(r[i].calls, 1);
+		CHECK_STR(r[i].key, key);
+	}
+	/* a size mismatch is refused */
+	struct store_writer *w;
+	CHECK_INT(s->ops->append_begin(s, NULL, -1, 10, &w, &e), 0);
+	CHECK_INT(s->ops->append_write(w, "12345", 5, &e), 0);
+	struct append_res rx = { 0 };
+	CHECK_INT(s->ops->append_end(w, 1, append_cb, &rx, &e), -1);
+	CHECK_INT(e.cls, ERR_USAGE);
+
+	struct store_listing l;
+	CHECK_INT(s->ops->open_box(s, "Target", 0, &st, &e), 0);
+	CHECK_INT(s->ops->list_msgs(s, NULL, &l, &e), 0);
+	CHECK_INT(l.n, 3);
+	for (size_t i = 0; i < l.n && i < 3; i++) {
+		CHECK(flagset_equal(&l.msgs[i].flags, &f[i]));
+		CHECK_INT(l.msgs[i].idate, idate + (int64_t)i * 3600);
+		CHECK_INT(l.msgs[i].size, m[i].len);
+	}
+	store_listing_free(&l);
+	struct collect c = { .keep = 1 };
+	struct store_sink sink = { c_begin, c_write, c_end, &c };
+	const char *keys[] = { "1", "2", "3" };
+	CHECK_INT(s->ops->fetch(s, keys, 3, &sink, &e), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK(c.v[i].data.len == m[i].len && !memcmp(c.v[i].data.data, m[i].data, m[i].len));
+	collect_free(&c);
+	s->ops->close(s);
+
+	/* without UIDPLUS the key is unknown */
+	s = open_store(IMAP_STORE_NO_UIDPLUS);
+	CHECK_INT(s->ops->open_box(s, "Target", 0, &st, &e), 0);
+	struct append_res r4 = { 0 };
+	CHECK_INT(append_one(s, m[0].data, m[0].len, NULL, -1, &r4, &e), 0);
+	CHECK_INT(s->ops->flush(s, &e), 0);
+	CHECK_INT(r4.calls, 1);
+	CHECK_STR(r4.key, "");
+	CHECK_INT(r4.cls, ERR_NONE);
+	s->ops->close(s);
+	CHECK_INT(dv_status("Target", "messages"), 4);
+	for (int i = 0; i < 3; i++) {
+		buf_release(&m[i]);
+		flagset_free(&f[i]);
+	}
+}
+
+static void t_flags(void)
+{
+	struct buf m = BUF_INIT(BUF_MAX_DEFAULT);
+	new_user("flags");
+	for (int i = 0; i < 10; i++) {
+		char id[16];
+		snprintf(id, sizeof id, "x%d", i);
+		make_msg(&m, id, 0);
+		deliver("INBOX", &m);
+	}
+	buf_release(&m);
+	/* another client's \Deleted message that our expunge must not remove */
+	doveadm("flags add -u '%s' '\\Deleted' mailbox INBOX uid 10", user);
+	struct store *s = open_store(0);
+	struct store_box_state st;
+	struct err e = { 0 };
+	CHECK_INT(s->ops->open_box(s, "INBOX", 0, &st, &e), 0);
+	struct flagset add, del;
+	flagset_init(&add);
+	flagset_init(&del);
+	add.sys = MF_SEEN | MF_FLAGGED;
+	flagset_add_kw(&add, "$Junk");
+	const char *k1[] = { "1", "2", "3", "5", "7" };
+	CHECK_INT(s->ops->set_flags(s, k1, 5, &add, &del, &e), 0);
+	flagset_free(&add);
+	flagset_init(&add);
+	del.sys = MF_FLAGGED;
+	flagset_add_kw(&del, "$Junk");
+	const char *k2[] = { "2", "3" };
+	CHECK_INT(s->ops->set_flags(s, k2, 2, &add, &del, &e), 0);
+	const char *k3[] = { "4", "6" };
+	CHECK_INT(s->ops->expunge(s, k3, 2, &e), 0);
+	CHECK_INT(s->ops->flush(s, &e), 0);
+
+	struct store_listing l;
+	CHECK_INT(s->ops->list_msgs(s, NULL, &l, &e), 0);
+	CHECK_INT(l.n, 8);
+	CHECK(find_msg(&l, 4) == NULL && find_msg(&l, 6) == NULL);
+	CHECK(find_msg(&l, 10) != NULL); /* not ours to expunge */
+	const struct store_msg *x;
+	if ((x = find_msg(&l, 1))) {
+		CHECK_INT(x->flags.sys, MF_SEEN | MF_FLAGGED);
+		CHECK(flagset_has_kw(&x->flags, "$Junk"));
+	}
+	if ((x = find_msg(&l, 2))) {
+		CHECK_INT(x->flags.sys, MF_SEEN);
+		CHECK_INT(x->flags.nkw, 0);
+	}
+	if ((x = find_msg(&l, 8)))
+		CHECK_INT(x->flags.sys, 0);
+	store_listing_free(&l);
+	/* a failing pipelined write is reported by flush */
+	const char *k4[] = { "1" };
+	flagset_free(&add);
+	flagset_init(&add);
+	flagset_add_kw(&add, "bad(kw");
+	flagset_free(&del);
+	flagset_init(&del);
+	if (s->ops->set_flags(s, k4, 1, &add, &del, &e) == 0)
+		CHECK_INT(s->ops->flush(s, &e), -1);
+	CHECK_INT(s->ops->flush(s, &e), 0);
+	flagset_free(&add);
+	flagset_free(&del);
+	s->ops->close(s);
+	CHECK_INT(dv_status("INBOX", "messages"), 8);
+
+	/* without UIDPLUS expunge is refused */
+	s = open_store(IMAP_STORE_NO_UIDPLUS);
+	CHECK_INT(s->ops->open_box(s, "INBOX", 0, &st, &e), 0);
+	const char *k5[] = { "1" };
+	CHECK_INT(s->ops->expunge(s, k5, 1, &e), -1);
+	CHECK_INT(e.cls, ERR_PERM);
+	CHECK(strstr(e.msg, "UIDPLUS") != NULL);
+	s->ops->close(s);
+	CHECK_INT(dv_status("INBOX", "messages"), 8);
+}
+
+static int box_listed(struct store *s, const char *name)
+{
+	struct store_box *v;
+	size_t n;
+	struct err e;
+	int found = 0;
+	if (s->ops->list_boxes(s, &v, &n, &e) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i].name, name))
+			found = 1;
+	store_boxes_free(v, n);
+	return found;
+}
+
+static void t_boxes(void)
+{
+	new_user("boxes");
+	struct store *s = open_store(0);
+	struct err e = { 0 };
+	struct buf out = BUF_INIT(1 << 20);
+	CHECK_INT(s->ops->create_box(s, "Entwürfe", &e), 0);
+	CHECK_INT(s->ops->create_box(s, "日本語/Unter", &e), 0);
+	CHECK_INT(s->ops->create_box(s, "Entwürfe", &e), -1);
+	CHECK_INT(e.cls, ERR_EXISTS);
+	CHECK_INT(box_listed(s, "Entwürfe"), 1);
+	CHECK_INT(box_listed(s, "日本語/Unter"), 1);
+	capture(&out, "'%s' doveadm '%s' mailbox list -u '%s'", dc_script, dc_dir, user);
+	CHECK(strstr(out.data, "Entwürfe\n") != NULL);
+	CHECK(strstr(out.data, "日本語/Unter\n") != NULL);
+
+	struct store_box_state st;
+	CHECK_INT(s->ops->open_box(s, "Entwürfe", 0, &st, &e), 0);
+	CHECK_INT(s->ops->rename_box(s, "Entwürfe", "Entwürfe alt", &e), 0);
+	CHECK_INT(box_listed(s, "Entwürfe alt"), 1);
+	CHECK_INT(box_listed(s, "Entwürfe"), 0);
+	CHECK_INT(s->ops->rename_box(s, "Nichts", "Etwas", &e), -1);
+	CHECK_INT(e.cls, ERR_NOTFOUND);
+	CHECK_INT(s->ops->rename_box(s, "Entwürfe alt", "日本語/Unter", &e), -1);
+	CHECK_INT(e.cls, ERR_EXISTS);
+	CHECK_INT(s->ops->delete_box(s, "日本語/Unter", &e), 0);
+	CHECK_INT(box_listed(s, "日本語/Unter"), 0);
+	CHECK_INT(s->ops->delete_box(s, "日本語/Unter", &e), -1);
+	CHECK_INT(e.cls, ERR_NOTFOUND);
+	CHECK_INT(s->ops->open_box(s, "Nichts", 0, &st, &e), -1);
+	CHECK_INT(e.cls, ERR_NOTFOUND);
+	CHECK_INT(s->ops->list_msgs(s, NULL, &(struct store_listing){ 0 }, &e), -1);
+	CHECK_INT(e.cls, ERR_USAGE);
+	capture(&out, "'%s' doveadm '%s' mailbox list -u '%s'", dc_script, dc_dir, user);
+	CHECK(strstr(out.data, "Entwürfe alt\n") != NULL);
+	CHECK(strstr(out.data, "Unter") == NULL);
+	buf_release(&out);
+	s->ops->close(s);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s SCENARIO\n", argv[0]);
+		return 2;
+	}
+	if (!strcmp(argv[1], "unit")) {
+		t_unit();
+		return test_done();
+	}
+	dc_dir = getenv("MF_DOVECOT_DIR");
+	dc_script = getenv("MF_DOVECOT");
+	ca_file = getenv("MF_TEST_CA");
+	port = getenv("MF_IMAP_PORT");
+	if (!dc_dir || !dc_script || !ca_file || !port) {
+		fputs("no Dovecot fixture (run tests/check.sh)\n", stderr);
+		return 77;
+	}
+	static const struct {
+		const char *name;
+		void (*fn)(void);
+	} scenarios[] = {
+		{ "list", t_list },     { "listing", t_listing }, { "fetch", t_fetch },
+		{ "big", t_big },       { "append", t_append },   { "flags", t_flags },
+		{ "boxes", t_boxes },
+	};
+	for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
+		if (strcmp(argv[1], scenarios[i].name) != 0)
+			continue;
+		scenarios[i].fn();
+		if (!strcmp(argv[1], "fetch"))
+			t_headers_many();
+		return test_done();
+	}
+	fprintf(stderr, "unknown scenario '%s'\n", argv[1]);
+	return 2;
+}
