@@ -49,6 +49,7 @@ struct md_store {
 	char ident[64];
 	struct maildir_keywords *kw;
 	struct maildir_scan scan;
+	int scanned;      /* scan holds a listing of this folder */
 	struct maildir_overflow *ovf;
 	size_t novf;
 	struct maildir_pending *pend;

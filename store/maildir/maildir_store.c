@@ -115,6 +115,7 @@ int maildir_store_close_box(struct md_store *s, struct err *e)
 	s->box = NULL;
 	maildir_keywords_free(&s->kw);
 	maildir_scan_free(&s->scan);
+	s->scanned = 0;
 	ovf_free_all(s);
 	return rc;
 }
@@ -150,45 +151,51 @@ static int md_open_box(struct store *st, const char *name, int read_only,
 	return 0;
 }
 
-/* Open the file of key for reading; 1 ok, 0 gone, -1 error. */
-static int open_msg(struct md_store *s, const char *key, int *fd_r, struct maildir_scan_ent **en_r,
+/* The map key -> file name comes from the last listing; without one, scan
+ * once so that a run of lookups does not read the directories per key. */
+static struct maildir_scan_ent *find_ent(struct md_store *s, const char *key)
+{
+	if (!s->scanned && maildir_scan_list(s->boxfd, &s->scan, NULL) == 0)
+		s->scanned = 1;
+	return maildir_scan_find(&s->scan, key);
+}
+
+/* Open the file of key for reading; 1 ok, 0 gone, -1 error. *p_r is the
+ * parsed name of the file opened. */
+static int open_msg(struct md_store *s, const char *key, int *fd_r, struct maildir_name *p_r,
 		    struct err *e)
 {
-	struct maildir_scan_ent *en = maildir_scan_find(&s->scan, key);
+	struct maildir_scan_ent *en = find_ent(s, key);
 	char path[1024];
-	if (!en) {
-		/* Not listed yet (delivered since, or no list_msgs): find it. */
-		char *name;
-		int in_new;
-		int r = maildir_scan_locate(s->boxfd, key, &name, &in_new, e);
-		if (r <= 0)
-			return r;
-		snprintf(path, sizeof path, "%s/%s", in_new ? "new" : "cur", name);
-		free(name);
-		*en_r = NULL;
-		*fd_r = openat(s->boxfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (*fd_r >= 0)
-			return 1;
-		return errno == ENOENT ? 0 : err_sys(e, ERR_IO, "cannot open '%s'", path);
-	}
+	char *name = en ? mf_strdup(en->name) : NULL;
+	int in_new = en ? en->in_new : 0;
 	for (int tries = 0; tries < 4; tries++) {
-		snprintf(path, sizeof path, "%s/%s", en->in_new ? "new" : "cur", en->name);
+		if (!name) {
+			int r = maildir_scan_locate(s->boxfd, key, &name, &in_new, e);
+			if (r <= 0)
+				return r;
+		}
+		snprintf(path, sizeof path, "%s/%s", in_new ? "new" : "cur", name);
 		*fd_r = openat(s->boxfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		int err = errno;
 		if (*fd_r >= 0) {
-			*en_r = en;
+			maildir_name_parse(name, p_r);
+			if (en && strcmp(en->name, name) != 0) {
+				free(en->name);
+				en->name = name;
+				en->in_new = in_new;
+				en->p = *p_r;
+			} else {
+				free(name);
+			}
 			return 1;
 		}
-		if (errno != ENOENT)
+		free(name);
+		name = NULL;
+		if (err != ENOENT) {
+			errno = err;
 			return err_sys(e, ERR_IO, "cannot open '%s'", path);
-		char *name;
-		int in_new;
-		int r = maildir_scan_locate(s->boxfd, key, &name, &in_new, e);
-		if (r <= 0)
-			return r;
-		free(en->name);
-		en->name = name;
-		en->in_new = in_new;
-		maildir_name_parse(name, &en->p);
+		}
 	}
 	return 0;
 }
@@ -256,18 +263,19 @@ static int64_t date_from_header(int fd)
 	return t;
 }
 
-static void ent_flags(struct md_store *s, const struct maildir_scan_ent *en, struct flagset *f)
+static void name_flags(struct md_store *s, const char *key, const struct maildir_name *p,
+		       struct flagset *f)
 {
 	flagset_init(f);
-	if (en->p.info == 2) {
-		f->sys = en->p.sys;
+	if (p->info == 2) {
+		f->sys = p->sys;
 		for (int i = 0; i < MAILDIR_KEYWORDS_MAX; i++) {
-			const char *kw = (en->p.kw & (1u << i)) ? maildir_keywords_name(s->kw, i) : NULL;
+			const char *kw = (p->kw & (1u << i)) ? maildir_keywords_name(s->kw, i) : NULL;
 			if (kw)
 				flagset_add_kw(f, kw);
 		}
 	}
-	maildir_store_kw_overflow(&s->base, en->key, f);
+	maildir_store_kw_overflow(&s->base, key, f);
 }
 
 static int md_list_msgs(struct store *st, const struct store_since *since,
@@ -280,16 +288,18 @@ static int md_list_msgs(struct store *st, const struct store_since *since,
 	if (since && since->marker[0] && maildir_scan_unchanged(s->boxfd, since->marker))
 		return 0; /* full = 0, nothing changed */
 	maildir_scan_free(&s->scan);
+	s->scanned = 0;
 	if (maildir_keywords_read(s->kw, s->boxfd, e) < 0 ||
 	    maildir_scan_list(s->boxfd, &s->scan, e) < 0)
 		return -1;
+	s->scanned = 1;
 	out->msgs = mf_calloc(s->scan.n ? s->scan.n : 1, sizeof *out->msgs);
 	out->full = 1;
 	for (size_t i = 0; i < s->scan.n; i++) {
 		struct maildir_scan_ent *en = &s->scan.v[i];
 		struct store_msg *m = &out->msgs[out->n];
 		m->key = mf_strdup(en->key);
-		ent_flags(s, en, &m->flags);
+		name_flags(s, en->key, &en->p, &m->flags);
 		m->size = en->p.has_w ? en->p.w : 0;
 		m->idate = en->mtime;
 		out->n++;
@@ -297,8 +307,8 @@ static int md_list_msgs(struct store *st, const struct store_since *since,
 			continue;
 		/* Foreign file without W=, or a bogus mtime: read it. */
 		int fd;
-		struct maildir_scan_ent *en2;
-		if (open_msg(s, en->key, &fd, &en2, NULL) != 1)
+		struct maildir_name p2;
+		if (open_msg(s, m->key, &fd, &p2, NULL) != 1)
 			continue;
 		if (!en->p.has_w)
 			crlf_size(fd, &m->size, NULL);
@@ -342,10 +352,10 @@ static int md_fetch(struct store *st, const char *const *keys, size_t n,
 		return err_set(e, ERR_USAGE, "no mailbox is open");
 	for (size_t i = 0; i < n; i++) {
 		struct store_msg meta = { 0 };
-		struct maildir_scan_ent *en = NULL;
+		struct maildir_name p;
 		struct err me = { 0 };
 		int fd = -1;
-		int r = open_msg(s, keys[i], &fd, &en, &me);
+		int r = open_msg(s, keys[i], &fd, &p, &me);
 		meta.key = (char *)keys[i];
 		meta.idate = -1;
 		flagset_init(&meta.flags);
@@ -359,15 +369,11 @@ static int md_fetch(struct store *st, const char *const *keys, size_t n,
 		struct stat stt;
 		if (fstat(fd, &stt) == 0)
 			meta.idate = stt.st_mtime;
-		if (en) {
-			ent_flags(s, en, &meta.flags);
-			if (en->p.has_w)
-				meta.size = en->p.w;
-		}
-		int ok = 1;
-		if (!en || !en->p.has_w)
-			ok = crlf_size(fd, &meta.size, &me) == 0;
+		name_flags(s, keys[i], &p, &meta.flags);
+		meta.size = p.w;
+		int ok = p.has_w || crlf_size(fd, &meta.size, &me) == 0;
 		if (ok && sink->begin(sink->ctx, &meta, &me) != 0) {
+			/* the sink refused the message: no end() for it */
 			flagset_free(&meta.flags);
 			close(fd);
 			continue;
@@ -385,11 +391,11 @@ static int md_headers(struct store *st, const char *key, struct buf *msgid, stru
 		      struct err *e)
 {
 	struct md_store *s = (struct md_store *)st;
-	struct maildir_scan_ent *en;
+	struct maildir_name p;
 	int fd;
 	if (s->boxfd < 0)
 		return err_set(e, ERR_USAGE, "no mailbox is open");
-	int r = open_msg(s, key, &fd, &en, e);
+	int r = open_msg(s, key, &fd, &p, e);
 	if (r <= 0)
 		return r == 0 ? err_set(e, ERR_GONE, "message '%s' is gone", key) : -1;
 	struct buf hdr;
@@ -423,7 +429,7 @@ static int kw_bits(struct md_store *s, const struct flagset *f, int add, uint32_
 static int reflag_one(struct md_store *s, const char *key, unsigned add_sys, unsigned del_sys,
 		      uint32_t add_kw, uint32_t del_kw, struct err *e)
 {
-	struct maildir_scan_ent *en = maildir_scan_find(&s->scan, key);
+	struct maildir_scan_ent *en = find_ent(s, key);
 	char *name = NULL;
 	int in_new = 0;
 	for (int tries = 0; tries < 4; tries++) {
@@ -523,7 +529,7 @@ static int md_expunge(struct store *st, const char *const *keys, size_t n, struc
 	if (s->read_only)
 		return err_set(e, ERR_USAGE, "mailbox '%s' is open read-only", s->box);
 	for (size_t i = 0; i < n; i++) {
-		struct maildir_scan_ent *en = maildir_scan_find(&s->scan, keys[i]);
+		struct maildir_scan_ent *en = find_ent(s, keys[i]);
 		char path[1024];
 		int done = 0;
 		if (en) {

@@ -348,6 +348,53 @@ static void test_scan_misc(const char *root)
 	s->ops->close(s);
 }
 
+/* INBOX configured elsewhere; lookups without a listing first. */
+static void test_inbox_path(const char *base)
+{
+	char root[700], inbox[700], path[1500];
+	snprintf(root, sizeof root, "%s/root", base);
+	snprintf(inbox, sizeof inbox, "%s/inbox-elsewhere", base);
+	md_rmrf(root);
+	md_rmrf(inbox);
+	mkdir(inbox, 0700);
+	struct maildir_opts o = { .create = 1, .fsync_off = 1, .inbox_path = inbox };
+	struct store *s;
+	struct err e = { 0 };
+	struct store_box_state st;
+	struct md_cb c = { 0 };
+	CHECK_INT(maildir_store_open(root, &o, &s, &e), 0);
+	snprintf(path, sizeof path, "%s/cur", inbox);
+	CHECK(access(path, F_OK) == 0);
+	snprintf(path, sizeof path, "%s/INBOX", root);
+	CHECK(access(path, F_OK) != 0);
+	CHECK_INT(s->ops->create_box(s, "INBOX/Sub", &e), 0); /* children stay below the root */
+	snprintf(path, sizeof path, "%s/INBOX/Sub/cur", root);
+	CHECK(access(path, F_OK) == 0);
+	CHECK_INT(has_box(s, "INBOX", NULL), 1);
+	CHECK_INT(has_box(s, "INBOX/Sub", NULL), 1);
+	CHECK_INT(s->ops->open_box(s, "inbox", 0, &st, &e), 0);
+	CHECK_INT(md_deliver(s, MSG, strlen(MSG), "\\Seen $Junk", 1600000000, 100, &c), 0);
+	CHECK_INT(s->ops->flush(s, &e), 0);
+	CHECK_INT(md_count(inbox, "cur"), 1);
+	/* a fresh store: fetch without list_msgs knows the flags */
+	s->ops->close(s);
+	CHECK_INT(maildir_store_open(root, &o, &s, &e), 0);
+	CHECK_INT(s->ops->open_box(s, "INBOX", 1, &st, &e), 0);
+	struct md_sink k;
+	struct store_sink sk;
+	md_sink_init(&k, &sk);
+	const char *keys[1] = { c.key };
+	CHECK_INT(s->ops->fetch(s, keys, 1, &sk, &e), 0);
+	CHECK_INT(k.ok, 1);
+	CHECK_INT(k.meta.flags.sys, MF_SEEN);
+	CHECK(flagset_has_kw(&k.meta.flags, "$Junk"));
+	CHECK_INT(k.meta.size, strlen(MSG));
+	CHECK_INT(k.meta.idate, 1600000000);
+	CHECK_STR(k.data.data, MSG);
+	md_sink_free(&k);
+	s->ops->close(s);
+}
+
 static void test_dates(void)
 {
 	static const struct {
@@ -394,6 +441,7 @@ int main(void)
 	test_flags(root);
 	test_overflow(root);
 	test_scan_misc(root);
+	test_inbox_path(dir);
 	test_dates();
 	md_rmrf(dir);
 	return test_done();
