@@ -28,12 +28,16 @@ PY
 if [[ $(id -u) == 0 ]]; then chown -R "${MF_DOVECOT_USER:-nobody}" "$md"; fi
 mf_doveadm force-resync -u $u '*'
 [[ $(mf_status $u INBOX messages) == 1200 ]] || mf_fail "corpus not indexed"
-total=$(du -sb "$md" | cut -f1)
+total=$(cat "$md"/cur/* "$md"/.*/cur/* | wc -c)
+export MAILFERRY_TEST_BATCH=100
 runs=0 kills=0
 while :; do
     runs=$((runs + 1))
-    [[ $runs -le 60 ]] || mf_fail "never completed"
-    at=$(( (RANDOM * 32768 + RANDOM) % (total * 3 / 4) + 1 ))
+    [[ $runs -le 40 ]] || mf_fail "never completed"
+    # kill at a random byte count within the first third of the corpus;
+    # after 10 kills let a run finish
+    at=$(( (RANDOM * 32768 + RANDOM) % (total / 3) + 1 ))
+    [[ $kills -ge 10 ]] && at=0
     set +e
     MAILFERRY_TEST_KILL_AFTER_BYTES=$at sync_run $u "$T/mail" -q 2>"$T/err"
     rc=$?
