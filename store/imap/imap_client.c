@@ -652,7 +652,7 @@ int imap_client_mbox_encode(struct imap_client *c, const char *name, struct buf 
 
 char *imap_client_mbox_decode(const char *raw, int *bad_r)
 {
-	struct buf b = BUF_INIT(0);
+	struct buf b = BUF_INIT(1 << 20);
 	struct err e;
 
 	if (bad_r)
@@ -752,6 +752,12 @@ static enum err_class classify(const struct imap_cmd *cmd, const struct imap_res
 	}
 	if (cmd->kind == CK_LOGIN || cmd->kind == CK_AUTH)
 		return ERR_AUTH;
+	/* Servers that predate RFC 5530 (and Dovecot for SELECT/STATUS) say
+	 * it in words only. */
+	if (r->status == IMAP_STATUS_NO && r->code.kind == IMAP_CODE_NONE &&
+	    (strcasestr(r->text, "doesn't exist") || strcasestr(r->text, "does not exist") ||
+	     strcasestr(r->text, "no such mailbox")))
+		return ERR_NOTFOUND;
 	if (cmd->kind == CK_STARTTLS)
 		return ERR_TLS;
 	return ERR_PERM;
@@ -934,7 +940,7 @@ static void handle_unsolicited(struct imap_client *c, const struct imap_response
 		mb->expunged++;
 		ev.type = IMAP_EV_EXPUNGE;
 	} else if (strcmp(kw, "FLAGS") == 0) {
-		struct buf b = BUF_INIT(0);
+		struct buf b = BUF_INIT(1 << 20);
 		imap_args_dump(r->args, r->nargs, &b);
 		if (b.len >= 2 && b.data[0] == '(') {
 			buf_truncate(&b, b.len - 1);
