@@ -56,6 +56,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "imap/imap_store.h"
 #include "journal/journal.h"
 #include "lib/banned.h"
 
@@ -1089,6 +1090,72 @@ static int do_journal_only(struct exec *x, struct boxrun *b, const struct plan *
 
 /* ------------------------------------------------------------ fingerprints */
 
+/* Messages of one side whose fingerprints are wanted: indices into the
+ * listing, sorted by key for the batch callback. */
+struct fp_want {
+	struct plan_msg *pm;
+	const struct store_msg *msgs;
+	size_t *idx;
+	size_t n;
+};
+
+static int fp_batch_cb(void *ctx, const char *key, const char *msgid, const char *date,
+		       struct err *e)
+{
+	const struct fp_want *w = ctx;
+	(void)e;
+	/* keys are decimal UIDs, idx is in listing order (ascending UID) */
+	size_t lo = 0, hi = w->n;
+	unsigned long k = strtoul(key, NULL, 10);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct store_msg *m = &w->msgs[w->idx[mid]];
+		if (m->uid == k) {
+			store_fingerprint(msgid, date, m->size, m->idate, w->pm[w->idx[mid]].fp);
+			w->pm[w->idx[mid]].has_fp = 1;
+			return 0;
+		}
+		if (m->uid < k)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = 0; i < w->n; i++) /* not in UID order after all */
+		if (!strcmp(w->msgs[w->idx[i]].key, key)) {
+			const struct store_msg *m = &w->msgs[w->idx[i]];
+			store_fingerprint(msgid, date, m->size, m->idate, w->pm[w->idx[i]].fp);
+			w->pm[w->idx[i]].has_fp = 1;
+		}
+	return 0;
+}
+
+/* Fingerprints of the wanted messages: one pipelined batch on IMAP, one
+ * header read per message elsewhere. A message that vanished meanwhile
+ * simply gets none (it pairs by key or not at all). */
+static int fps_of(struct store *st, struct fp_want *w, struct err *e)
+{
+	if (!w->n)
+		return 0;
+	if (!strcmp(st->ops->type, "imap")) {
+		const char **keys = mf_reallocarray(NULL, w->n, sizeof *keys);
+		for (size_t i = 0; i < w->n; i++)
+			keys[i] = w->msgs[w->idx[i]].key;
+		int rc = imap_store_headers_many(st, keys, w->n, fp_batch_cb, w, e);
+		free(keys);
+		return rc;
+	}
+	for (size_t i = 0; i < w->n; i++) {
+		const struct store_msg *m = &w->msgs[w->idx[i]];
+		if (msg_fingerprint(st, m, w->pm[w->idx[i]].fp, e) < 0) {
+			if (err_is_temporary(e))
+				return -1;
+			continue;
+		}
+		w->pm[w->idx[i]].has_fp = 1;
+	}
+	return 0;
+}
+
 /* Fingerprints for messages that keys cannot pair: computed only when both
  * sides hold unpaired messages (or a side's keys are void), and only for
  * sizes that occur on the other side, since the size is part of the print. */
@@ -1118,19 +1185,20 @@ static int compute_fps(struct exec *x, struct boxrun *b, struct err *e)
 		qsort(sizes[s], nun[s], sizeof *sizes[s], cmp_u64);
 	for (int s = 0; s < 2; s++) {
 		const struct store_listing *ls = &b->sd[s].ls;
+		struct fp_want w = { b->sd[s].pm, ls->msgs, NULL, 0 };
+		w.idx = mf_reallocarray(NULL, ls->n + 1, sizeof *w.idx);
 		for (size_t i = 0; i < ls->n; i++) {
 			const struct store_msg *m = &ls->msgs[i];
 			if (!b->keys_invalid[s] && keyset_has(&b->paired[s], m->key))
 				continue;
 			if (!bsearch(&m->size, sizes[!s], nun[!s], sizeof *sizes[!s], cmp_u64))
 				continue;
-			if (msg_fingerprint(x->s[s], m, b->sd[s].pm[i].fp, e) < 0) {
-				if (err_is_temporary(e))
-					goto out;
-				continue; /* vanished meanwhile: it pairs by key or not at all */
-			}
-			b->sd[s].pm[i].has_fp = 1;
+			w.idx[w.n++] = i;
 		}
+		int r = fps_of(x->s[s], &w, e);
+		free(w.idx);
+		if (r < 0)
+			goto out;
 	}
 	rc = 0;
 out:
