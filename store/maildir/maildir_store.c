@@ -134,7 +134,10 @@ static int md_open_box(struct store *st, const char *name, int read_only,
 	if (maildir_folder_open(s, name, &fd, e) < 0)
 		return -1;
 	s->kw = maildir_keywords_new();
-	if (maildir_folder_ident(s, fd, read_only, s->ident, e) < 0 ||
+	/* The identity is created even for a read-only open, so that it is the
+	 * same whichever call saw the folder first (list_boxes creates it too);
+	 * on a read-only file system it stays empty. */
+	if ((maildir_folder_ident(s, fd, 0, s->ident, e) < 0 && !read_only) ||
 	    maildir_keywords_read(s->kw, fd, e) < 0) {
 		maildir_keywords_free(&s->kw);
 		close(fd);
