@@ -20,6 +20,17 @@ struct fixture {
 	const char *dir, *port, *tls_port, *ca, *dovecot;
 };
 
+/* A per-run user name ("imap-msgs-1234"), so reruns against one Dovecot
+ * start from empty mailboxes. Rotating static buffers. */
+static inline const char *U(const char *base)
+{
+	static char names[8][64];
+	static int next;
+	char *n = names[next++ % 8];
+	snprintf(n, sizeof(names[0]), "%s-%ld", base, (long)getpid());
+	return n;
+}
+
 static inline void fixture_get(struct fixture *f)
 {
 	f->dir = getenv("MF_DOVECOT_DIR");

@@ -31,7 +31,7 @@ static void t_session(void)
 	struct err e;
 	size_t n;
 
-	fixture_user(&fx, "imap-session");
+	fixture_user(&fx, U("imap-session"));
 	opts_init(&o, &fx, IMAP_TLS_NONE, "localhost");
 	o.trace = trace_collect;
 	o.trace_ctx = &tl;
@@ -52,15 +52,15 @@ static void t_session(void)
 	CHECK_FAIL(imap_create(c, "x", NULL, &e), ERR_USAGE, "CREATE");
 
 	/* Wrong password: ERR_AUTH naming the command. */
-	CHECK_FAIL(imap_login(c, "imap-session", "wrong", &e), ERR_AUTH, "localhost: LOGIN: NO");
+	CHECK_FAIL(imap_login(c, U("imap-session"), "wrong", &e), ERR_AUTH, "localhost: LOGIN: NO");
 	CHECK_INT(imap_client_state(c), IMAP_STATE_NOT_AUTHENTICATED);
 
-	CHECK_OK(imap_login(c, "imap-session", "imap-session", &e));
+	CHECK_OK(imap_login(c, U("imap-session"), U("imap-session"), &e));
 	CHECK_INT(imap_client_state(c), IMAP_STATE_AUTHENTICATED);
 	imap_client_caps_prelogin(c, &n);
 	CHECK(n > 0);
 	CHECK(imap_client_has_cap(c, "UIDPLUS")); /* post-login caps */
-	CHECK_FAIL(imap_login(c, "imap-session", "imap-session", &e), ERR_USAGE, "LOGIN");
+	CHECK_FAIL(imap_login(c, U("imap-session"), U("imap-session"), &e), ERR_USAGE, "LOGIN");
 
 	struct imap_id id;
 	const char *kv[] = { "name", "mailferry-test", "version", "1", NULL };
@@ -109,14 +109,14 @@ static void t_tls(void)
 	struct imap_client *c = NULL;
 	struct err e;
 
-	fixture_user(&fx, "imap-tls");
+	fixture_user(&fx, U("imap-tls"));
 	/* STARTTLS to localhost: verified. */
 	opts_init(&o, &fx, IMAP_TLS_STARTTLS, "localhost");
 	CHECK_OK(imap_client_connect(&o, &c, &e));
 	if (c) {
 		CHECK(imap_client_is_tls(c));
 		CHECK(!imap_client_has_cap(c, "STARTTLS")); /* caps re-read after TLS */
-		CHECK_OK(imap_authenticate_plain(c, NULL, "imap-tls", "imap-tls", &e));
+		CHECK_OK(imap_authenticate_plain(c, NULL, U("imap-tls"), U("imap-tls"), &e));
 		CHECK_INT(imap_client_state(c), IMAP_STATE_AUTHENTICATED);
 		CHECK_OK(imap_logout(c, &e));
 		imap_client_free(&c);
@@ -126,7 +126,7 @@ static void t_tls(void)
 	CHECK_OK(imap_client_connect(&o, &c, &e));
 	if (c) {
 		CHECK(imap_client_is_tls(c));
-		CHECK_OK(imap_login(c, "imap-tls", "imap-tls", &e));
+		CHECK_OK(imap_login(c, U("imap-tls"), U("imap-tls"), &e));
 		CHECK_OK(imap_noop(c, NULL, &e));
 		imap_client_free(&c);
 	}
@@ -239,7 +239,7 @@ static struct imap_box *find_box(struct imap_boxlist *l, const char *name)
 static void t_mailboxes(void)
 {
 	struct err e;
-	struct imap_client *c = login_as(&fx, "imap-boxes", IMAP_TLS_NONE, NULL);
+	struct imap_client *c = login_as(&fx, U("imap-boxes"), IMAP_TLS_NONE, NULL);
 	struct imap_boxlist l;
 	struct imap_mbox_status st;
 	const char *nonascii = "Entwürfe/Grüße & Co";
@@ -353,7 +353,7 @@ static void t_messages(void)
 {
 	struct err e;
 	struct trace_log tl = { BUF_INIT(64 << 20) };
-	struct imap_client *c = login_as(&fx, "imap-msgs", IMAP_TLS_NONE, &tl);
+	struct imap_client *c = login_as(&fx, U("imap-msgs"), IMAP_TLS_NONE, &tl);
 	struct imap_uidmap map;
 	struct fetched fd = { 0 };
 	struct imap_fetch_handler h = { .msg = on_fetch, .ctx = &fd };
@@ -525,7 +525,7 @@ static int on_vfetch(void *ctx, const struct imap_fetch *f, const struct imap_re
 static void t_qresync(void)
 {
 	struct err e;
-	struct imap_client *c = login_as(&fx, "imap-qresync", IMAP_TLS_NONE, NULL);
+	struct imap_client *c = login_as(&fx, U("imap-qresync"), IMAP_TLS_NONE, NULL);
 
 	if (!imap_client_has_cap(c, "QRESYNC")) {
 		printf("no QRESYNC: skipped\n");
@@ -592,7 +592,7 @@ static void t_pipeline(void)
 	char name[32];
 	struct trace_log tl = { BUF_INIT(64 << 20) };
 
-	fixture_user(&fx, "imap-pipe");
+	fixture_user(&fx, U("imap-pipe"));
 	opts_init(&o, &fx, IMAP_TLS_NONE, "localhost");
 	o.pipeline_depth = 64;
 	o.trace = trace_collect;
@@ -600,7 +600,7 @@ static void t_pipeline(void)
 	CHECK_OK(imap_client_connect(&o, &c, &e));
 	if (!c)
 		return;
-	CHECK_OK(imap_login(c, "imap-pipe", "imap-pipe", &e));
+	CHECK_OK(imap_login(c, U("imap-pipe"), U("imap-pipe"), &e));
 	for (int i = 0; i < 5; i++) {
 		snprintf(name, sizeof(name), "Box%d", i);
 		CHECK_OK(imap_create(c, name, NULL, &e));
@@ -682,16 +682,16 @@ static void t_trace(void)
 	struct trace_log tl = { BUF_INIT(64 << 20) };
 	const char *pw = "Sekr3t-Pa55\"word";
 
-	fixture_user(&fx, "imap-trace");
-	fixture_user_pass(&fx, "imap-trace2", pw);
+	fixture_user(&fx, U("imap-trace"));
+	fixture_user_pass(&fx, U("imap-trace2"), pw);
 	opts_init(&o, &fx, IMAP_TLS_STARTTLS, "localhost");
 	o.trace = trace_collect;
 	o.trace_ctx = &tl;
 	CHECK_OK(imap_client_connect(&o, &c, &e));
 	if (!c)
 		return;
-	CHECK_FAIL(imap_login(c, "imap-trace2", "wrong-Sekr3t", &e), ERR_AUTH, "LOGIN");
-	CHECK_OK(imap_login(c, "imap-trace2", pw, &e));
+	CHECK_FAIL(imap_login(c, U("imap-trace2"), "wrong-Sekr3t", &e), ERR_AUTH, "LOGIN");
+	CHECK_OK(imap_login(c, U("imap-trace2"), pw, &e));
 	CHECK_OK(imap_logout(c, &e));
 	imap_client_free(&c);
 
@@ -702,7 +702,7 @@ static void t_trace(void)
 	if (!c)
 		return;
 	CHECK(imap_client_has_cap(c, "SASL-IR"));
-	CHECK_OK(imap_authenticate_plain(c, NULL, "imap-trace2", pw, &e));
+	CHECK_OK(imap_authenticate_plain(c, NULL, U("imap-trace2"), pw, &e));
 	CHECK_OK(imap_noop(c, NULL, &e));
 	CHECK_OK(imap_logout(c, &e));
 	imap_client_free(&c);
@@ -711,7 +711,7 @@ static void t_trace(void)
 	CHECK(strstr(tl.text.data, "LOGIN <redacted>") != NULL);
 	CHECK(strstr(tl.text.data, "AUTHENTICATE PLAIN <redacted>") != NULL);
 	CHECK(strstr(tl.text.data, "Sekr3t") == NULL);
-	CHECK(strstr(tl.text.data, "imap-trace2") == NULL); /* user redacted too */
+	CHECK(strstr(tl.text.data, U("imap-trace2")) == NULL); /* user redacted too */
 	/* base64 of "\0imap-trace2\0Sekr3t..." must not show either */
 	CHECK(strstr(tl.text.data, "AGltYXAtdHJhY2Uy") == NULL);
 	CHECK(strstr(tl.text.data, "< * OK") != NULL);
@@ -816,7 +816,7 @@ static void t_bigfetch(void)
 	struct trace_log tl = { BUF_INIT(64 << 20) };
 	const uint64_t size = 5u << 20;
 
-	fixture_user(&fx, "imap-big");
+	fixture_user(&fx, U("imap-big"));
 	opts_init(&o, &fx, IMAP_TLS_IMPLICIT, "localhost");
 	o.trace = trace_collect;
 	o.trace_ctx = &tl;
@@ -824,7 +824,7 @@ static void t_bigfetch(void)
 	CHECK_OK(imap_client_connect(&o, &c, &e));
 	if (!c)
 		return;
-	CHECK_OK(imap_login(c, "imap-big", "imap-big", &e));
+	CHECK_OK(imap_login(c, U("imap-big"), U("imap-big"), &e));
 	struct gen g = { .size = size };
 	struct imap_append_msg am = { .flags = "\\Seen", .idate = -1,
 				      .src = { .size = size, .read = gen_read, .ctx = &g } };
