@@ -632,11 +632,24 @@ static void plan_both(struct ctx *c, const struct plan_pair *pr, struct pst *p,
 
 	merge3(b, f[0], f[1], &m);
 	if ((m.sys & MF_DELETED) && c->sd[SIDE_REMOTE].expunge) {
-		if (w[SIDE_LOCAL])
+		if (newpair && !w[SIDE_LOCAL]) {
+			/* the local copy stays: pair it, or it would be new
+			 * (and copied back) next time */
+			struct plan_action *a = emit(c, PLAN_PAIR, SIDE_REMOTE);
+			set_keys(a, NULL, rk, lk);
+			set_meta_pair(a, pr);
+			flagset_copy(&a->flags, f[SIDE_LOCAL]);
+			a->reason = "same fingerprint on both sides";
+		}
+		if (w[SIDE_LOCAL]) {
 			emit_expunge(c, SIDE_LOCAL, lk, rk, lk, pr, 1,
 				     "marked deleted, expunged on both sides");
-		else
+		} else {
+			/* a tombstone: remote gone, local copy as it is */
 			c->out->need_full[SIDE_REMOTE] = 1;
+			if (newpair || !flagset_equal(f[SIDE_LOCAL], b))
+				c->out->need_full[SIDE_LOCAL] = 1;
+		}
 		emit_expunge(c, SIDE_REMOTE, rk, rk, lk, pr, !w[SIDE_LOCAL],
 			     "marked deleted, remote expunge allowed");
 		flagset_free(&m);

@@ -23,7 +23,8 @@
  * Usage: test-plan-converge MODE [ROUNDS] [SEED]   (DBG_ROUND=n dumps the
  *        model before round n's plan)
  *   MODE: none | remote | local | both (expunge setting, both directions)
- *         | pull | push (one direction, expunge none)
+ *         | pull | push (one direction, expunge none) | pull-X | push-X
+ *         (one direction, expunge X)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -695,13 +696,15 @@ static void run(const char *mode, int rounds, unsigned long long seed)
 	struct model m;
 	memset(&m, 0, sizeof m);
 	m.rng = seed ? seed : 88172645463325252ull;
-	m.o.push = strcmp(mode, "pull") != 0;
-	m.o.pull = strcmp(mode, "push") != 0;
-	m.o.expunge = !strcmp(mode, "remote") ? EXPUNGE_REMOTE
-		: !strcmp(mode, "local") ? EXPUNGE_LOCAL
-		: !strcmp(mode, "both") ? EXPUNGE_BOTH : EXPUNGE_NONE;
+	/* "pull" / "push" / "pull-EXPUNGE" / "push-EXPUNGE" / "EXPUNGE" */
+	int oneway = !strncmp(mode, "pull", 4) ? 1 : !strncmp(mode, "push", 4) ? 2 : 0;
+	const char *ex = oneway ? (mode[4] == '-' ? mode + 5 : "none") : mode;
+	m.o.push = oneway != 1;
+	m.o.pull = oneway != 2;
+	m.o.expunge = !strcmp(ex, "remote") ? EXPUNGE_REMOTE
+		: !strcmp(ex, "local") ? EXPUNGE_LOCAL
+		: !strcmp(ex, "both") ? EXPUNGE_BOTH : EXPUNGE_NONE;
 	m.o.now = 100000;
-	int oneway = !strcmp(mode, "pull") ? 1 : !strcmp(mode, "push") ? 2 : 0;
 	size_t actions = 0, rekeys = 0, pairs = 0;
 
 	for (m.round = 0; m.round < rounds; m.round++) {
