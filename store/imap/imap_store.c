@@ -37,6 +37,8 @@
 #define UIDSET_MAX_LEN 1000      /* bytes of one UID set in a command */
 #define APPEND_MEM_MAX (4u << 20) /* larger appends are spooled to a file */
 #define HDR_MAX ((size_t)64 << 10)
+#define BATCH_MAX_MSGS 100        /* messages per MULTIAPPEND */
+#define BATCH_MAX_BYTES (8u << 20) /* bytes held for one MULTIAPPEND */
 
 struct imap_store {
 	struct store base;
@@ -50,8 +52,13 @@ struct imap_store {
 	char *box;            /* selected mailbox, server form (UTF-8, server delim) */
 	struct err deferred;  /* first failed pipelined write */
 	unsigned ndeferred;
-	struct store_writer *pending; /* appends submitted, not answered */
+	struct store_writer *pending; /* appends queued or submitted, not answered */
+	struct store_writer **queue;  /* appends waiting for one MULTIAPPEND */
+	size_t nqueue, capqueue;
+	uint64_t queue_bytes;
 };
+
+static int submit_queue(struct imap_store *s, struct err *e);
 
 struct store_writer {
 	struct imap_store *s;
@@ -83,6 +90,8 @@ static int has_cap(struct imap_store *s, const char *cap)
 	if ((s->nocap & IMAP_STORE_NO_CONDSTORE) && !strcasecmp(cap, "CONDSTORE"))
 		return 0;
 	if ((s->nocap & IMAP_STORE_NO_UIDPLUS) && !strcasecmp(cap, "UIDPLUS"))
+		return 0;
+	if ((s->nocap & IMAP_STORE_NO_MULTIAPPEND) && !strcasecmp(cap, "MULTIAPPEND"))
 		return 0;
 	return imap_client_has_cap(s->c, cap);
 }
@@ -253,6 +262,8 @@ static int imap_list_boxes(struct store *st, struct store_box **boxes_r, size_t 
 			   struct err *e)
 {
 	struct imap_store *s = S(st);
+	if (submit_queue(s, e) < 0)
+		return -1;
 	struct imap_boxlist l = { 0 };
 	unsigned items = has_cap(s, "LIST-STATUS") ? status_items(s) : 0;
 	*boxes_r = NULL;
@@ -330,6 +341,8 @@ static int imap_open_box(struct store *st, const char *name, int read_only,
 			 struct store_box_state *st_r, struct err *e)
 {
 	struct imap_store *s = S(st);
+	if (submit_queue(s, e) < 0)
+		return -1;
 	struct buf srv = BUF_INIT(4096);
 	if (to_server(s, name, &srv, e) < 0)
 		return -1;
@@ -536,6 +549,8 @@ static int imap_list_msgs(struct store *st, const struct store_since *since,
 			  struct store_listing *out, struct err *e)
 {
 	struct imap_store *s = S(st);
+	if (submit_queue(s, e) < 0)
+		return -1;
 	struct list_ctx l = { 0 };
 	memset(out, 0, sizeof *out);
 	if (require_box(s, "list messages", e) < 0)
@@ -874,6 +889,8 @@ static int imap_fetch(struct store *st, const char *const *keys, size_t n,
 	struct imap_store *s = S(st);
 	if (require_box(s, "fetch", e) < 0)
 		return -1;
+	if (submit_queue(s, e) < 0)
+		return -1;
 	/* answers to earlier pipelined writes must not mix with ours */
 	if (imap_client_drain(s->c, e) < 0)
 		return -1;
@@ -1000,6 +1017,8 @@ int imap_store_headers_many(struct store *st, const char *const *keys, size_t n,
 {
 	struct imap_store *s = S(st);
 	if (require_box(s, "headers", e) < 0)
+		return -1;
+	if (submit_queue(s, e) < 0)
 		return -1;
 	size_t nu;
 	uint32_t *uids = keys_to_uids(keys, n, &nu);
@@ -1185,6 +1204,98 @@ static void append_done(void *ctx, const struct err *e)
 	writer_free(w);
 }
 
+/* One MULTIAPPEND (RFC 3502) in flight: the server stores all of it or
+ * none, in one transaction (Dovecot: one fsync instead of one per message),
+ * and APPENDUID names the new UIDs in order. */
+struct append_batch {
+	struct imap_store *s;
+	struct store_writer **w;
+	size_t n;
+	struct imap_append_msg *msgs;
+	struct imap_uidmap map;
+};
+
+static void batch_free(struct append_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		writer_free(b->w[i]);
+	imap_uidmap_free(&b->map);
+	free(b->w);
+	free(b->msgs);
+	free(b);
+}
+
+static void batch_done(void *ctx, const struct err *e)
+{
+	struct append_batch *b = ctx;
+	struct imap_uidset set = { 0 };
+	struct imap_uidset_iter it;
+	struct err perr;
+	int have_keys = 0;
+	if (!e && b->map.dst_uids && !(b->s->nocap & IMAP_STORE_NO_UIDPLUS) &&
+	    imap_uidset_parse(&set, b->map.dst_uids, 0, 0, &perr) == 0 &&
+	    imap_uidset_count(&set) == b->n)
+		have_keys = 1;
+	if (e)
+		defer_error(b->s, e);
+	imap_uidset_iter_init(&it, &set);
+	for (size_t i = 0; i < b->n; i++) {
+		struct store_writer *w = b->w[i];
+		uint32_t uid;
+		char key[16];
+		if (have_keys && imap_uidset_iter_next(&it, &uid))
+			snprintf(key, sizeof key, "%" PRIu32, uid);
+		else
+			key[0] = '\0';
+		if (w->cb)
+			w->cb(w->cb_ctx, e || !key[0] ? NULL : key, e);
+	}
+	imap_uidset_free(&set);
+	batch_free(b);
+}
+
+static int submit_one(struct imap_store *s, struct store_writer *w, struct err *e)
+{
+	struct imap_cmd *cmd;
+	if (imap_append(s->c, w->box, &w->msg, &w->map, &cmd, e) < 0) {
+		writer_free(w);
+		return -1;
+	}
+	imap_cmd_on_done(&cmd, append_done, w);
+	return 0;
+}
+
+/* Send the queued appends (one MULTIAPPEND, or a plain APPEND for one). */
+static int submit_queue(struct imap_store *s, struct err *e)
+{
+	size_t n = s->nqueue;
+	if (n == 0)
+		return 0;
+	s->nqueue = 0;
+	s->queue_bytes = 0;
+	if (n == 1)
+		return submit_one(s, s->queue[0], e);
+	struct append_batch *b = mf_calloc(1, sizeof *b);
+	b->s = s;
+	b->n = n;
+	b->w = mf_reallocarray(NULL, n, sizeof *b->w);
+	b->msgs = mf_reallocarray(NULL, n, sizeof *b->msgs);
+	for (size_t i = 0; i < n; i++) {
+		b->w[i] = s->queue[i];
+		b->msgs[i] = s->queue[i]->msg;
+	}
+	struct imap_cmd *cmd;
+	if (imap_multiappend(s->c, b->w[0]->box, b->msgs, n, &b->map, &cmd, e) < 0) {
+		for (size_t i = 0; i < n; i++)
+			if (b->w[i]->cb)
+				b->w[i]->cb(b->w[i]->cb_ctx, NULL, e);
+		batch_free(b);
+		return -1;
+	}
+	imap_cmd_on_done(&cmd, batch_done, b);
+	return 0;
+}
+
 static int imap_append_end(struct store_writer *w, int ok, store_append_cb *cb, void *cb_ctx,
 			   struct err *e)
 {
@@ -1215,12 +1326,20 @@ static int imap_append_end(struct store_writer *w, int ok, store_append_cb *cb, 
 	if (s->pending)
 		s->pending->prev = w;
 	s->pending = w;
-	struct imap_cmd *cmd;
-	if (imap_append(s->c, w->box, &w->msg, &w->map, &cmd, e) < 0) {
+	if (!has_cap(s, "MULTIAPPEND"))
+		return submit_one(s, w, e);
+	if (s->nqueue && strcmp(s->queue[0]->box, w->box) != 0 && submit_queue(s, e) < 0) {
 		writer_free(w);
 		return -1;
 	}
-	imap_cmd_on_done(&cmd, append_done, w);
+	if (s->nqueue == s->capqueue) {
+		s->capqueue = s->capqueue ? s->capqueue * 2 : 16;
+		s->queue = mf_reallocarray(s->queue, s->capqueue, sizeof *s->queue);
+	}
+	s->queue[s->nqueue++] = w;
+	s->queue_bytes += w->size;
+	if (s->nqueue >= BATCH_MAX_MSGS || s->queue_bytes >= BATCH_MAX_BYTES)
+		return submit_queue(s, e);
 	return 0;
 }
 
@@ -1287,6 +1406,8 @@ static int imap_set_flags(struct store *st, const char *const *keys, size_t n,
 			  const struct flagset *add, const struct flagset *del, struct err *e)
 {
 	struct imap_store *s = S(st);
+	if (submit_queue(s, e) < 0)
+		return -1;
 	if (require_box(s, "set flags", e) < 0)
 		return -1;
 	if (store_flags(s, keys, n, add, IMAP_STORE_ADD, e) < 0)
@@ -1311,6 +1432,8 @@ static int imap_expunge_msgs(struct store *st, const char *const *keys, size_t n
 			     struct err *e)
 {
 	struct imap_store *s = S(st);
+	if (submit_queue(s, e) < 0)
+		return -1;
 	if (require_box(s, "expunge", e) < 0)
 		return -1;
 	if (!has_cap(s, "UIDPLUS"))
@@ -1338,6 +1461,8 @@ static void leave_box(struct imap_store *s, const char *srv)
 static int imap_create_box(struct store *st, const char *name, struct err *e)
 {
 	struct imap_store *s = S(st);
+	if (submit_queue(s, e) < 0)
+		return -1;
 	struct buf srv = BUF_INIT(4096);
 	int rc = to_server(s, name, &srv, e);
 	if (rc == 0)
@@ -1349,6 +1474,8 @@ static int imap_create_box(struct store *st, const char *name, struct err *e)
 static int imap_delete_box(struct store *st, const char *name, struct err *e)
 {
 	struct imap_store *s = S(st);
+	if (submit_queue(s, e) < 0)
+		return -1;
 	struct buf srv = BUF_INIT(4096);
 	int rc = to_server(s, name, &srv, e);
 	if (rc == 0) {
@@ -1362,6 +1489,8 @@ static int imap_delete_box(struct store *st, const char *name, struct err *e)
 static int imap_rename_box(struct store *st, const char *from, const char *to, struct err *e)
 {
 	struct imap_store *s = S(st);
+	if (submit_queue(s, e) < 0)
+		return -1;
 	struct buf a = BUF_INIT(4096), b = BUF_INIT(4096);
 	int rc = to_server(s, from, &a, e);
 	if (rc == 0)
@@ -1381,6 +1510,8 @@ static int imap_rename_box(struct store *st, const char *from, const char *to, s
 static int imap_flush(struct store *st, struct err *e)
 {
 	struct imap_store *s = S(st);
+	if (submit_queue(s, e) < 0)
+		return -1;
 	if (imap_client_drain(s->c, e) < 0)
 		return -1;
 	if (s->ndeferred) {
@@ -1404,12 +1535,14 @@ static void imap_store_close(struct store *st)
 	if (!s)
 		return;
 	if (s->c && !imap_client_fatal(s->c)) {
+		submit_queue(s, &ignored);
 		imap_client_drain(s->c, &ignored);
 		imap_logout(s->c, &ignored);
 	}
 	imap_client_free(&s->c);
 	while (s->pending)
 		writer_free(s->pending);
+	free(s->queue);
 	free(s->box);
 	free(s->host);
 	free(s->base.label);

@@ -24,7 +24,10 @@
  *    response's UID. Messages missing from the answer: end(ok = 0, ERR_GONE);
  *    sinks see messages in the server's order, not the keys' order.
  *  - append: APPEND with flags and internal date, pipelined (LITERAL+ where
- *    offered); the key comes from APPENDUID (UIDPLUS), else NULL. The data is
+ *    offered); with MULTIAPPEND, up to 100 messages / 8 MiB are queued and
+ *    sent as one MULTIAPPEND (one server transaction) when the queue is full,
+ *    at flush() or before any other operation. The key comes from APPENDUID
+ *    (UIDPLUS), else NULL. The data is
  *    held in memory up to 4 MiB, beyond that in an unlinked temporary file.
  *  - set_flags / expunge: UID STORE +FLAGS.SILENT / -FLAGS.SILENT over
  *    compressed UID sets of bounded length; expunge adds \Deleted then UID
@@ -51,6 +54,7 @@ enum imap_store_nocap {
 	IMAP_STORE_NO_QRESYNC = 1u << 1,
 	IMAP_STORE_NO_CONDSTORE = 1u << 2, /* implies NO_QRESYNC */
 	IMAP_STORE_NO_UIDPLUS = 1u << 3,
+	IMAP_STORE_NO_MULTIAPPEND = 1u << 4,
 };
 
 struct imap_store_opts {

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "imap/imap_store.h"
@@ -139,8 +140,11 @@ static uint64_t dv_status(const char *box, const char *field)
 
 static void trace(void *ctx, char dir, const char *line, size_t len)
 {
+	struct timespec ts;
 	(void)ctx;
-	fprintf(stderr, "%c %.*s\n", dir, (int)len, line);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	fprintf(stderr, "%ld.%03ld %c %.*s\n", (long)ts.tv_sec, ts.tv_nsec / 1000000, dir,
+		(int)len, line);
 }
 
 static struct store *open_store(unsigned nocap)
@@ -187,7 +191,7 @@ struct got {
 };
 
 struct collect {
-	struct got v[64];
+	struct got v[2048];
 	size_t n;
 	size_t max_chunk;
 	int in_msg;
@@ -199,7 +203,7 @@ static int c_begin(void *ctx, const struct store_msg *meta, struct err *e)
 {
 	struct collect *c = ctx;
 	(void)e;
-	if (c->in_msg || c->n == 64)
+	if (c->in_msg || c->n == sizeof c->v / sizeof c->v[0])
 		return -1;
 	struct got *g = &c->v[c->n++];
 	snprintf(g->key, sizeof g->key, "%s", meta->key);
@@ -802,6 +806,86 @@ static int box_listed(struct store *s, const char *name)
 	return found;
 }
 
+/* Many messages: pipelined appends, then a fetch, flag change and expunge
+ * over scattered UIDs (several bounded UID sets per command kind). */
+static void t_many(void)
+{
+	enum { N = 1500 };
+	new_user("many");
+	doveadm("mailbox create -u '%s' Bulk", user);
+	struct store *s = open_store(0);
+	struct store_box_state st;
+	struct err e = { 0 };
+	CHECK_INT(s->ops->open_box(s, "Bulk", 0, &st, &e), 0);
+	static struct append_res r[N];
+	struct buf m = BUF_INIT(BUF_MAX_DEFAULT);
+	for (int i = 0; i < N; i++) {
+		char id[16];
+		snprintf(id, sizeof id, "n%d", i);
+		make_msg(&m, id, (size_t)(i % 7) * 80);
+		if (append_one(s, m.data, m.len, NULL, -1, &r[i], &e) < 0) {
+			fprintf(stderr, "append %d: %s\n", i, e.msg);
+			CHECK(0);
+			break;
+		}
+	}
+	CHECK_INT(s->ops->flush(s, &e), 0);
+	int ok = 0;
+	for (int i = 0; i < N; i++)
+		ok += r[i].calls == 1 && atoi(r[i].key) == i + 1;
+	CHECK_INT(ok, N);
+
+	/* every third message, newest first */
+	static char kb[N][12];
+	static const char *keys[N];
+	size_t nk = 0;
+	for (int i = N - 1; i >= 0; i -= 3) {
+		snprintf(kb[nk], sizeof kb[nk], "%d", i + 1);
+		keys[nk] = kb[nk];
+		nk++;
+	}
+	static struct collect c;
+	memset(&c, 0, sizeof c);
+	c.keep = 1;
+	struct store_sink sink = { c_begin, c_write, c_end, &c };
+	CHECK_INT(s->ops->fetch(s, keys, nk, &sink, &e), 0);
+	CHECK_INT(c.n, nk);
+	int good = 0;
+	for (size_t i = 0; i < c.n; i++) {
+		char id[16];
+		int idx = atoi(c.v[i].key) - 1;
+		snprintf(id, sizeof id, "n%d", idx);
+		make_msg(&m, id, (size_t)(idx % 7) * 80);
+		good += c.v[i].ok == 1 && c.v[i].data.len == m.len &&
+			!memcmp(c.v[i].data.data, m.data, m.len);
+	}
+	CHECK_INT(good, nk);
+	collect_free(&c);
+
+	struct flagset add, del;
+	flagset_init(&add);
+	flagset_init(&del);
+	add.sys = MF_SEEN;
+	flagset_add_kw(&add, "$Bulk");
+	CHECK_INT(s->ops->set_flags(s, keys, nk, &add, &del, &e), 0);
+	CHECK_INT(s->ops->expunge(s, keys, 100, &e), 0);
+	CHECK_INT(s->ops->flush(s, &e), 0);
+	struct store_listing l;
+	CHECK_INT(s->ops->list_msgs(s, NULL, &l, &e), 0);
+	CHECK_INT(l.n, N - 100);
+	size_t seen = 0;
+	for (size_t i = 0; i < l.n; i++)
+		seen += (l.msgs[i].flags.sys & MF_SEEN) && flagset_has_kw(&l.msgs[i].flags, "$Bulk");
+	CHECK_INT(seen, nk - 100);
+	store_listing_free(&l);
+	flagset_free(&add);
+	flagset_free(&del);
+	buf_release(&m);
+	s->ops->close(s);
+	CHECK_INT(dv_status("Bulk", "messages"), N - 100);
+	CHECK_INT(dv_status("Bulk", "unseen"), N - nk);
+}
+
 static void t_boxes(void)
 {
 	new_user("boxes");
@@ -866,7 +950,7 @@ int main(int argc, char **argv)
 	} scenarios[] = {
 		{ "list", t_list },     { "listing", t_listing }, { "fetch", t_fetch },
 		{ "big", t_big },       { "append", t_append },   { "flags", t_flags },
-		{ "boxes", t_boxes },
+		{ "boxes", t_boxes },   { "many", t_many },
 	};
 	for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
 		if (strcmp(argv[1], scenarios[i].name) != 0)
