@@ -27,7 +27,12 @@
  *    (directory fsync). A key gone for set_flags gives ERR_GONE after the
  *    other keys were done.
  *  - fetch: a message gone for good is reported as sink->begin (meta with
- *    the key, size 0, idate -1) then sink->end(ok = 0, e = ERR_GONE).
+ *    the key, size 0, idate -1) then sink->end(ok = 0, e = ERR_GONE); a
+ *    read error as end(ok = 0, ERR_IO). A sink whose begin() refuses a
+ *    message gets no end() for it; a failing write() gets end(ok = 0).
+ *    fetch itself fails only when no folder is open.
+ *  - Lookups by key use the last listing (one scan is made if there was
+ *    none) and, for a stale name, look the key up on disk again.
  *  - list_msgs with since->marker equal to the folder's current trusted
  *    marker returns full = 0 and no messages (the folder did not change).
  *  - delete_box refuses (ERR_INUSE) a folder that still holds messages

@@ -189,6 +189,12 @@ static void test_store_confined(const char *base)
 		for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++)
 			s->ops->create_box(s, hostile[i], &e);
 		CHECK(count_entries(outside));
+		/* renaming to a hostile name stays inside too */
+		CHECK_INT(s->ops->create_box(s, "ok", &e), 0);
+		CHECK_INT(s->ops->rename_box(s, "ok", "../../outside/pwn", &e), 0);
+		CHECK_INT(s->ops->rename_box(s, "../../outside/pwn", "/abs", &e), -1);
+		CHECK_INT(s->ops->delete_box(s, "../../outside/pwn", &e), 0);
+		CHECK(count_entries(outside));
 		/* a symlinked folder leading outside: refused, nothing written */
 		snprintf(link, sizeof link, "%s/%s", root, layout ? ".Evil" : "Evil");
 		CHECK_INT(symlink(outside, link), 0);
