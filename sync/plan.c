@@ -285,7 +285,9 @@ struct keyidx {
 
 static int cmp_keyidx(const void *a, const void *b)
 {
-	return strcmp(((const struct keyidx *)a)->key, ((const struct keyidx *)b)->key);
+	const struct keyidx *x = a, *y = b;
+	int r = strcmp(x->key, y->key);
+	return r ? r : x->i < y->i ? -1 : x->i > y->i;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -299,8 +301,11 @@ static long find_key(const struct side *sd, const char *key)
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		int r = strcmp(sd->m[sd->byk[mid]].key, key);
-		if (r == 0)
+		if (r == 0) {
+			while (mid > 0 && strcmp(sd->m[sd->byk[mid - 1]].key, key) == 0)
+				mid--; /* the first of a key listed twice */
 			return (long)sd->byk[mid];
+		}
 		if (r < 0)
 			lo = mid + 1;
 		else
@@ -329,12 +334,18 @@ static void side_init(struct side *sd, const struct plan_msg *m, size_t n, int f
 	for (size_t i = 0; i < n; i++)
 		sd->byk[i] = ki[i].i;
 	free(ki);
+	sd->claimed = mf_calloc(n ? n : 1, 1);
+	/* a key listed twice (two Maildir files with one unique name): only
+	 * the first counts; the other is never taken for a new message, which
+	 * would be copied again on every run */
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(m[sd->byk[i]].key, m[sd->byk[i - 1]].key) == 0)
+			sd->claimed[sd->byk[i]] = 1;
 	sd->nvan = nvan;
 	sd->van = mf_reallocarray(NULL, nvan ? nvan : 1, sizeof *sd->van);
 	for (size_t i = 0; i < nvan; i++)
 		sd->van[i] = van[i];
 	qsort(sd->van, nvan, sizeof *sd->van, cmp_str);
-	sd->claimed = mf_calloc(n ? n : 1, 1);
 }
 
 static void side_free(struct side *sd)
@@ -426,7 +437,7 @@ static int rekey_side(struct ctx *c, int s)
 			pc[np++] = (struct cand){ pr->fp, k, -1, (long)i, -1 };
 	}
 	for (size_t i = 0; i < sd->n; i++)
-		if (sd->m[i].has_fp)
+		if (sd->m[i].has_fp && !sd->claimed[i])
 			mc[nm++] = (struct cand){ sd->m[i].fp, sd->m[i].key, (long)i, -1, -1 };
 	qsort(pc, np, sizeof *pc, cmp_cand);
 	qsort(mc, nm, sizeof *mc, cmp_cand);
@@ -859,6 +870,8 @@ static void order_and_count(struct plan *p)
 int plan_msgs(const struct plan_msgs_input *in, const struct plan_opts *o,
 	      struct plan *out)
 {
+	if (!out)
+		return -1;
 	memset(out, 0, sizeof *out);
 	if (!in || !o)
 		return -1;

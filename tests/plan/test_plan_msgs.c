@@ -191,6 +191,9 @@ static const struct scen table[] = {
 	{ "no fingerprint: copied", "1=-:", "L1=-:", "", "copy>R L1 :; copy>L 1 :" },
 	{ "paired messages are not re-paired", "1=a: 2=a:", "L1=a:", "1/L1=a:",
 	  "copy>L 2 :" },
+	/* odd input */
+	{ "a key listed twice counts once", "", "L1=a:S L1=b:F", "", "copy>R L1 :S" },
+	{ "a key listed twice, paired", "1=a:", "L1=a: L1=a:", "1/L1=a:", "" },
 };
 
 static void test_table(void)
