@@ -7,6 +7,9 @@
  * the internal date and queues it. flush() then makes the queue durable in
  * one go: syncfs() (or fsync of each file), the renames into cur/ or new/,
  * one fsync of each touched directory, and only then the callbacks.
+ * flush() fails only when durability itself failed (syncfs/fsync): then
+ * every pending callback gets the error. A single message that cannot be
+ * renamed gets the error in its own callback and the batch goes on.
  *
  * Conversion state: `cr` says the last input byte was a CR not yet written
  * (it may start a CRLF). A CR followed by LF becomes LF; a lone CR is kept.
@@ -300,10 +303,9 @@ int maildir_deliver_flush(struct store *st, struct err *e)
 		err_sys(&pe, ERR_IO, "cannot rename '%s' to '%s'", path, p->dest);
 		unlinkat(s->boxfd, path, 0);
 		done[i] = 2;
+		/* Reported to its callback; the others still commit. */
 		if (p->cb)
 			p->cb(p->cb_ctx, NULL, &pe);
-		if (ferr.cls == ERR_NONE)
-			ferr = pe;
 	}
 	if (rc == 0 && s->boxfd >= 0 &&
 	    ((s->dirty_cur && maildir_store_fsync_dir(s, s->boxfd, "cur", &ferr) < 0) ||
@@ -327,7 +329,7 @@ int maildir_deliver_flush(struct store *st, struct err *e)
 	free(s->pend);
 	s->pend = NULL;
 	s->npend = 0;
-	if (rc < 0 || ferr.cls != ERR_NONE) {
+	if (rc < 0) {
 		if (e)
 			*e = ferr;
 		return -1;
