@@ -25,6 +25,8 @@
  *    with a reason; the messages of the surviving side are then copied by
  *    the first sync of the new pair. If creation is not allowed either:
  *    PBOX_SKIP with a reason, the journal pair is kept.
+ *  - INBOX is never deleted (a server cannot delete it): when it is gone
+ *    from one side it is re-created there.
  *  - Gone from both sides: PBOX_FORGET (a rename on both sides looks the
  *    same; the new names pair up below and their messages pair by
  *    fingerprint, so nothing is duplicated).
@@ -196,12 +198,15 @@ static void plan_gone_one(struct bctx *c, const struct plan_box_known *k, int g,
 		a->from = mf_strdup(oldname);
 		return;
 	}
-	if (can_remove(o, s) && k->empty_since_sync) {
+	int inbox = strcmp(norm(oldname), "INBOX") == 0; /* never deleted */
+	if (can_remove(o, s) && k->empty_since_sync && !inbox) {
 		bemit(c, PBOX_DELETE, (enum plan_side)s, k->id, k->rname, k->lname,
 		      g == SIDE_REMOTE ? "deleted on remote" : "deleted locally");
 		return;
 	}
-	const char *why = !can_remove(o, s)
+	const char *why = inbox ? (g == SIDE_REMOTE ? "INBOX gone on remote: re-created"
+					       : "INBOX gone locally: re-created")
+		: !can_remove(o, s)
 		? (g == SIDE_REMOTE ? "deleted on remote, local removal not allowed: re-created"
 				    : "deleted locally, remote removal not allowed: re-created")
 		: (g == SIDE_REMOTE ? "deleted on remote, local copy holds unsynced mail: re-created"

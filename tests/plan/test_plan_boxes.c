@@ -194,6 +194,8 @@ static const struct bscen table[] = {
 	  "skip L A #1", .no_create_local = 1, .reason = "neither" },
 	{ "children deleted before parents", "", "A A/B", "A|A|r1|l1|1 A/B|A/B|r2|l2|1",
 	  "delete L A/B #2; delete L A #1", .remove_local = 1 },
+	{ "INBOX is never deleted", "INBOX:uv:1", "", "INBOX|INBOX|uv:1|l1|1",
+	  "forget #1; create>L INBOX", .remove_remote = 1, .reason = "INBOX" },
 	{ "gone on both sides", "B", "B", "A|A|uv:1|l1|1", "forget #1; sync B/B" },
 	/* renames */
 	{ "renamed on remote", "B:uv:1", "A:l1", "A|A|uv:1|l1|0", "rename L A->B #1",
