@@ -24,7 +24,7 @@
 
 #include "lib/banned.h"
 
-#define IO_CHUNK 65536
+#define IO_CHUNK 16384 /* buffers live on the stack */
 #define HDR_MAX ((size_t)256 << 10)
 
 int maildir_store_fsync_dir(struct md_store *s, int fd, const char *sub, struct err *e)
