@@ -1,0 +1,804 @@
+/*
+ * test_imap_fake.c — the IMAP client against a scripted fake server (a
+ * forked child on a localhost listener), for what Dovecot will not send:
+ * BYE in the middle of a command, a connection cut inside a literal,
+ * garbage, odd greetings, every NO code, refused synchronizing literals,
+ * LITERAL-, out-of-order tagged replies, unsolicited data, AUTHENTICATE
+ * without SASL-IR, and the plaintext/STARTTLS policies (the server records
+ * what it received, so "nothing was sent" is checked on the wire).
+ * Needs no Dovecot.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "imap/imap_client.h"
+#include "imap/imap_io.h"
+#include "lib/buf.h"
+#include "testlib.h"
+
+/* ------------------------------------------------------------------ */
+/* The fake server                                                      */
+
+/* Script steps: 'S' send (with %T = tag of the last command read), 'R' read
+ * one command (literals included: "+ go" for synchronizing ones), 'N' read
+ * a command line up to a literal header and refuse it (send text, no "+"),
+ * 'W' read until EOF, 'C' close. */
+struct step {
+	char op;
+	const char *text;
+};
+
+struct fake {
+	int lfd;
+	char port[16];
+	pid_t pid;
+	int logpipe[2];
+	struct buf got; /* what the server received (parent side, after end) */
+};
+
+struct conn {
+	int fd;
+	char tag[32];
+	struct buf in;
+	struct buf log;
+};
+
+static int conn_fill(struct conn *c)
+{
+	char tmp[8192];
+	ssize_t n = read(c->fd, tmp, sizeof(tmp));
+
+	if (n <= 0)
+		return -1;
+	buf_add(&c->in, tmp, (size_t)n);
+	buf_add(&c->log, tmp, (size_t)n);
+	return 0;
+}
+
+/* One line (without CRLF) into out; -1 at EOF. */
+static int conn_line(struct conn *c, struct buf *out)
+{
+	for (;;) {
+		char *nl = memchr(c->in.data, '\n', c->in.len);
+		if (nl) {
+			size_t n = (size_t)(nl - c->in.data);
+			buf_set(out, c->in.data, n && nl[-1] == '\r' ? n - 1 : n);
+			buf_consume(&c->in, n + 1);
+			return 0;
+		}
+		if (conn_fill(c) < 0)
+			return -1;
+	}
+}
+
+static int conn_skip(struct conn *c, size_t n)
+{
+	while (c->in.len < n)
+		if (conn_fill(c) < 0)
+			return -1;
+	buf_consume(&c->in, n);
+	return 0;
+}
+
+static void conn_send(struct conn *c, const char *text)
+{
+	struct buf b = BUF_INIT(1 << 20);
+
+	for (const char *p = text; *p; p++) {
+		if (p[0] == '%' && p[1] == 'T') {
+			buf_addstr(&b, c->tag);
+			p++;
+		} else {
+			buf_addch(&b, *p);
+		}
+	}
+	if (write(c->fd, b.data, b.len) < 0)
+		_exit(3);
+	buf_release(&b);
+}
+
+/* Literal header at the end of a line: size, and *sync_r. -1 if none. */
+static long long lit_header(const struct buf *line, int *sync_r)
+{
+	if (line->len < 3 || line->data[line->len - 1] != '}')
+		return -1;
+	const char *open = strrchr(line->data, '{');
+	if (!open)
+		return -1;
+	*sync_r = line->data[line->len - 2] != '+';
+	return strtoll(open + 1, NULL, 10);
+}
+
+static void note_tag(struct conn *c, const struct buf *line)
+{
+	size_t n = strcspn(line->data, " ");
+
+	if (line->data[0] == 'A' && n > 1 && n < sizeof(c->tag) &&
+	    strspn(line->data + 1, "0123456789") == n - 1)
+		snprintf(c->tag, sizeof(c->tag), "%.*s", (int)n, line->data);
+}
+
+static int conn_read_cmd(struct conn *c, int refuse, const char *refusal)
+{
+	struct buf line = BUF_INIT(1 << 20);
+	int sync, first = 1;
+
+	for (;;) {
+		if (conn_line(c, &line) < 0) {
+			buf_release(&line);
+			return -1;
+		}
+		if (first)
+			note_tag(c, &line);
+		first = 0;
+		long long n = lit_header(&line, &sync);
+		if (n < 0)
+			break;
+		if (refuse) {
+			conn_send(c, refusal);
+			break;
+		}
+		if (sync)
+			conn_send(c, "+ go\r\n");
+		if (conn_skip(c, (size_t)n) < 0) {
+			buf_release(&line);
+			return -1;
+		}
+	}
+	buf_release(&line);
+	return 0;
+}
+
+static void run_server(int fd, const struct step *steps, int logfd)
+{
+	struct conn c = { .fd = fd, .tag = "*", .in = BUF_INIT(64 << 20), .log = BUF_INIT(64 << 20) };
+
+	for (const struct step *s = steps; s->op; s++) {
+		switch (s->op) {
+		case 'S':
+			conn_send(&c, s->text);
+			break;
+		case 'R':
+			conn_read_cmd(&c, 0, NULL);
+			break;
+		case 'N':
+			conn_read_cmd(&c, 1, s->text);
+			break;
+		case 'W':
+			while (conn_fill(&c) == 0)
+				;
+			break;
+		case 'C':
+			shutdown(fd, SHUT_RDWR);
+			break;
+		}
+	}
+	close(fd);
+	if (write(logfd, c.log.data, c.log.len) < 0)
+		_exit(3);
+	close(logfd);
+	_exit(0);
+}
+
+static int fake_start(struct fake *f, const char *addr, const struct step *steps)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+
+	memset(f, 0, sizeof(*f));
+	buf_init(&f->got, 64 << 20);
+	inet_pton(AF_INET, addr, &sa.sin_addr);
+	f->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (f->lfd < 0 || bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(f->lfd, 1) < 0 || getsockname(f->lfd, (struct sockaddr *)&sa, &sl) < 0 ||
+	    pipe(f->logpipe) < 0) {
+		perror("fake server");
+		return -1;
+	}
+	snprintf(f->port, sizeof(f->port), "%u", ntohs(sa.sin_port));
+	fflush(NULL);
+	f->pid = fork();
+	if (f->pid == 0) {
+		close(f->logpipe[0]);
+		int fd = accept(f->lfd, NULL, NULL);
+		close(f->lfd);
+		if (fd < 0)
+			_exit(2);
+		run_server(fd, steps, f->logpipe[1]);
+	}
+	close(f->logpipe[1]);
+	close(f->lfd);
+	return 0;
+}
+
+/* Wait for the server; f->got = what it received. */
+static void fake_end(struct fake *f)
+{
+	char tmp[8192];
+	ssize_t n;
+
+	while ((n = read(f->logpipe[0], tmp, sizeof(tmp))) > 0)
+		buf_add(&f->got, tmp, (size_t)n);
+	close(f->logpipe[0]);
+	waitpid(f->pid, NULL, 0);
+}
+
+static void fake_free(struct fake *f)
+{
+	buf_release(&f->got);
+}
+
+static void opts_for(struct imap_client_opts *o, const char *host, const struct fake *f,
+		     enum imap_tls_mode tls)
+{
+	memset(o, 0, sizeof(*o));
+	o->host = host;
+	o->port = f->port;
+	o->tls = tls;
+	o->connect_timeout_ms = 5000;
+	o->read_timeout_ms = 5000;
+}
+
+/* Start a fake on 127.0.0.1 and connect a client (plaintext). */
+static struct imap_client *connect_fake(struct fake *f, const struct step *steps,
+					struct err *e)
+{
+	struct imap_client_opts o;
+	struct imap_client *c = NULL;
+
+	if (fake_start(f, "127.0.0.1", steps) < 0)
+		exit(1);
+	opts_for(&o, "127.0.0.1", f, IMAP_TLS_NONE);
+	if (imap_client_connect(&o, &c, e) < 0)
+		return NULL;
+	return c;
+}
+
+#define CHECK_ERR(call, want_cls, sub)                                                  \
+	do {                                                                            \
+		err_clear(&e);                                                          \
+		int r_ = (call);                                                        \
+		if (r_ == 0 || e.cls != (want_cls) || !strstr(e.msg, (sub)))            \
+			fprintf(stderr, "%s:%d: %s: got %d %s '%s', want %s '%s'\n",    \
+				__FILE__, __LINE__, #call, r_, err_class_name(e.cls),   \
+				e.msg, err_class_name(want_cls), (sub));                \
+		CHECK(r_ < 0 && e.cls == (want_cls) && strstr(e.msg, (sub)));           \
+	} while (0)
+
+#define PREAUTH "* PREAUTH [CAPABILITY IMAP4rev1 UIDPLUS] fake ready\r\n"
+
+/* ------------------------------------------------------------------ */
+
+static void t_bye_mid_command(void)
+{
+	static const struct step s[] = {
+		{ 'S', "* OK [CAPABILITY IMAP4rev1] fake\r\n" }, { 'R', NULL },
+		{ 'S', "* BYE server shutting down\r\n" }, { 'C', NULL }, { 0, NULL },
+	};
+	struct fake f;
+	struct err e;
+	struct imap_client *c = connect_fake(&f, s, &e);
+
+	CHECK(c != NULL);
+	CHECK_ERR(imap_noop(c, NULL, &e), ERR_TEMP, "127.0.0.1: NOOP: server closed the connection: BYE server shutting down");
+	CHECK(imap_client_fatal(c) != NULL);
+	CHECK_INT(imap_client_state(c), IMAP_STATE_LOGOUT);
+	CHECK_ERR(imap_capability(c, &e), ERR_TEMP, "CAPABILITY: server closed the connection");
+	imap_client_free(&c);
+	fake_end(&f);
+	fake_free(&f);
+}
+
+struct sinkstate {
+	uint64_t got;
+	int fail;
+};
+
+static int sb_begin(void *ctx, uint32_t seq, const char *sec, uint64_t size, struct err *e)
+{
+	(void)ctx, (void)seq, (void)sec, (void)size, (void)e;
+	return 1;
+}
+
+static int sb_data(void *ctx, const void *p, size_t n, struct err *e)
+{
+	struct sinkstate *s = ctx;
+
+	(void)p;
+	s->got += n;
+	if (s->fail)
+		return err_set(e, ERR_IO, "disk full (test)");
+	return 0;
+}
+
+static void t_cut_in_literal(void)
+{
+	static const struct step s[] = {
+		{ 'S', PREAUTH }, { 'R', NULL },
+		{ 'S', "* 1 EXISTS\r\n* OK [UIDVALIDITY 7] uv\r\n* OK [UIDNEXT 2] n\r\n"
+		       "%T OK [READ-WRITE] done\r\n" },
+		{ 'R', NULL }, { 'S', "* 1 FETCH (UID 1 BODY[] {100}\r\nabc" }, { 'C', NULL },
+		{ 0, NULL },
+	};
+	struct fake f;
+	struct err e;
+	struct imap_client *c = connect_fake(&f, s, &e);
+	struct sinkstate ss = { 0 };
+	struct imap_fetch_handler h = { .body_begin = sb_begin, .body_data = sb_data, .ctx = &ss };
+
+	CHECK(c != NULL);
+	CHECK_INT(imap_client_state(c), IMAP_STATE_AUTHENTICATED);
+	CHECK(imap_select(c, "INBOX", NULL, &e) == 0);
+	CHECK_INT(imap_client_mailbox(c)->uidvalidity, 7);
+	CHECK_INT(imap_client_mailbox(c)->uidnext, 2);
+	CHECK_INT(imap_client_mailbox(c)->exists, 1);
+	CHECK_ERR(imap_uid_fetch(c, "1", "BODY.PEEK[]", 0, 0, &h, NULL, &e), ERR_TEMP,
+		  "127.0.0.1: UID FETCH 1: connection closed by server in the middle of a response");
+	CHECK_INT(ss.got, 3);
+	imap_client_free(&c);
+	fake_end(&f);
+	fake_free(&f);
+}
+
+static void t_garbage(void)
+{
+	static const struct step s[] = {
+		{ 'S', "* OK [CAPABILITY IMAP4rev1] fake\r\n" }, { 'R', NULL },
+		{ 'S', "\x01\x02\xff garbage (\r\n" }, { 'W', NULL }, { 0, NULL },
+	};
+	static const struct step s2[] = {
+		{ 'S', "HTTP/1.1 400 Bad Request\r\n" }, { 'W', NULL }, { 0, NULL },
+	};
+	static const struct step s3[] = {
+		{ 'S', "* BYE too many connections\r\n" }, { 'W', NULL }, { 0, NULL },
+	};
+	static const struct step s4[] = {
+		{ 'S', "* OK [CAPABILITY IMAP4rev1] fake\r\n" }, { 'R', NULL },
+		{ 'S', "A99 OK who are you\r\n" }, { 'W', NULL }, { 0, NULL },
+	};
+	struct fake f;
+	struct err e;
+	struct imap_client *c = connect_fake(&f, s, &e);
+
+	CHECK(c != NULL);
+	CHECK_ERR(imap_noop(c, NULL, &e), ERR_PROTO, "127.0.0.1: NOOP: bad response from server");
+	imap_client_free(&c);
+	fake_end(&f);
+	fake_free(&f);
+
+	c = connect_fake(&f, s2, &e);
+	CHECK(c == NULL);
+	CHECK(e.cls == ERR_PROTO);
+	CHECK(strstr(e.msg, "127.0.0.1") != NULL);
+	fake_end(&f);
+	fake_free(&f);
+
+	c = connect_fake(&f, s3, &e);
+	CHECK(c == NULL);
+	CHECK(e.cls == ERR_TEMP && strstr(e.msg, "too many connections"));
+	fake_end(&f);
+	fake_free(&f);
+
+	c = connect_fake(&f, s4, &e);
+	CHECK_ERR(imap_noop(c, NULL, &e), ERR_PROTO, "NOOP: server answered unknown tag 'A99'");
+	imap_client_free(&c);
+	fake_end(&f);
+	fake_free(&f);
+}
+
+static void t_no_codes(void)
+{
+	static const struct {
+		const char *reply;
+		enum err_class cls;
+	} tab[] = {
+		{ "%T NO [OVERQUOTA] Quota exceeded\r\n", ERR_QUOTA },
+		{ "%T NO [TRYCREATE] No such mailbox\r\n", ERR_TRYCREATE },
+		{ "%T NO [NONEXISTENT] Unknown mailbox\r\n", ERR_NOTFOUND },
+		{ "%T NO [ALREADYEXISTS] Mailbox exists\r\n", ERR_EXISTS },
+		{ "%T NO [INUSE] Mailbox in use\r\n", ERR_INUSE },
+		{ "%T NO [UNAVAILABLE] Try later\r\n", ERR_TEMP },
+		{ "%T NO [SERVERBUG] Oops\r\n", ERR_TEMP },
+		{ "%T NO [AUTHENTICATIONFAILED] Bad\r\n", ERR_AUTH },
+		{ "%T NO [LIMIT] Too many\r\n", ERR_LIMIT },
+		{ "%T NO [CANNOT] Not that\r\n", ERR_PERM },
+		{ "%T NO Something else\r\n", ERR_PERM },
+		{ "%T BAD Syntax error\r\n", ERR_PERM },
+		{ "%T NO [X-UNKNOWN foo] Whatever\r\n", ERR_PERM },
+	};
+	enum { N = sizeof(tab) / sizeof(tab[0]) };
+	struct step s[2 * N + 3];
+	size_t k = 0;
+	s[k++] = (struct step){ 'S', PREAUTH };
+	for (size_t i = 0; i < N; i++) {
+		s[k++] = (struct step){ 'R', NULL };
+		s[k++] = (struct step){ 'S', tab[i].reply };
+	}
+	s[k++] = (struct step){ 'W', NULL };
+	s[k++] = (struct step){ 0, NULL };
+
+	struct fake f;
+	struct err e;
+	struct imap_client *c = connect_fake(&f, s, &e);
+	CHECK(c != NULL);
+	for (size_t i = 0; i < N && c; i++) {
+		char want[256];
+		/* "%T NO [X] text\r\n" -> "CREATE "x": NO [X] text" */
+		snprintf(want, sizeof(want), "127.0.0.1: CREATE \"Fö\": %.*s", (int)(strlen(tab[i].reply) - 5),
+			 tab[i].reply + 3);
+		CHECK_ERR(imap_create(c, "Fö", NULL, &e), tab[i].cls, want);
+	}
+	imap_client_free(&c);
+	fake_end(&f);
+	CHECK(strstr(f.got.data, "CREATE \"F&APY-\"") != NULL);
+	fake_free(&f);
+}
+
+/* A message source producing `n` bytes of 'x' in 1000-byte chunks. */
+struct src {
+	uint64_t left;
+};
+
+static int src_read(void *ctx, void *buf, size_t cap, size_t *got_r, struct err *e)
+{
+	struct src *s = ctx;
+	size_t n = cap < 1000 ? cap : 1000;
+
+	(void)e;
+	if (n > s->left)
+		n = (size_t)s->left;
+	memset(buf, 'x', n);
+	s->left -= n;
+	*got_r = n;
+	return 0;
+}
+
+static void t_sync_literals(void)
+{
+	static const struct step s[] = {
+		{ 'S', PREAUTH }, { 'R', NULL }, { 'S', "%T OK [APPENDUID 9 5] done\r\n" },
+		{ 'N', "%T NO [OVERQUOTA] too big\r\n" },
+		{ 'R', NULL }, { 'S', "%T OK noop\r\n" }, { 'W', NULL }, { 0, NULL },
+	};
+	struct fake f;
+	struct err e;
+	struct imap_client *c = connect_fake(&f, s, &e);
+	struct src sr = { 3000 };
+	struct imap_append_msg m = { .flags = "\\Seen", .idate = 0,
+				     .src = { .size = 3000, .read = src_read, .ctx = &sr } };
+	struct imap_uidmap map;
+
+	CHECK(c != NULL);
+	CHECK(imap_append(c, "INBOX", &m, &map, NULL, &e) == 0);
+	CHECK_INT(map.uidvalidity, 9);
+	CHECK_STR(map.dst_uids, "5");
+	imap_uidmap_free(&map);
+	struct imap_append_msg m2 = { .idate = -1, .src = { .size = 5, .data = "SECRT" } };
+	CHECK_ERR(imap_append(c, "INBOX", &m2, &map, NULL, &e), ERR_QUOTA,
+		  "APPEND \"INBOX\": NO [OVERQUOTA] too big");
+	CHECK(imap_noop(c, NULL, &e) == 0);
+	imap_client_free(&c);
+	fake_end(&f);
+	CHECK(strstr(f.got.data, "APPEND \"INBOX\" (\\Seen) \"01-Jan-1970 00:00:00 +0000\" {3000}\r\n") != NULL);
+	CHECK(strstr(f.got.data, "SECRT") == NULL); /* refused literal never sent */
+	CHECK(strstr(f.got.data, "{5}\r\nA3 NOOP\r\n") != NULL);
+	fake_free(&f);
+}
+
+static void t_literal_minus(void)
+{
+	static const struct step s[] = {
+		{ 'S', "* PREAUTH [CAPABILITY IMAP4rev1 LITERAL-] hi\r\n" },
+		{ 'R', NULL }, { 'S', "%T OK a\r\n" }, { 'R', NULL }, { 'S', "%T OK b\r\n" },
+		{ 'W', NULL }, { 0, NULL },
+	};
+	struct fake f;
+	struct err e;
+	struct imap_client *c = connect_fake(&f, s, &e);
+	struct src s1 = { 100 }, s2 = { 5000 };
+	struct imap_append_msg m1 = { .idate = -1, .src = { .size = 100, .read = src_read, .ctx = &s1 } };
+	struct imap_append_msg m2 = { .idate = -1, .src = { .size = 5000, .read = src_read, .ctx = &s2 } };
+
+	CHECK(c != NULL);
+	CHECK(imap_append(c, "INBOX", &m1, NULL, NULL, &e) == 0);
+	CHECK(imap_append(c, "INBOX", &m2, NULL, NULL, &e) == 0);
+	imap_client_free(&c);
+	fake_end(&f);
+	CHECK(strstr(f.got.data, "{100+}\r\n") != NULL);
+	CHECK(strstr(f.got.data, "{5000}\r\n") != NULL);
+	fake_free(&f);
+}
+
+static void t_out_of_order(void)
+{
+	static const struct step s[] = {
+		{ 'S', PREAUTH }, { 'R', NULL }, { 'R', NULL }, { 'R', NULL },
+		{ 'S', "A3 OK third\r\nA1 NO [UNAVAILABLE] first\r\nA2 OK second\r\n" },
+		{ 'W', NULL }, { 0, NULL },
+	};
+	struct fake f;
+	struct err e;
+	struct imap_client *c = connect_fake(&f, s, &e);
+	struct imap_cmd *h[3];
+
+	CHECK(c != NULL);
+	for (int i = 0; i < 3; i++)
+		CHECK(imap_noop(c, &h[i], &e) == 0);
+	CHECK_STR(imap_cmd_tag(h[0]), "A1");
+	CHECK(imap_cmd_wait(c, &h[2], &e) == 0);
+	CHECK_ERR(imap_cmd_wait(c, &h[0], &e), ERR_TEMP, "NOOP: NO [UNAVAILABLE] first");
+	CHECK(imap_cmd_wait(c, &h[1], &e) == 0);
+	imap_client_free(&c);
+	fake_end(&f);
+	fake_free(&f);
+}
+
+struct evs {
+	int exists, expunge, alert, fetch, flags, caps;
+	char alert_text[64];
+};
+
+static void on_event(void *ctx, const struct imap_event *ev)
+{
+	struct evs *v = ctx;
+
+	switch (ev->type) {
+	case IMAP_EV_EXISTS:
+		v->exists++;
+		break;
+	case IMAP_EV_EXPUNGE:
+		v->expunge++;
+		break;
+	case IMAP_EV_ALERT:
+		v->alert++;
+		snprintf(v->alert_text, sizeof(v->alert_text), "%s", ev->text);
+		break;
+	case IMAP_EV_FETCH:
+		v->fetch += ev->fetch && (ev->fetch->flags.sys & MF_SEEN);
+		break;
+	case IMAP_EV_FLAGS:
+		v->flags++;
+		break;
+	case IMAP_EV_CAPS:
+		v->caps++;
+		break;
+	default:
+		break;
+	}
+}
+
+static void t_unsolicited(void)
+{
+	static const struct step s[] = {
+		{ 'S', PREAUTH }, { 'R', NULL },
+		{ 'S', "* 2 EXISTS\r\n* FLAGS (\\Seen \\Deleted)\r\n"
+		       "* OK [PERMANENTFLAGS (\\Seen \\*)] p\r\n%T OK [READ-ONLY] done\r\n" },
+		{ 'R', NULL },
+		{ 'S', "* 3 EXISTS\r\n* 2 EXPUNGE\r\n* OK [ALERT] disk almost full\r\n"
+		       "* 1 FETCH (UID 4 FLAGS (\\Seen))\r\n* FLAGS (\\Seen foo)\r\n"
+		       "* CAPABILITY IMAP4rev1 MOVE\r\n%T OK noop\r\n" },
+		{ 'W', NULL }, { 0, NULL },
+	};
+	struct fake f;
+	struct err e;
+	struct evs v = { 0 };
+	struct imap_client *c = connect_fake(&f, s, &e);
+
+	CHECK(c != NULL);
+	imap_client_set_event_cb(c, on_event, &v);
+	CHECK(imap_select(c, "INBOX", NULL, &e) == 0);
+	const struct imap_mailbox *mb = imap_client_mailbox(c);
+	CHECK(mb->read_only);
+	CHECK_STR(mb->permanentflags, "\\Seen \\*");
+	CHECK(imap_noop(c, NULL, &e) == 0);
+	CHECK_INT(mb->exists, 2);
+	CHECK_INT(mb->expunged, 1);
+	CHECK_STR(mb->flags, "\\Seen foo");
+	CHECK_INT(v.exists, 2);
+	CHECK_INT(v.expunge, 1);
+	CHECK_INT(v.alert, 1);
+	CHECK_STR(v.alert_text, "disk almost full");
+	CHECK_INT(v.fetch, 1);
+	CHECK_INT(v.flags, 2);
+	CHECK(v.caps >= 1);
+	CHECK(imap_client_has_cap(c, "MOVE"));
+	imap_client_free(&c);
+	fake_end(&f);
+	fake_free(&f);
+}
+
+static void t_sink_failure(void)
+{
+	static const struct step s[] = {
+		{ 'S', PREAUTH }, { 'R', NULL }, { 'S', "%T OK selected\r\n" }, { 'R', NULL },
+		{ 'S', "* 1 FETCH (UID 1 BODY[] {10}\r\n0123456789)\r\n%T OK done\r\n" },
+		{ 'R', NULL }, { 'S', "%T OK noop\r\n" }, { 'W', NULL }, { 0, NULL },
+	};
+	struct fake f;
+	struct err e;
+	struct imap_client *c = connect_fake(&f, s, &e);
+	struct sinkstate ss = { 0, 1 };
+	struct imap_fetch_handler h = { .body_begin = sb_begin, .body_data = sb_data, .ctx = &ss };
+
+	CHECK(c != NULL);
+	CHECK(imap_select(c, "INBOX", NULL, &e) == 0);
+	CHECK_ERR(imap_uid_fetch(c, "1", "BODY.PEEK[]", 0, 0, &h, NULL, &e), ERR_IO,
+		  "disk full (test)");
+	CHECK(imap_noop(c, NULL, &e) == 0); /* connection still usable */
+	imap_client_free(&c);
+	fake_end(&f);
+	fake_free(&f);
+}
+
+static void collect(void *ctx, char dir, const char *line, size_t len)
+{
+	struct buf *b = ctx;
+
+	buf_addch(b, dir);
+	buf_addch(b, ' ');
+	buf_add(b, line, len);
+	buf_addch(b, '\n');
+}
+
+static void t_auth_no_sasl_ir(void)
+{
+	static const struct step s[] = {
+		{ 'S', "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi\r\n" },
+		{ 'R', NULL }, { 'S', "+ \r\n" }, { 'R', NULL },
+		{ 'S', "%T OK [CAPABILITY IMAP4rev1 X-AFTER] welcome\r\n" },
+		{ 'W', NULL }, { 0, NULL },
+	};
+	struct fake f;
+	struct err e;
+	struct imap_client_opts o;
+	struct imap_client *c = NULL;
+	struct buf tr = BUF_INIT(1 << 20);
+
+	if (fake_start(&f, "127.0.0.1", s) < 0)
+		exit(1);
+	opts_for(&o, "127.0.0.1", &f, IMAP_TLS_NONE);
+	o.trace = collect;
+	o.trace_ctx = &tr;
+	CHECK(imap_client_connect(&o, &c, &e) == 0);
+	CHECK(imap_auth(c, "user", "pass", &e) == 0 || (fprintf(stderr, "%s\n%s", e.msg, tr.data), 0));
+	CHECK_INT(imap_client_state(c), IMAP_STATE_AUTHENTICATED);
+	CHECK(imap_client_has_cap(c, "X-AFTER"));
+	size_t n;
+	imap_client_caps_prelogin(c, &n);
+	CHECK_INT(n, 2);
+	imap_client_free(&c);
+	fake_end(&f);
+	CHECK(strstr(f.got.data, "A1 AUTHENTICATE PLAIN\r\nAHVzZXIAcGFzcw==\r\n") != NULL);
+	CHECK(strstr(tr.data, "> A1 AUTHENTICATE PLAIN\n") != NULL);
+	CHECK(strstr(tr.data, "> <redacted>\n") != NULL);
+	CHECK(strstr(tr.data, "AHVzZXIAcGFzcw") == NULL);
+	buf_release(&tr);
+	fake_free(&f);
+}
+
+static void t_policies(void)
+{
+	static const struct step quiet[] = {
+		{ 'S', "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] hi\r\n" }, { 'W', NULL },
+		{ 0, NULL },
+	};
+	static const struct step nostarttls[] = {
+		{ 'S', "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] hi\r\n" }, { 'W', NULL },
+		{ 0, NULL },
+	};
+	static const struct step refused[] = {
+		{ 'S', "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN] hi\r\n" }, { 'R', NULL },
+		{ 'S', "%T NO not today\r\n" }, { 'W', NULL }, { 0, NULL },
+	};
+	static const struct step disabled[] = {
+		{ 'S', "* OK [CAPABILITY IMAP4rev1 LOGINDISABLED] hi\r\n" }, { 'W', NULL },
+		{ 0, NULL },
+	};
+	struct fake f;
+	struct err e;
+	struct imap_client_opts o;
+	struct imap_client *c = NULL;
+
+	/* STARTTLS asked for, not offered: error, nothing else sent. */
+	CHECK(fake_start(&f, "127.0.0.1", nostarttls) == 0);
+	opts_for(&o, "127.0.0.1", &f, IMAP_TLS_STARTTLS);
+	CHECK_ERR(imap_client_connect(&o, &c, &e), ERR_TLS, "does not offer STARTTLS");
+	fake_end(&f);
+	CHECK_INT(f.got.len, 0);
+	fake_free(&f);
+
+	/* STARTTLS refused: error, no fallback. */
+	CHECK(fake_start(&f, "127.0.0.1", refused) == 0);
+	opts_for(&o, "127.0.0.1", &f, IMAP_TLS_STARTTLS);
+	CHECK_ERR(imap_client_connect(&o, &c, &e), ERR_TLS, "STARTTLS: NO not today");
+	fake_end(&f);
+	CHECK_STR(f.got.data, "A1 STARTTLS\r\n");
+	fake_free(&f);
+
+	/* LOGINDISABLED honoured. */
+	c = connect_fake(&f, disabled, &e);
+	CHECK(c != NULL);
+	CHECK_ERR(imap_login(c, "u", "p", &e), ERR_USAGE, "LOGINDISABLED");
+	CHECK_ERR(imap_auth(c, "u", "p", &e), ERR_USAGE, "LOGINDISABLED");
+	imap_client_free(&c);
+	fake_end(&f);
+	CHECK_INT(f.got.len, 0);
+	fake_free(&f);
+
+	/* Plaintext to a non-loopback address: refused before sending. */
+	struct ifaddrs *ifa = NULL;
+	char ip[64] = "";
+	if (getifaddrs(&ifa) == 0) {
+		for (struct ifaddrs *p = ifa; p; p = p->ifa_next) {
+			if (!p->ifa_addr || p->ifa_addr->sa_family != AF_INET)
+				continue;
+			inet_ntop(AF_INET, &((struct sockaddr_in *)p->ifa_addr)->sin_addr, ip,
+				  sizeof(ip));
+			if (!imap_io_ip_is_loopback(ip))
+				break;
+			ip[0] = '\0';
+		}
+		freeifaddrs(ifa);
+	}
+	if (!ip[0]) {
+		printf("no non-loopback IPv4 address: end-to-end plaintext check skipped\n");
+		return;
+	}
+	CHECK(fake_start(&f, ip, quiet) == 0);
+	opts_for(&o, ip, &f, IMAP_TLS_NONE);
+	CHECK(imap_client_connect(&o, &c, &e) == 0);
+	if (c) {
+		CHECK(!imap_client_is_loopback(c));
+		CHECK_ERR(imap_login(c, "u", "secret", &e), ERR_USAGE,
+			  "LOGIN: refusing to send a password over an unencrypted connection");
+		CHECK_ERR(imap_authenticate_plain(c, NULL, "u", "secret", &e), ERR_USAGE, "refusing");
+		CHECK_ERR(imap_auth(c, "u", "secret", &e), ERR_USAGE, "refusing");
+	}
+	imap_client_free(&c);
+	fake_end(&f);
+	CHECK(strstr(f.got.data, "secret") == NULL);
+	CHECK(strstr(f.got.data, "LOGIN") == NULL);
+	CHECK(strstr(f.got.data, "AUTHENTICATE") == NULL);
+	fake_free(&f);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		void (*fn)(void);
+	} tests[] = {
+		{ "bye", t_bye_mid_command },   { "cut-literal", t_cut_in_literal },
+		{ "garbage", t_garbage },       { "no-codes", t_no_codes },
+		{ "sync-literal", t_sync_literals }, { "literal-minus", t_literal_minus },
+		{ "out-of-order", t_out_of_order }, { "unsolicited", t_unsolicited },
+		{ "sink-failure", t_sink_failure }, { "auth-no-sasl-ir", t_auth_no_sasl_ir },
+		{ "policies", t_policies },
+	};
+	int ran = 0;
+
+	signal(SIGPIPE, SIG_IGN);
+	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		if (argc > 1 && strcmp(argv[1], tests[i].name) != 0)
+			continue;
+		printf("== %s\n", tests[i].name);
+		tests[i].fn();
+		ran++;
+	}
+	if (!ran) {
+		fprintf(stderr, "unknown scenario\n");
+		return 2;
+	}
+	return test_done();
+}
