@@ -192,6 +192,17 @@ static void test_flags(const char *root)
 	/* a reader renamed the file meanwhile: set_flags still finds it */
 	snprintf(path2, sizeof path2, "%s/cur/%s:2,FPRXac", inbox, c2.key);
 	CHECK_INT(rename(path, path2), 0);
+	{
+		/* fetch finds the renamed file too, with its new flags */
+		struct md_sink k0;
+		struct store_sink sk0;
+		md_sink_init(&k0, &sk0);
+		CHECK_INT(s->ops->fetch(s, keys + 1, 1, &sk0, &e), 0);
+		CHECK_INT(k0.ok, 1);
+		CHECK_INT(k0.meta.flags.sys, MF_FLAGGED | MF_ANSWERED);
+		CHECK_INT(k0.data.len, strlen(MSG));
+		md_sink_free(&k0);
+	}
 	flagset_parse(&add, "\\Draft");
 	CHECK_INT(s->ops->set_flags(s, keys + 1, 1, &add, NULL, &e), 0);
 	snprintf(path, sizeof path, "%s/cur/%s:2,DFPRXac", inbox, c2.key);
