@@ -77,6 +77,11 @@ struct exec {
 	unsigned reconnects;
 	int jfail;              /* a journal write failed: stop the run */
 	struct err jerr;
+	/* the run's mailbox lists, for the "unchanged since last time" test */
+	const struct store_box *bv[2];
+	size_t bn[2];
+	const struct journal_box *jv;
+	size_t jn;
 };
 
 static const char *side_name(int side)
@@ -1510,6 +1515,45 @@ out:
 	return ok;
 }
 
+/* A Maildir marker stored as trusted that the folder still shows. */
+static int marker_unchanged(const char *stored, const char *now)
+{
+	size_t n = strlen(stored);
+	if (!n || (n >= 2 && !strcmp(stored + n - 2, ":u")))
+		return 0;
+	return !strncmp(now, stored, n) && (now[n] == '\0' || !strcmp(now + n, ":u"));
+}
+
+static const struct store_box *listed(const struct exec *x, int side, const char *name)
+{
+	for (size_t i = 0; i < x->bn[side]; i++)
+		if (!strcmp(x->bv[side][i].name, name))
+			return &x->bv[side][i];
+	return NULL;
+}
+
+/* Nothing changed on either side since the last complete sync of the pair,
+ * as the bulk mailbox listing tells (STATUS counters with HIGHESTMODSEQ,
+ * Maildir directory mtimes): the pair is skipped without being opened. */
+static int pair_unchanged(const struct exec *x, const struct plan_box_action *a)
+{
+	const struct journal_box *jb = NULL;
+	for (size_t i = 0; i < x->jn; i++)
+		if (x->jv[i].id == a->journal_id)
+			jb = &x->jv[i];
+	if (!a->journal_id || !jb || !jb->complete)
+		return 0;
+	const struct store_box *r = listed(x, SIDE_REMOTE, a->rname);
+	const struct store_box *l = listed(x, SIDE_LOCAL, a->lname);
+	if (!r || !l || !r->has_status || !jb->highestmodseq || r->uidvalidity != jb->uidvalidity ||
+	    r->uidnext != jb->uidnext || r->highestmodseq != jb->highestmodseq)
+		return 0;
+	if (l->has_status)
+		return jb->l_highestmodseq && l->uidvalidity == jb->l_uidvalidity &&
+		       l->uidnext == jb->l_uidnext && l->highestmodseq == jb->l_highestmodseq;
+	return marker_unchanged(jb->lmarker, l->marker);
+}
+
 static int run_box_action(struct exec *x, const struct plan_box_action *a)
 {
 	struct err e;
@@ -1586,6 +1630,11 @@ static int run_box_action(struct exec *x, const struct plan_box_action *a)
 		}
 		break;
 	case PBOX_SYNC:
+		if (pair_unchanged(x, a)) {
+			x->st->boxes++;
+			xlog(x, EXEC_LOG_TRACE, "%s: unchanged since the last sync", a->rname);
+			return 0;
+		}
 		break;
 	}
 	x->st->boxes++;
@@ -1634,6 +1683,12 @@ static int run(struct exec *x, struct err *e)
 		}
 	if (list_all(x, bv, bn, e) < 0)
 		goto out;
+	for (int s = 0; s < 2; s++) {
+		x->bv[s] = bv[s];
+		x->bn[s] = bn[s];
+	}
+	x->jv = jv;
+	x->jn = jn;
 
 	struct plan_box_side *side[2];
 	size_t ns[2] = { 0, 0 };
