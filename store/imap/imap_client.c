@@ -534,18 +534,6 @@ int imap_client_cmd_astring(struct imap_client *c, struct imap_cmd *cmd, const c
 	return r;
 }
 
-int imap_client_cmd_abort(struct imap_client *c, struct imap_cmd *cmd, struct err *e)
-{
-	if (!cmd->done) {
-		if (!c->dead)
-			die(c, ERR_USAGE, "command could not be sent completely");
-	}
-	int r = cmd->failed ? (*e = cmd->err, -1) : dead_err(c, cmd->desc, e);
-	if (cmd->done && !cmd->detached)
-		cmd_free(c, cmd);
-	return r;
-}
-
 int imap_client_cmd_finish(struct imap_client *c, struct imap_cmd *cmd,
 			   struct imap_cmd **cmd_r, struct err *e)
 {

@@ -18,7 +18,8 @@
  *    ERR_AUTH; OVERQUOTA -> ERR_QUOTA; TRYCREATE -> ERR_TRYCREATE; NONEXISTENT
  *    -> ERR_NOTFOUND; ALREADYEXISTS -> ERR_EXISTS; INUSE -> ERR_INUSE;
  *    UNAVAILABLE / SERVERBUG -> ERR_TEMP; LIMIT -> ERR_LIMIT; otherwise
- *    ERR_PERM. BYE or a dropped connection -> ERR_TEMP (the client is then
+ *    ERR_PERM (a NO without a code whose text says the mailbox "doesn't
+ *    exist" -> ERR_NOTFOUND, as Dovecot answers SELECT). BYE or a dropped connection -> ERR_TEMP (the client is then
  *    dead: every later call fails with the same error); unparsable input ->
  *    ERR_PROTO; a command sent in the wrong state or needing a capability the
  *    server lacks is refused before sending with ERR_USAGE.
@@ -83,8 +84,10 @@ enum imap_tls_mode {
 };
 
 /* Trace: dir is '>' (client to server) or '<' (server to client); `line`
- * is one protocol line without CRLF (literal data is summarized as
- * "{N bytes}"), secrets already replaced by "<redacted>". */
+ * is one protocol line as on the wire without CRLF; the bytes of a literal
+ * are not shown: the line after a "{N}" header starts with "<N bytes>".
+ * LOGIN arguments, the AUTHENTICATE initial response and every line the
+ * client sends during AUTHENTICATE appear as "<redacted>". */
 typedef void imap_trace_fn(void *ctx, char dir, const char *line, size_t len);
 /* Debug log of the client's own decisions (state changes "old -> new"). */
 typedef void imap_log_fn(void *ctx, const char *msg);
@@ -186,7 +189,11 @@ typedef void imap_done_fn(void *ctx, const struct err *e /* NULL: OK */);
  * NULLs *cmd. */
 int imap_cmd_wait(struct imap_client *c, struct imap_cmd **cmd, struct err *e);
 /* Give the handle to the client: fn(ctx, err-or-NULL) runs when the command
- * completes (inside some later client call), then the client frees it. */
+ * completes (inside some later client call), then the client frees it.
+ * Callbacks (on_done, fetch handlers, events) must not call into the
+ * client. Submitted commands are queued and go out together at the latest
+ * when the client next waits (imap_cmd_wait, imap_client_drain, or any
+ * synchronous command). */
 void imap_cmd_on_done(struct imap_cmd **cmd, imap_done_fn *fn, void *ctx);
 /* Tag of the command ("A12"), for logs. */
 const char *imap_cmd_tag(const struct imap_cmd *cmd);
@@ -256,7 +263,7 @@ int imap_login(struct imap_client *c, const char *user, const char *pass, struct
 int imap_authenticate_plain(struct imap_client *c, const char *authzid, const char *user,
 			    const char *pass, struct err *e);
 /* The best available: AUTHENTICATE PLAIN when AUTH=PLAIN is advertised,
- * else LOGIN (unless LOGINDISABLED: ERR_AUTH). Capabilities are refreshed
+ * else LOGIN (unless LOGINDISABLED: ERR_USAGE). Capabilities are refreshed
  * after success (from [CAPABILITY] or a CAPABILITY command). */
 int imap_auth(struct imap_client *c, const char *user, const char *pass, struct err *e);
 /* The plaintext-password policy as a pure function: 0 if a password may be

@@ -147,9 +147,6 @@ int imap_client_cmd_literal(struct imap_client *c, struct imap_cmd *cmd,
  * out the handle. */
 int imap_client_cmd_finish(struct imap_client *c, struct imap_cmd *cmd,
 			   struct imap_cmd **cmd_r, struct err *e);
-/* Fail a command before it was sent completely (connection is dropped:
- * a half-sent command cannot be taken back). */
-int imap_client_cmd_abort(struct imap_client *c, struct imap_cmd *cmd, struct err *e);
 int imap_client_need_cap(struct imap_client *c, const char *cap, const char *what,
 			 struct err *e);
 /* UTF-8 mailbox name to the wire form (modified UTF-7). */

@@ -773,6 +773,36 @@ static void t_policies(void)
 	fake_free(&f);
 }
 
+static void t_timeout_and_injection(void)
+{
+	static const struct step silent[] = { { 'W', NULL }, { 0, NULL } };
+	static const struct step inject[] = {
+		{ 'S', "* OK [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n" }, { 'R', NULL },
+		{ 'S', "%T OK begin TLS\r\n* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] injected\r\n" },
+		{ 'W', NULL }, { 0, NULL },
+	};
+	struct fake f;
+	struct err e;
+	struct imap_client_opts o;
+	struct imap_client *c = NULL;
+
+	/* No greeting: the read timeout ends the wait with ERR_TEMP. */
+	CHECK(fake_start(&f, "127.0.0.1", silent) == 0);
+	opts_for(&o, "127.0.0.1", &f, IMAP_TLS_NONE);
+	o.read_timeout_ms = 300;
+	CHECK_ERR(imap_client_connect(&o, &c, &e), ERR_TEMP, "127.0.0.1: no answer from server");
+	fake_end(&f);
+	fake_free(&f);
+
+	/* Plaintext bytes after the OK to STARTTLS are refused (RFC 2595). */
+	CHECK(fake_start(&f, "127.0.0.1", inject) == 0);
+	opts_for(&o, "127.0.0.1", &f, IMAP_TLS_STARTTLS);
+	CHECK_ERR(imap_client_connect(&o, &c, &e), ERR_PROTO, "before the TLS handshake");
+	CHECK(c == NULL);
+	fake_end(&f);
+	fake_free(&f);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -784,7 +814,7 @@ int main(int argc, char **argv)
 		{ "sync-literal", t_sync_literals }, { "literal-minus", t_literal_minus },
 		{ "out-of-order", t_out_of_order }, { "unsolicited", t_unsolicited },
 		{ "sink-failure", t_sink_failure }, { "auth-no-sasl-ir", t_auth_no_sasl_ir },
-		{ "policies", t_policies },
+		{ "policies", t_policies },     { "timeout-injection", t_timeout_and_injection },
 	};
 	int ran = 0;
 
