@@ -205,6 +205,7 @@ struct collect {
 	size_t max_chunk;
 	int in_msg;
 	int keep; /* keep the bytes (else count only) */
+	const char *fail_key; /* write() fails for this key */
 	uint64_t bytes;
 };
 
@@ -226,9 +227,10 @@ static int c_begin(void *ctx, const struct store_msg *meta, struct err *e)
 static int c_write(void *ctx, const void *p, size_t n, struct err *e)
 {
 	struct collect *c = ctx;
-	(void)e;
 	if (!c->in_msg)
 		return -1;
+	if (c->fail_key && !strcmp(c->v[c->n - 1].key, c->fail_key))
+		return err_set(e, ERR_IO, "disk full (test)");
 	if (n > c->max_chunk)
 		c->max_chunk = n;
 	c->bytes += n;
@@ -384,6 +386,33 @@ static void t_list(void)
 
 /* Full listing, then a change on the server, then a delta through the
  * path that `nocap` leaves. */
+/* old full listing + delta (changed/new messages, vanished keys) must be
+ * the new full listing, message for message. */
+static int delta_matches(const struct store_listing *old, const struct store_listing *delta,
+			 const struct store_listing *now)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < old->n; i++) {
+		const struct store_msg *o = &old->msgs[i];
+		if (has_vanished(delta, o->key) || find_msg(delta, o->uid))
+			continue;
+		const struct store_msg *x = find_msg(now, o->uid);
+		if (!x || !flagset_equal(&x->flags, &o->flags) || x->size != o->size ||
+		    x->idate != o->idate)
+			return 0;
+		n++;
+	}
+	for (size_t i = 0; i < delta->n; i++) {
+		const struct store_msg *d = &delta->msgs[i];
+		const struct store_msg *x = find_msg(now, d->uid);
+		if (!x || !flagset_equal(&x->flags, &d->flags) || x->size != d->size ||
+		    x->idate != d->idate)
+			return 0;
+		n++;
+	}
+	return n == now->n;
+}
+
 static void listing_round(unsigned nocap, int round)
 {
 	struct store *s = open_store(nocap);
@@ -408,7 +437,7 @@ static void listing_round(unsigned nocap, int round)
 	since.modseq = st.highestmodseq;
 	since.uidnext = st.uidnext;
 	uint32_t first = l.msgs[0].uid, second = l.msgs[1].uid;
-	store_listing_free(&l);
+	struct store_listing old = l;
 	s->ops->close(s);
 
 	/* another client: flag one, expunge one, deliver one */
@@ -446,8 +475,13 @@ static void listing_round(unsigned nocap, int round)
 		CHECK(l.n < st.messages || st.messages <= 2);
 		if (l.n == st.messages && st.messages > 2)
 			fprintf(stderr, "delta listed everything (%zu)\n", l.n);
+		struct store_listing now;
+		CHECK_INT(s->ops->list_msgs(s, NULL, &now, &e), 0);
+		CHECK(delta_matches(&old, &l, &now));
+		store_listing_free(&now);
 	}
 	store_listing_free(&l);
+	store_listing_free(&old);
 
 	/* since with another UIDVALIDITY: a full listing */
 	since.uidvalidity ^= 1;
@@ -511,6 +545,21 @@ static void t_fetch(void)
 	CHECK(g && g->ok == 0 && g->cls == ERR_GONE);
 	g = find_got(&c, "x");
 	CHECK(g && g->ok == 0 && g->cls == ERR_GONE);
+	collect_free(&c);
+
+	/* a sink failing on one message: that one ends ok = 0, the rest go on */
+	memset(&c, 0, sizeof c);
+	c.keep = 1;
+	c.fail_key = "2";
+	CHECK_INT(s->ops->fetch(s, keys, 6, &sink, &e), 0);
+	g = find_got(&c, "2");
+	CHECK(g && g->ok == 0 && g->cls == ERR_IO);
+	for (int i = 2; i < 5; i++) {
+		char key[8];
+		snprintf(key, sizeof key, "%d", i + 1);
+		g = find_got(&c, key);
+		CHECK(g && g->ok == 1 && g->data.len == m[i].len);
+	}
 	collect_free(&c);
 
 	struct buf id = BUF_INIT(4096), date = BUF_INIT(4096);
