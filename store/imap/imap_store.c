@@ -4,7 +4,7 @@
  * and the first error of pipelined writes (reported by flush()).
  *
  * RFCs: 3501 (IMAP4rev1), 4315 (UIDPLUS), 7162 (CONDSTORE/QRESYNC),
- * 5819 (LIST-STATUS), 6154 (SPECIAL-USE), 7888 (LITERAL+).
+ * 5819 (LIST-STATUS), 6154 (SPECIAL-USE), 7888 (LITERAL+), 3502 (MULTIAPPEND).
  *
  * Design
  *  - Reads (list_boxes, list_msgs, headers) are synchronous from the
@@ -39,6 +39,7 @@
 #define HDR_MAX ((size_t)64 << 10)
 #define BATCH_MAX_MSGS 100        /* messages per MULTIAPPEND */
 #define BATCH_MAX_BYTES (8u << 20) /* bytes held for one MULTIAPPEND */
+#define INFLIGHT_MAX_BYTES (32u << 20) /* append data awaiting answers */
 
 struct imap_store {
 	struct store base;
@@ -56,6 +57,7 @@ struct imap_store {
 	struct store_writer **queue;  /* appends waiting for one MULTIAPPEND */
 	size_t nqueue, capqueue;
 	uint64_t queue_bytes;
+	uint64_t inflight_bytes;      /* append data held for commands in flight */
 };
 
 static int submit_queue(struct imap_store *s, struct err *e);
@@ -69,6 +71,7 @@ struct store_writer {
 	uint64_t size, written, rpos;
 	struct buf mem;
 	int fd;                        /* spool file when size > APPEND_MEM_MAX */
+	int submitted;                 /* counted in inflight_bytes */
 	struct imap_append_msg msg;
 	struct imap_uidmap map;
 	store_append_cb *cb;
@@ -1091,6 +1094,8 @@ static int imap_headers(struct store *st, const char *key, struct buf *msgid, st
 static void writer_free(struct store_writer *w)
 {
 	struct imap_store *s = w->s;
+	if (w->submitted)
+		s->inflight_bytes -= w->size;
 	if (w->prev)
 		w->prev->next = w->next;
 	else if (s->pending == w)
@@ -1257,6 +1262,8 @@ static void batch_done(void *ctx, const struct err *e)
 static int submit_one(struct imap_store *s, struct store_writer *w, struct err *e)
 {
 	struct imap_cmd *cmd;
+	w->submitted = 1;
+	s->inflight_bytes += w->size;
 	if (imap_append(s->c, w->box, &w->msg, &w->map, &cmd, e) < 0) {
 		writer_free(w);
 		return -1;
@@ -1283,6 +1290,8 @@ static int submit_queue(struct imap_store *s, struct err *e)
 	for (size_t i = 0; i < n; i++) {
 		b->w[i] = s->queue[i];
 		b->msgs[i] = s->queue[i]->msg;
+		b->w[i]->submitted = 1;
+		s->inflight_bytes += b->w[i]->size;
 	}
 	struct imap_cmd *cmd;
 	if (imap_multiappend(s->c, b->w[0]->box, b->msgs, n, &b->map, &cmd, e) < 0) {
@@ -1320,6 +1329,13 @@ static int imap_append_end(struct store_writer *w, int ok, store_append_cb *cb, 
 	} else {
 		w->msg.src.read = spool_read;
 		w->msg.src.ctx = w;
+	}
+	/* Bound the memory held for unanswered appends: past the limit, wait
+	 * for the answers (their callbacks free the data). */
+	if (s->inflight_bytes + w->size > INFLIGHT_MAX_BYTES && s->inflight_bytes &&
+	    imap_client_drain(s->c, e) < 0) {
+		writer_free(w);
+		return -1;
 	}
 	/* linked in before submitting: the answer may arrive inside the call */
 	w->next = s->pending;
