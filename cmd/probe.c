@@ -441,7 +441,7 @@ static void report_json(struct probe_run *r)
 	const char *const *caps;
 	json_t *root = json_object();
 	json_object_set_new(root, "host", json_string(r->url.host));
-	json_object_set_new(root, "port", json_integer(r->url.port));
+	json_object_set_new(root, "port", json_integer(url_port(&r->url, r->tls)));
 	json_object_set_new(root, "user", json_string(r->url.user));
 	json_object_set_new(root, "tls", json_string(url_tls_name(r->tls)));
 	json_object_set_new(root, "greeting", json_string(imap_client_greeting(c)));
@@ -510,7 +510,7 @@ int cmd_probe(int argc, char **argv)
 		url_free(&r.url);
 		return 2;
 	}
-	snprintf(r.port, sizeof r.port, "%u", r.url.port);
+	snprintf(r.port, sizeof r.port, "%u", url_port(&r.url, r.tls));
 	struct buf warn = BUF_INIT(4096);
 	if (password_get(o.pass_cmd, o.pass_file, "MAILFERRY_PASSWORD", &r.pass, &warn, &e) < 0) {
 		fprintf(stderr, "mailferry: probe: %s\n", e.msg);

@@ -223,3 +223,10 @@ int url_tls_resolve(const struct imap_url *u, enum url_tls asked, enum url_tls *
 	*mode_r = m;
 	return 0;
 }
+
+unsigned url_port(const struct imap_url *u, enum url_tls mode)
+{
+	if (u->port_given)
+		return u->port;
+	return mode == URL_TLS_IMPLICIT ? 993 : 143;
+}

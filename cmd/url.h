@@ -46,6 +46,10 @@ const char *url_tls_name(enum url_tls mode);
 int url_tls_resolve(const struct imap_url *u, enum url_tls asked, enum url_tls *mode_r,
 		    struct err *e);
 
+/* The port to connect to: the one in the URL, else 993 for implicit TLS and
+ * 143 otherwise (so "imap://u@h --tls implicit" goes to 993). */
+unsigned url_port(const struct imap_url *u, enum url_tls mode);
+
 /* Is `host` a loopback name or address (no DNS lookup)? */
 int url_host_is_loopback(const char *host);
 

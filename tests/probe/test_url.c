@@ -109,6 +109,15 @@ int main(void)
 	}
 	enum url_tls m;
 	CHECK_INT(url_tls_parse("plain", &m), -1);
+	struct imap_url u;
+	struct err e;
+	CHECK_INT(url_parse("imap://u@h", &u, &e), 0);
+	CHECK_INT(url_port(&u, URL_TLS_IMPLICIT), 993);
+	CHECK_INT(url_port(&u, URL_TLS_STARTTLS), 143);
+	url_free(&u);
+	CHECK_INT(url_parse("imap://u@h:1143", &u, &e), 0);
+	CHECK_INT(url_port(&u, URL_TLS_IMPLICIT), 1143);
+	url_free(&u);
 	CHECK_STR(url_tls_name(URL_TLS_STARTTLS), "starttls");
 	return test_done();
 }
