@@ -385,6 +385,194 @@ static void case_crash(const char *base)
 	buf_release(&want[1]);
 }
 
+/* ------------------------------------------------------------ a flaky store */
+
+/* Wraps the remote Maildir: fails the first `temp_fetches` fetches with
+ * ERR_TEMP (a dropped connection) and refuses to open `bad_box`. The
+ * budget lives in the test, so a reopened store does not fail again. */
+struct flaky_ctl {
+	struct chan *c;
+	int temp_fetches;
+	const char *bad_box;
+	int opens;
+};
+
+struct flaky {
+	struct store base;
+	struct store *in;
+	struct flaky_ctl *ctl;
+};
+
+#define IN(s) (((struct flaky *)(s))->in)
+
+static void fl_close(struct store *s)
+{
+	IN(s)->ops->close(IN(s));
+	free(s);
+}
+static int fl_list_boxes(struct store *s, struct store_box **v, size_t *n, struct err *e)
+{
+	return IN(s)->ops->list_boxes(IN(s), v, n, e);
+}
+static int fl_open_box(struct store *s, const char *name, int ro, struct store_box_state *st,
+		       struct err *e)
+{
+	struct flaky *f = (struct flaky *)s;
+	if (f->ctl->bad_box && !strcmp(name, f->ctl->bad_box))
+		return err_set(e, ERR_PERM, "cannot open '%s': refused by the test", name);
+	return IN(s)->ops->open_box(IN(s), name, ro, st, e);
+}
+static int fl_list_msgs(struct store *s, const struct store_since *since,
+			struct store_listing *out, struct err *e)
+{
+	return IN(s)->ops->list_msgs(IN(s), since, out, e);
+}
+static int fl_fetch(struct store *s, const char *const *keys, size_t n,
+		    const struct store_sink *sink, struct err *e)
+{
+	struct flaky *f = (struct flaky *)s;
+	if (f->ctl->temp_fetches > 0) {
+		f->ctl->temp_fetches--;
+		return err_set(e, ERR_TEMP, "connection dropped by the test");
+	}
+	return IN(s)->ops->fetch(IN(s), keys, n, sink, e);
+}
+static int fl_headers(struct store *s, const char *key, struct buf *m, struct buf *d,
+		      struct err *e)
+{
+	return IN(s)->ops->headers(IN(s), key, m, d, e);
+}
+/* The wrapper's writer: the inner store's writer and the table to use. */
+struct fl_writer {
+	const struct store_ops *ops;
+	struct store_writer *w;
+};
+
+static int fl_append_begin(struct store *s, const struct flagset *f, int64_t idate,
+			   uint64_t size, struct store_writer **w_r, struct err *e)
+{
+	struct fl_writer *fw = mf_calloc(1, sizeof *fw);
+	fw->ops = IN(s)->ops;
+	if (IN(s)->ops->append_begin(IN(s), f, idate, size, &fw->w, e) < 0) {
+		free(fw);
+		return -1;
+	}
+	*w_r = (struct store_writer *)fw;
+	return 0;
+}
+static int fl_append_write(struct store_writer *w, const void *d, size_t n, struct err *e)
+{
+	struct fl_writer *fw = (struct fl_writer *)w;
+	return fw->ops->append_write(fw->w, d, n, e);
+}
+static int fl_append_end(struct store_writer *w, int ok, store_append_cb *cb, void *ctx,
+			 struct err *e)
+{
+	struct fl_writer *fw = (struct fl_writer *)w;
+	int rc = fw->ops->append_end(fw->w, ok, cb, ctx, e);
+	free(fw);
+	return rc;
+}
+static int fl_set_flags(struct store *s, const char *const *k, size_t n, const struct flagset *a,
+			const struct flagset *d, struct err *e)
+{
+	return IN(s)->ops->set_flags(IN(s), k, n, a, d, e);
+}
+static int fl_expunge(struct store *s, const char *const *k, size_t n, struct err *e)
+{
+	return IN(s)->ops->expunge(IN(s), k, n, e);
+}
+static int fl_create(struct store *s, const char *name, struct err *e)
+{
+	return IN(s)->ops->create_box(IN(s), name, e);
+}
+static int fl_delete(struct store *s, const char *name, struct err *e)
+{
+	return IN(s)->ops->delete_box(IN(s), name, e);
+}
+static int fl_rename(struct store *s, const char *a, const char *b, struct err *e)
+{
+	return IN(s)->ops->rename_box(IN(s), a, b, e);
+}
+static int fl_flush(struct store *s, struct err *e)
+{
+	return IN(s)->ops->flush(IN(s), e);
+}
+
+static const struct store_ops flaky_ops = {
+	"flaky", fl_close, fl_list_boxes, fl_open_box, fl_list_msgs, fl_fetch, fl_headers,
+	fl_append_begin, fl_append_write, fl_append_end, fl_set_flags, fl_expunge,
+	fl_create, fl_delete, fl_rename, fl_flush,
+};
+
+static int open_flaky(void *ctx, enum plan_side side, struct store **s_r, struct err *e)
+{
+	struct flaky_ctl *ctl = ctx;
+	struct store *in;
+	if (open_md(ctl->c, side, &in, e) < 0)
+		return -1;
+	ctl->opens++;
+	if (side == SIDE_LOCAL) {
+		*s_r = in;
+		return 0;
+	}
+	struct flaky *f = mf_calloc(1, sizeof *f);
+	f->base.ops = &flaky_ops;
+	f->base.label = in->label;
+	f->in = in;
+	f->ctl = ctl;
+	*s_r = &f->base;
+	return 0;
+}
+
+static void case_reconnect(const char *base)
+{
+	struct chan c;
+	struct exec_opts o;
+	struct exec_stats st;
+	struct err e;
+	struct flaky_ctl ctl = { &c, 2, NULL, 0 };
+	chan_init(&c, base, "reconnect");
+	seed(&c);
+	opts_default(&o);
+	o.backoff_ms = 1;
+	CHECK_INT(exec_sync(c.journal, open_flaky, &ctl, &o, &st, &e), EXEC_OK);
+	CHECK_INT(st.reconnects, 2);
+	CHECK_INT(ctl.opens, 6);
+	check_same(&c, "after reconnects");
+	/* more drops than the budget: the mailbox fails, the run is partial */
+	put(&c, SIDE_REMOTE, "INBOX", "r9", 0, NULL);
+	ctl.temp_fetches = 100;
+	CHECK_INT(exec_sync(c.journal, open_flaky, &ctl, &o, &st, &e), EXEC_PARTIAL);
+	CHECK_INT(st.boxes_failed, 1);
+	ctl.temp_fetches = 0;
+	CHECK_INT(exec_sync(c.journal, open_flaky, &ctl, &o, &st, &e), EXEC_OK);
+	CHECK_INT(st.dir[SIDE_LOCAL].copied, 1);
+	check_same(&c, "after the retry run");
+}
+
+static void case_contained(const char *base)
+{
+	struct chan c;
+	struct exec_opts o;
+	struct exec_stats st;
+	struct err e;
+	struct flaky_ctl ctl = { &c, 0, "Work", 0 };
+	chan_init(&c, base, "contained");
+	seed(&c);
+	opts_default(&o);
+	/* Work cannot be opened: reported, skipped, the rest syncs */
+	CHECK_INT(exec_sync(c.journal, open_flaky, &ctl, &o, &st, &e), EXEC_PARTIAL);
+	CHECK_INT(st.boxes_failed, 1);
+	CHECK_INT(st.dir[SIDE_LOCAL].copied, 3);
+	CHECK_INT(st.dir[SIDE_REMOTE].copied, 3);
+	/* the next run, with Work back, completes and converges */
+	ctl.bad_box = NULL;
+	CHECK_INT(exec_sync(c.journal, open_flaky, &ctl, &o, &st, &e), EXEC_OK);
+	CHECK_INT(st.dir[SIDE_LOCAL].copied, 2);
+	check_same(&c, "after the contained failure");
+}
+
 int main(int argc, char **argv)
 {
 	char base[] = "/tmp/mf-test-exec.XXXXXX";
@@ -402,6 +590,10 @@ int main(int argc, char **argv)
 		case_dry_run(base);
 	else if (!strcmp(argv[1], "crash"))
 		case_crash(base);
+	else if (!strcmp(argv[1], "reconnect"))
+		case_reconnect(base);
+	else if (!strcmp(argv[1], "contained"))
+		case_contained(base);
 	else
 		return 2;
 	if (!getenv("TEST_KEEP"))
