@@ -1358,6 +1358,33 @@ int imap_id(struct imap_client *c, const char *const *kv, struct imap_id *server
 	return imap_client_cmd_finish(c, cmd, NULL, e);
 }
 
+int imap_compress(struct imap_client *c, struct err *e)
+{
+	struct err e2;
+
+	if (imap_client_need_cap(c, "COMPRESS=DEFLATE", "COMPRESS", e) < 0)
+		return -1;
+	if (imap_client_is_compressed(c))
+		return err_set(e, ERR_USAGE, "%s: COMPRESS: already active", c->host);
+	struct imap_cmd *cmd = imap_client_cmd_begin(c, CK_PLAIN, ST_AUTH, 1, "COMPRESS DEFLATE", e);
+	if (!cmd)
+		return -1;
+	imap_client_cmd_add(c, cmd, "COMPRESS DEFLATE", 0);
+	if (imap_client_cmd_finish(c, cmd, NULL, e) < 0)
+		return -1;
+	if (imap_io_start_deflate(c->io, &e2) < 0) {
+		die_err(c, &e2);
+		return err_set(e, e2.cls, "%s: COMPRESS: %s", c->host, strip_host(c, e2.msg));
+	}
+	logf_(c, "compression started");
+	return 0;
+}
+
+int imap_client_is_compressed(const struct imap_client *c)
+{
+	return c->io && imap_io_is_compressed(c->io);
+}
+
 /* ------------------------------------------------------------------ */
 /* STARTTLS and authentication                                          */
 

@@ -123,6 +123,7 @@ enum imap_state imap_client_state(const struct imap_client *c);
 const char *imap_client_host(const struct imap_client *c);
 int imap_client_is_tls(const struct imap_client *c);
 int imap_client_is_loopback(const struct imap_client *c);
+int imap_client_is_compressed(const struct imap_client *c);
 /* The greeting line after the "* OK" / "* PREAUTH" (response code included). */
 const char *imap_client_greeting(const struct imap_client *c);
 /* The error that killed the connection (BYE, EOF, protocol), or NULL. */
@@ -250,6 +251,10 @@ int imap_logout(struct imap_client *c, struct err *e);
  * NIL; free with imap_id_free). ERR_USAGE if ID is not advertised. */
 int imap_id(struct imap_client *c, const char *const *kv, struct imap_id *server_r,
 	    struct err *e);
+
+/* COMPRESS DEFLATE (RFC 4978): from the server's OK on, both directions are
+ * raw deflate. ERR_USAGE when COMPRESS=DEFLATE is not advertised. */
+int imap_compress(struct imap_client *c, struct err *e);
 
 /* ------------------------------------------------------------------ */
 /* Not authenticated                                                    */

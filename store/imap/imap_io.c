@@ -70,6 +70,7 @@ struct imap_io {
 	struct buf wbuf;      /* queued, not yet sent (uncompressed) */
 
 	int deflate;          /* COMPRESS=DEFLATE active */
+	int zin_ended;        /* the server's deflate stream ended */
 	z_stream zin, zout;
 	struct buf zrbuf;     /* compressed bytes read, not yet inflated */
 	size_t zrpos;
@@ -593,6 +594,8 @@ static long layer_read(struct imap_io *io, char *p, size_t n, short *want, struc
 {
 	if (!io->deflate)
 		return raw_read(io, p, n, want, e);
+	if (io->zin_ended)
+		return 0;
 	for (;;) {
 		if (io->zrbuf.len > io->zrpos) {
 			io->zin.next_in = (Bytef *)io->zrbuf.data + io->zrpos;
@@ -601,6 +604,11 @@ static long layer_read(struct imap_io *io, char *p, size_t n, short *want, struc
 			io->zin.avail_out = (uInt)n;
 			int z = inflate(&io->zin, Z_SYNC_FLUSH);
 			io->zrpos = io->zrbuf.len - io->zin.avail_in;
+			if (z == Z_STREAM_END) {
+				/* The server ended the stream (it is closing). */
+				io->zin_ended = 1;
+				return (long)(n - io->zin.avail_out);
+			}
 			if (z != Z_OK && z != Z_BUF_ERROR) {
 				err_set(e, ERR_PROTO, "%s: bad compressed data from server: %s",
 					io->host, io->zin.msg ? io->zin.msg : "inflate failed");

@@ -862,6 +862,44 @@ static void t_bigfetch(void)
 /* A streamed APPEND with a synchronizing literal is covered by
  * test-imap-fake (Dovecot always offers LITERAL+). */
 
+/* COMPRESS=DEFLATE (RFC 4978), when the fixture's Dovecot loads imap_zlib. */
+static void t_compress(void)
+{
+	struct err e;
+	struct trace_log tl = { BUF_INIT(64 << 20) };
+	struct imap_client *c = login_as(&fx, U("imap-zip"), IMAP_TLS_IMPLICIT, &tl);
+	const uint64_t size = 1u << 20;
+
+	if (!imap_client_has_cap(c, "COMPRESS=DEFLATE")) {
+		printf("server does not advertise COMPRESS=DEFLATE: checking the refusal only\n");
+		CHECK_FAIL(imap_compress(c, &e), ERR_USAGE, "COMPRESS=DEFLATE");
+		imap_client_free(&c);
+		buf_release(&tl.text);
+		return;
+	}
+	CHECK_OK(imap_compress(c, &e));
+	CHECK(imap_client_is_compressed(c));
+	CHECK_FAIL(imap_compress(c, &e), ERR_USAGE, "already active");
+	CHECK_OK(imap_create(c, "Zipped", NULL, &e));
+	struct gen g = { .size = size };
+	struct imap_append_msg am = { .idate = -1,
+				      .src = { .size = size, .read = gen_read, .ctx = &g } };
+	CHECK_OK(imap_append(c, "Zipped", &am, NULL, NULL, &e));
+	struct imap_mbox_status st;
+	CHECK_OK(imap_status(c, "Zipped", IMAP_STATUS_ALL, &st, NULL, &e));
+	CHECK_INT(st.messages, 1);
+	CHECK_OK(imap_select(c, "Zipped", NULL, &e));
+	struct sink s = { 0 };
+	struct imap_fetch_handler h = { .msg = sk_msg, .body_begin = sk_begin,
+					.body_data = sk_data, .body_end = sk_end, .ctx = &s };
+	CHECK_OK(imap_uid_fetch(c, "1", "UID BODY.PEEK[]", 0, 0, &h, NULL, &e));
+	CHECK_INT(s.got, size);
+	CHECK(!s.mismatch);
+	CHECK_OK(imap_logout(c, &e));
+	imap_client_free(&c);
+	buf_release(&tl.text);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -873,6 +911,7 @@ int main(int argc, char **argv)
 		{ "mailboxes", t_mailboxes },   { "messages", t_messages },
 		{ "qresync", t_qresync },       { "pipeline", t_pipeline },
 		{ "trace", t_trace },           { "bigfetch", t_bigfetch },
+		{ "compress", t_compress },
 	};
 	int ran = 0;
 
