@@ -601,9 +601,7 @@ int imap_client_drain(struct imap_client *c, struct err *e)
 	while (c->head && !c->dead)
 		if (read_response(c) < 0)
 			break;
-	if (c->dead && c->state != IMAP_STATE_LOGOUT)
-		return err_set(e, c->fatal.cls, "%s", c->fatal.msg);
-	if (c->dead && !c->bye)
+	if (c->dead && !c->logged_out)
 		return err_set(e, c->fatal.cls, "%s", c->fatal.msg);
 	return 0;
 }
@@ -1324,6 +1322,7 @@ int imap_logout(struct imap_client *c, struct err *e)
 		return -1;
 	imap_client_cmd_add(c, cmd, "LOGOUT", 0);
 	int r = imap_client_cmd_finish(c, cmd, NULL, e);
+	c->logged_out = 1;
 	imap_client_set_state(c, IMAP_STATE_LOGOUT);
 	if (!c->dead)
 		die(c, ERR_USAGE, "logged out");

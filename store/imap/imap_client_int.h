@@ -113,6 +113,7 @@ struct imap_client {
 	int auth_cancel;              /* AUTHENTICATE: a further "+" gets "*" */
 
 	int dead;
+	int logged_out;               /* dead because we said LOGOUT */
 	struct err fatal;             /* "host: reason" */
 	char *bye;                    /* text of an untagged BYE */
 

@@ -280,6 +280,21 @@ static struct imap_client *connect_fake(struct fake *f, const struct step *steps
 
 /* ------------------------------------------------------------------ */
 
+struct done_rec {
+	int called;
+	enum err_class cls;
+	char msg[ERR_MSG_MAX];
+};
+
+static void rec_done(void *ctx, const struct err *e)
+{
+	struct done_rec *r = ctx;
+
+	r->called = 1;
+	r->cls = e ? e->cls : ERR_NONE;
+	snprintf(r->msg, sizeof(r->msg), "%s", e ? e->msg : "");
+}
+
 static void t_bye_mid_command(void)
 {
 	static const struct step s[] = {
@@ -295,6 +310,25 @@ static void t_bye_mid_command(void)
 	CHECK(imap_client_fatal(c) != NULL);
 	CHECK_INT(imap_client_state(c), IMAP_STATE_LOGOUT);
 	CHECK_ERR(imap_capability(c, &e), ERR_TEMP, "CAPABILITY: server closed the connection");
+	imap_client_free(&c);
+	fake_end(&f);
+	fake_free(&f);
+
+	/* Detached commands: the callback gets the error, drain fails. */
+	static const struct step s2[] = {
+		{ 'S', "* OK [CAPABILITY IMAP4rev1] fake\r\n" }, { 'R', NULL }, { 'R', NULL },
+		{ 'S', "A1 OK fine\r\n* BYE going away\r\n" }, { 'C', NULL }, { 0, NULL },
+	};
+	struct done_rec r1 = { 0 }, r2 = { 0 };
+	struct imap_cmd *h1, *h2;
+	c = connect_fake(&f, s2, &e);
+	CHECK(imap_noop(c, &h1, &e) == 0);
+	CHECK(imap_noop(c, &h2, &e) == 0);
+	imap_cmd_on_done(&h1, rec_done, &r1);
+	imap_cmd_on_done(&h2, rec_done, &r2);
+	CHECK_ERR(imap_client_drain(c, &e), ERR_TEMP, "BYE going away");
+	CHECK(r1.called && r1.cls == ERR_NONE);
+	CHECK(r2.called && r2.cls == ERR_TEMP && strstr(r2.msg, "NOOP: server closed"));
 	imap_client_free(&c);
 	fake_end(&f);
 	fake_free(&f);
@@ -773,6 +807,38 @@ static void t_policies(void)
 	fake_free(&f);
 }
 
+/* The plaintext-password policy as pure functions (no network). */
+static void t_policy_unit(void)
+{
+	static const struct {
+		const char *ip;
+		int loop;
+	} ips[] = {
+		{ "127.0.0.1", 1 }, { "127.255.0.9", 1 }, { "::1", 1 }, { "::ffff:127.0.0.1", 1 },
+		{ "10.0.0.1", 0 },  { "192.168.1.1", 0 }, { "::2", 0 },  { "::ffff:10.0.0.1", 0 },
+		{ "localhost", 0 }, { "", 0 },            { "128.0.0.1", 0 }, { "1.127.0.0", 0 },
+	};
+	static const struct {
+		int tls, loop, ok;
+	} pol[] = {
+		{ 0, 0, 0 }, { 1, 0, 1 }, { 0, 1, 1 }, { 1, 1, 1 },
+	};
+	struct err e;
+
+	for (size_t i = 0; i < sizeof(ips) / sizeof(ips[0]); i++)
+		CHECK_INT(imap_io_ip_is_loopback(ips[i].ip), ips[i].loop);
+	CHECK_INT(imap_io_ip_is_loopback(NULL), 0);
+	for (size_t i = 0; i < sizeof(pol) / sizeof(pol[0]); i++) {
+		err_clear(&e);
+		int r = imap_client_password_allowed("mail.example.com", pol[i].tls, pol[i].loop, &e);
+		CHECK_INT(r == 0, pol[i].ok);
+		if (!pol[i].ok)
+			CHECK(e.cls == ERR_USAGE &&
+			      strstr(e.msg, "mail.example.com: refusing to send a password"));
+	}
+	CHECK_STR(imap_state_name(IMAP_STATE_SELECTED), "selected");
+}
+
 static void t_timeout_and_injection(void)
 {
 	static const struct step silent[] = { { 'W', NULL }, { 0, NULL } };
@@ -815,6 +881,7 @@ int main(int argc, char **argv)
 		{ "out-of-order", t_out_of_order }, { "unsolicited", t_unsolicited },
 		{ "sink-failure", t_sink_failure }, { "auth-no-sasl-ir", t_auth_no_sasl_ir },
 		{ "policies", t_policies },     { "timeout-injection", t_timeout_and_injection },
+		{ "policy-unit", t_policy_unit },
 	};
 	int ran = 0;
 
