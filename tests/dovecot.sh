@@ -218,6 +218,16 @@ cmd_adduser() {
                 "$dir/home/$user" "$extra" >>"$dir/passwd"
         fi
     ) 9>>"$dir/passwd.lock"
+    # Dovecot rereads the passwd file when its stamp changes; two users added
+    # in one moment can be missed for a while. Wait until the user resolves,
+    # nudging the file's mtime forward if it takes long.
+    local i
+    for i in $(seq 1 50); do
+        as_user "$DOVEADM" -c "$dir/dovecot.conf" user "$user" >/dev/null 2>&1 && return 0
+        (( i % 10 == 0 )) && touch -d "@$(( $(date +%s) + i / 10 ))" "$dir/passwd"
+        sleep 0.1
+    done
+    die "user '$user' does not resolve in Dovecot"
 }
 
 cmd_doveadm() {
