@@ -467,9 +467,16 @@ int imap_client_cmd_literal(struct imap_client *c, struct imap_cmd *cmd,
 	if (literal_header(c, cmd, src->size, secret) < 0)
 		return -1;
 	if (src->data) {
-		if (imap_io_write(c->io, src->data, src->size, &e) < 0) {
-			die_err(c, &e);
-			return -1;
+		/* In pieces, flushed as they go: the write queue stays small. */
+		const char *p = src->data;
+		for (uint64_t off = 0; off < src->size; off += FLUSH_AT) {
+			size_t k = src->size - off < FLUSH_AT ? (size_t)(src->size - off) : FLUSH_AT;
+			if (imap_io_write(c->io, p + off, k, &e) < 0) {
+				die_err(c, &e);
+				return -1;
+			}
+			if (src->size > FLUSH_AT && flush(c) < 0)
+				return -1;
 		}
 		return 0;
 	}

@@ -666,8 +666,8 @@ long imap_io_fill(struct imap_io *io, struct err *e)
 			return -1;
 		int w = wait_fd(io->fd, want, io->read_timeout_ms, NULL);
 		if (w == 0)
-			return err_set(e, ERR_TEMP, "%s: no answer from server for %d s", io->host,
-				       io->read_timeout_ms / 1000);
+			return err_set(e, ERR_TEMP, "%s: no answer from server for %d ms", io->host,
+				       io->read_timeout_ms);
 		if (w < 0)
 			return err_sys(e, ERR_TEMP, "%s: poll", io->host);
 	}
@@ -764,8 +764,8 @@ int imap_io_flush(struct imap_io *io, struct err *e)
 		short rev = 0;
 		int w = wait_fd(io->fd, ev, io->read_timeout_ms, &rev);
 		if (w == 0) {
-			err_set(e, ERR_TEMP, "%s: write timed out after %d s", io->host,
-				io->read_timeout_ms / 1000);
+			err_set(e, ERR_TEMP, "%s: write timed out after %d ms", io->host,
+				io->read_timeout_ms);
 			goto fail;
 		}
 		if (w < 0) {

@@ -21,6 +21,9 @@
 
 static struct fixture fx;
 
+static int append_n(struct imap_client *c, const char *box, int i, const char *flags,
+		    struct imap_uidmap *map, struct err *e);
+
 /* ------------------------------------------------------------------ */
 
 static void t_session(void)
@@ -258,6 +261,26 @@ static void t_mailboxes(void)
 	}
 	CHECK(find_box(&l, "INBOX") != NULL);
 	CHECK(find_box(&l, "Work") != NULL);
+	imap_boxlist_free(&l);
+
+	/* SPECIAL-USE attributes and LIST-STATUS figures. */
+	CHECK_OK(imap_create(c, "Sent", NULL, &e));
+	CHECK_OK(append_n(c, "Sent", 1, "\\Seen", NULL, &e));
+	CHECK_OK(append_n(c, "Sent", 2, NULL, NULL, &e));
+	CHECK_OK(imap_list(c, "", "*", IMAP_LIST_SPECIAL_USE, IMAP_STATUS_ALL, &l, NULL, &e));
+	b = find_box(&l, "Sent");
+	CHECK(b != NULL);
+	if (b) {
+		CHECK(b->attrs & BOX_SENT);
+		CHECK(b->attrs_text && strstr(b->attrs_text, "\\Sent"));
+		if (imap_client_has_cap(c, "LIST-STATUS")) {
+			CHECK(b->has_status);
+			CHECK_INT(b->status.messages, 2);
+			CHECK_INT(b->status.unseen, 1);
+			CHECK_INT(b->status.uidnext, 3);
+			CHECK(b->status.uidvalidity != 0);
+		}
+	}
 	imap_boxlist_free(&l);
 
 	CHECK_OK(imap_subscribe(c, nonascii, NULL, &e));
