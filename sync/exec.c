@@ -58,6 +58,7 @@
 
 #include "imap/imap_store.h"
 #include "journal/journal.h"
+#include "maildir/maildir_store.h"
 #include "lib/banned.h"
 
 #define DEF_RECONNECTS 3
@@ -1280,6 +1281,70 @@ static void count_skips(struct exec *x, const struct plan *p)
 			x->st->dir[p->v[i].side].skipped++;
 }
 
+/* ------------------------------------------------------------ keyword overflow */
+
+/* A Maildir folder holds at most 26 keywords; the driver keeps the others
+ * in memory for the open folder and the journal keeps them across runs.
+ * The channel meta "kw_overflow" says whether any were ever stored, so the
+ * common case costs no lookups. */
+static int is_maildir(const struct store *s)
+{
+	return !strcmp(s->ops->type, "maildir");
+}
+
+static int overflow_seed(struct exec *x, struct boxrun *b, struct err *e)
+{
+	char *flag = NULL;
+	struct store *l = x->s[SIDE_LOCAL];
+	if (!is_maildir(l) || !b->jb.id || !b->sd[SIDE_LOCAL].exists)
+		return 0;
+	if (jcheck(x, journal_meta_get(x->j, "kw_overflow", &flag, e), e) < 0)
+		return -1;
+	int any = flag && *flag == '1';
+	free(flag);
+	for (size_t i = 0; any && i < b->npairs; i++) {
+		struct flagset f;
+		flagset_init(&f);
+		if (!b->pairs[i].lkey)
+			continue;
+		if (jcheck(x, journal_kw_overflow_get(x->j, b->jb.id, b->pairs[i].lkey, &f, e), e) < 0)
+			return -1;
+		if (f.nkw)
+			maildir_store_kw_overflow_set(l, b->pairs[i].lkey, &f);
+		flagset_free(&f);
+	}
+	return 0;
+}
+
+static int overflow_save(struct exec *x, struct boxrun *b, struct err *e)
+{
+	struct store *l = x->s[SIDE_LOCAL];
+	int began = 0;
+	if (x->o->dry_run || !is_maildir(l) || !b->jb.id)
+		return 0;
+	for (size_t i = 0; i < b->npairs; i++) {
+		struct flagset f;
+		flagset_init(&f);
+		if (!b->pairs[i].lkey || !maildir_store_kw_overflow(l, b->pairs[i].lkey, &f)) {
+			flagset_free(&f);
+			continue;
+		}
+		int r = 0;
+		if (!began) {
+			r = jbegin(x) < 0 ? -1 : journal_meta_set(x->j, "kw_overflow", "1", e);
+			began = 1;
+		}
+		if (r == 0)
+			r = journal_kw_overflow_set(x->j, b->jb.id, b->pairs[i].lkey, &f, e);
+		flagset_free(&f);
+		if (jcheck(x, r, e) < 0) {
+			jrollback(x);
+			return -1;
+		}
+	}
+	return began ? jcommit(x) : 0;
+}
+
 /* Record the markers read when the pair's sync started (I6). */
 static int store_markers(struct exec *x, struct boxrun *b, const int need_full[2],
 			 struct err *e)
@@ -1344,7 +1409,7 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 		if (jcheck(x, journal_box_put(x->j, &b.jb, e), e) < 0)
 			goto out;
 	}
-	if (load_pairs(x, &b, e) < 0)
+	if (load_pairs(x, &b, e) < 0 || overflow_seed(x, &b, e) < 0)
 		goto out;
 	for (int s = 0; s < 2; s++)
 		b.keys_invalid[s] = keys_void(&b, s);
@@ -1427,6 +1492,8 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 	for (int s = 0; s < 2; s++)
 		if (do_copies(x, &b, &p, s, e) < 0)
 			goto out;
+	if (load_pairs(x, &b, e) < 0 || overflow_save(x, &b, e) < 0)
+		goto out;
 	if (b.errors == 0 && store_markers(x, &b, p.need_full, e) < 0)
 		goto out;
 	rc = b.errors ? 1 : 0;

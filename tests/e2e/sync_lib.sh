@@ -118,6 +118,10 @@ local_put() {
     fi
 }
 
+# has_msg STATE BOX ID FLAGS: STATE (remote_state/local_state output) holds
+# the line for <ID@test> in BOX with exactly FLAGS.
+has_msg() { grep -qxF "$(printf '%s\t<%s@test>\t%s' "$2" "$3" "$4")" <<<"$1"; }
+
 # json_field JSON PATH: a number from mailferry's --json summary
 # (PATH like pull.copied or repaired).
 json_field() {
