@@ -1105,7 +1105,7 @@ static void t_shift(void)
 	for (size_t i = 0; i < c.n; i++) {
 		const struct got *g = &c.v[i];
 		if (g->ok == 1) {
-			char want[8];
+			char want[32];
 			snprintf(want, sizeof want, "body%s", g->key);
 			CHECK(g->data.len == 5 && !memcmp(g->data.data, want, 5));
 			ok2 += !strcmp(g->key, "2");
