@@ -157,6 +157,42 @@ static void trace_tx(struct imap_client *c, const char *p, size_t n, int secret)
 }
 
 /* Incoming bytes as the parser consumed them: lines, literals as "<N bytes>". */
+/* Keep the last bytes of the current raw line (for the literal header
+ * test, which must not depend on the trace line's length cap). */
+static void rx_tail_add(struct imap_client *c, const char *p, size_t n)
+{
+	size_t cap = sizeof(c->rx_tail) - 1;
+
+	if (n >= cap) {
+		memcpy(c->rx_tail, p + n - cap, cap);
+		c->rx_tail_len = cap;
+		return;
+	}
+	if (c->rx_tail_len + n > cap) {
+		size_t drop = c->rx_tail_len + n - cap;
+		memmove(c->rx_tail, c->rx_tail + drop, c->rx_tail_len - drop);
+		c->rx_tail_len -= drop;
+	}
+	memcpy(c->rx_tail + c->rx_tail_len, p, n);
+	c->rx_tail_len += n;
+}
+
+/* The size of a literal announced at the end of the raw line, or -1. */
+static long long rx_literal(struct imap_client *c)
+{
+	size_t n = c->rx_tail_len;
+
+	if (n && c->rx_tail[n - 1] == '\r')
+		n--;
+	if (n < 3 || c->rx_tail[n - 1] != '}')
+		return -1;
+	c->rx_tail[n] = '\0';
+	char *open = strrchr(c->rx_tail, '{');
+	if (!open || open[1] < '0' || open[1] > '9')
+		return -1;
+	return (long long)strtoull(open + 1, NULL, 10);
+}
+
 static void trace_rx(struct imap_client *c, const char *p, size_t n)
 {
 	char tmp[48];
@@ -174,6 +210,7 @@ static void trace_rx(struct imap_client *c, const char *p, size_t n)
 		const char *nl = memchr(p, '\n', n);
 		size_t k = nl ? (size_t)(nl - p) + 1 : n;
 		trace_add(&c->rx_line, p, nl ? k - 1 : k);
+		rx_tail_add(c, p, nl ? k - 1 : k);
 		p += k;
 		n -= k;
 		if (!nl)
@@ -181,19 +218,15 @@ static void trace_rx(struct imap_client *c, const char *p, size_t n)
 		struct buf *l = &c->rx_line;
 		if (l->len && l->data[l->len - 1] == '\r')
 			buf_truncate(l, l->len - 1);
-		/* A line ending in {N} (or {N+}) announces a literal. */
-		if (l->len > 2 && l->data[l->len - 1] == '}') {
-			char *open = strrchr(l->data, '{');
-			if (open) {
-				uint64_t sz = strtoull(open + 1, NULL, 10);
-				trace_flush_line(c, '<', l);
-				c->rx_lit_left = sz;
-				snprintf(tmp, sizeof(tmp), "<%llu bytes>", (unsigned long long)sz);
-				buf_addstr(l, tmp);
-				continue;
-			}
-		}
+		long long sz = rx_literal(c);
+		c->rx_tail_len = 0;
 		trace_flush_line(c, '<', l);
+		if (sz >= 0) {
+			/* A line ending in {N} announces N bytes of literal. */
+			c->rx_lit_left = (uint64_t)sz;
+			snprintf(tmp, sizeof(tmp), "<%lld bytes>", sz);
+			buf_addstr(l, tmp);
+		}
 	}
 }
 
@@ -833,8 +866,10 @@ static void handle_untagged_status(struct imap_client *c, const struct imap_resp
 			die(c, ERR_TEMP, why);
 			return;
 		}
-		if (r->status == IMAP_STATUS_PREAUTH)
+		if (r->status == IMAP_STATUS_PREAUTH) {
+			c->preauth = 1;
 			imap_client_set_state(c, IMAP_STATE_AUTHENTICATED);
+		}
 		else if (r->status != IMAP_STATUS_OK) {
 			char why[ERR_MSG_MAX];
 			snprintf(why, sizeof(why), "unexpected greeting: %.900s", text);
@@ -1544,6 +1579,8 @@ int imap_authenticate_plain(struct imap_client *c, const char *authzid, const ch
 
 int imap_auth(struct imap_client *c, const char *user, const char *pass, struct err *e)
 {
+	if (c->preauth && c->state == IMAP_STATE_AUTHENTICATED && !c->dead)
+		return 0; /* PREAUTH greeting: nothing to do */
 	if (imap_client_has_cap(c, "AUTH=PLAIN"))
 		return imap_authenticate_plain(c, NULL, user, pass, e);
 	return imap_login(c, user, pass, e);

@@ -269,7 +269,8 @@ int imap_authenticate_plain(struct imap_client *c, const char *authzid, const ch
 			    const char *pass, struct err *e);
 /* The best available: AUTHENTICATE PLAIN when AUTH=PLAIN is advertised,
  * else LOGIN (unless LOGINDISABLED: ERR_USAGE). Capabilities are refreshed
- * after success (from [CAPABILITY] or a CAPABILITY command). */
+ * after success (from [CAPABILITY] or a CAPABILITY command). After a
+ * PREAUTH greeting it does nothing and returns 0. */
 int imap_auth(struct imap_client *c, const char *user, const char *pass, struct err *e);
 /* The plaintext-password policy as a pure function: 0 if a password may be
  * sent, else -1 with ERR_USAGE naming the host. */

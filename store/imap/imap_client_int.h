@@ -97,6 +97,7 @@ struct imap_client {
 
 	char *greeting;
 	int greeting_done;
+	int preauth;                  /* greeted with PREAUTH */
 	struct imap_strv caps;
 	struct imap_strv caps_pre;
 	int caps_known;
@@ -127,6 +128,8 @@ struct imap_client {
 	int tx_secret;                /* last thing added was "<redacted>" */
 	struct buf rx_line;
 	uint64_t rx_lit_left;
+	char rx_tail[32];             /* last raw bytes of the line */
+	size_t rx_tail_len;
 };
 
 /* Engine (imap_client.c). */

@@ -652,27 +652,56 @@ static void t_unsolicited(void)
 	fake_free(&f);
 }
 
+static void collect(void *ctx, char dir, const char *line, size_t len);
+
 static void t_sink_failure(void)
 {
-	static const struct step s[] = {
+	static char longline[6000];
+	static struct step s[] = {
 		{ 'S', PREAUTH }, { 'R', NULL }, { 'S', "%T OK selected\r\n" }, { 'R', NULL },
 		{ 'S', "* 1 FETCH (UID 1 BODY[] {10}\r\n0123456789)\r\n%T OK done\r\n" },
-		{ 'R', NULL }, { 'S', "%T OK noop\r\n" }, { 'W', NULL }, { 0, NULL },
+		{ 'R', NULL }, { 'S', "%T OK noop\r\n" }, { 'R', NULL }, { 'S', longline },
+		{ 'W', NULL }, { 0, NULL },
 	};
 	struct fake f;
 	struct err e;
-	struct imap_client *c = connect_fake(&f, s, &e);
+	struct imap_client_opts o;
+	struct imap_client *c = NULL;
 	struct sinkstate ss = { 0, 1 };
 	struct imap_fetch_handler h = { .body_begin = sb_begin, .body_data = sb_data, .ctx = &ss };
+	struct buf tr = BUF_INIT(1 << 20);
 
+	/* A FETCH line longer than the trace's line cap, then a literal. */
+	size_t k = (size_t)snprintf(longline, sizeof(longline), "* 1 FETCH (UID 1 X-LONG (");
+	while (k < 4000)
+		k += (size_t)snprintf(longline + k, sizeof(longline) - k, "abcdefgh ");
+	snprintf(longline + k, sizeof(longline) - k,
+		 "end) BODY[] {12}\r\nSECRETSECRET)\r\n%%T OK done\r\n");
+	if (fake_start(&f, "127.0.0.1", s) < 0)
+		exit(1);
+	opts_for(&o, "127.0.0.1", &f, IMAP_TLS_NONE);
+	o.trace = collect;
+	o.trace_ctx = &tr;
+	CHECK(imap_client_connect(&o, &c, &e) == 0);
+	CHECK(imap_auth(c, "u", "p", &e) == 0); /* PREAUTH: nothing to do */
 	CHECK(c != NULL);
 	CHECK(imap_select(c, "INBOX", NULL, &e) == 0);
 	CHECK_ERR(imap_uid_fetch(c, "1", "BODY.PEEK[]", 0, 0, &h, NULL, &e), ERR_IO,
 		  "disk full (test)");
 	CHECK(imap_noop(c, NULL, &e) == 0); /* connection still usable */
+	ss.fail = 0;
+	ss.got = 0;
+	CHECK(imap_uid_fetch(c, "1", "BODY.PEEK[]", 0, 0, &h, NULL, &e) == 0);
+	CHECK_INT(ss.got, 12);
 	imap_client_free(&c);
 	fake_end(&f);
 	fake_free(&f);
+	/* Literal bytes never reach the trace, even after an over-long line. */
+	CHECK(strstr(tr.data, "< <10 bytes>)\n") != NULL);
+	CHECK(strstr(tr.data, "< <12 bytes>)\n") != NULL);
+	CHECK(strstr(tr.data, "0123456789") == NULL);
+	CHECK(strstr(tr.data, "SECRET") == NULL);
+	buf_release(&tr);
 }
 
 static void collect(void *ctx, char dir, const char *line, size_t len)
