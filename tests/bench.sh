@@ -198,17 +198,22 @@ fresh_user() {
 }
 
 # timed LOGBASE CMD...: run CMD under /usr/bin/time; sets T_WALL T_CPU T_RSS T_RC.
+# Wall time comes from the shell's clock in microseconds (time's %e has only
+# 10 ms), CPU (user+sys) and the max RSS from /usr/bin/time.
 timed() {
-    local base=$1 u s
+    local base=$1 u s e t0 t1
     shift
     sync
     sleep "$SETTLE"
     set +e
+    t0=$EPOCHREALTIME
     /usr/bin/time -o "$base.time" -f '%e %U %S %M' timeout -k 10 "$CAP" "$@" >"$base.log" 2>&1
     T_RC=$?
+    t1=$EPOCHREALTIME
     set -e
-    T_WALL=- u=0 s=0 T_RSS=-
-    [[ -s $base.time ]] && read -r T_WALL u s T_RSS < <(tail -n 1 "$base.time")
+    u=0 s=0 T_RSS=-
+    [[ -s $base.time ]] && read -r e u s T_RSS < <(tail -n 1 "$base.time")
+    T_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
     T_CPU=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')
 }
 

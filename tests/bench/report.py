@@ -57,7 +57,7 @@ def aggregate(rows):
             notes = [min(g, key=lambda r: abs(num(r["wall_s"]) - m))["note"]]
         agg[key] = {"wall": med("wall_s"), "cpu": med("cpu_s"), "rss": med("maxrss_kb"),
                     "n": len(g), "ok": ok, "note": "; ".join(notes),
-                    "range": "%.2f-%.2f" % (min(walls), max(walls)) if known else "-"}
+                    "range": "%.3f-%.3f" % (min(walls), max(walls)) if known else "-"}
     return agg
 
 
@@ -100,10 +100,11 @@ def main():
         vs_floor = ratio(v["wall"], fl) if wl == "initial" and tool != "floor" else "-"
         f2 = lambda x: "%.2f" % x if x is not None else "-"  # noqa: E731
         rss_mb = "%.1f" % (v["rss"] / 1024) if v["rss"] is not None else "-"
-        table.append([tool, wl, f2(v["wall"])] + ([v["range"]] if reps > 1 else [])
+        f3 = lambda x: "%.3f" % x if x is not None else "-"  # noqa: E731
+        table.append([tool, wl, f3(v["wall"])] + ([v["range"]] if reps > 1 else [])
                      + [f2(v["cpu"]), rss_mb, v["ok"], vs_wall, vs_cpu, vs_rss, vs_floor,
                         v["note"]])
-        summary.append([tool, wl, str(v["n"]), f2(v["wall"]), f2(v["cpu"]), rss_mb, v["ok"],
+        summary.append([tool, wl, str(v["n"]), f3(v["wall"]), f2(v["cpu"]), rss_mb, v["ok"],
                         vs_wall.rstrip("x"), vs_cpu.rstrip("x"), vs_rss.rstrip("x"),
                         vs_floor.rstrip("x")])
     cols = ["tool", "workload", "wall_s"] + (["wall_min-max"] if reps > 1 else []) + ["cpu_s", "rss_MB", "ok",
