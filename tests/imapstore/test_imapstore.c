@@ -15,6 +15,8 @@
  *   boxes     create / rename / delete with non-ASCII names, errors classified
  *   many      1500 pipelined appends (MULTIAPPEND), fetch / flags / expunge
  *             over scattered UIDs
+ *   copy      IMAP -> IMAP: a fetch streamed through the sink into appends on
+ *             a second connection, bytes, flags and dates checked
  *   shift     (scripted fake server, no Dovecot) sequence numbers shift
  *             between the fetch's map and body passes: no message is ever
  *             reported under the wrong key
@@ -984,6 +986,106 @@ static void t_boxes(void)
 	s->ops->close(s);
 }
 
+/* IMAP -> IMAP: a fetch from one account streams, through the sink, into
+ * appends on another connection (as the executor pairs two IMAP stores). */
+struct pipe_ctx {
+	struct store *dst;
+	struct store_writer *w;
+	int appended, failed;
+	char keys[16][16];
+};
+
+static void pipe_appended(void *ctx, const char *key, const struct err *e)
+{
+	struct pipe_ctx *p = ctx;
+	if (e || !key) {
+		p->failed++;
+		return;
+	}
+	if (p->appended < 16)
+		snprintf(p->keys[p->appended], sizeof p->keys[0], "%s", key);
+	p->appended++;
+}
+
+static int pipe_begin(void *ctx, const struct store_msg *meta, struct err *e)
+{
+	struct pipe_ctx *p = ctx;
+	struct flagset f;
+	flagset_init(&f);
+	f.sys = MF_SEEN;
+	int rc = p->dst->ops->append_begin(p->dst, &f, 1672653600, meta->size, &p->w, e);
+	flagset_free(&f);
+	return rc;
+}
+
+static int pipe_write(void *ctx, const void *d, size_t n, struct err *e)
+{
+	struct pipe_ctx *p = ctx;
+	return p->dst->ops->append_write(p->w, d, n, e);
+}
+
+static int pipe_end(void *ctx, int ok, struct err *e)
+{
+	struct pipe_ctx *p = ctx;
+	struct err e2;
+	if (!p->w)
+		return 0;
+	int rc = p->dst->ops->append_end(p->w, ok, pipe_appended, p, ok ? e : &e2);
+	p->w = NULL;
+	return rc;
+}
+
+static void t_copy(void)
+{
+	struct buf m[6];
+	new_user("copy-dst");
+	doveadm("mailbox create -u '%s' Copied", user);
+	struct store *dst = open_store(0);
+	new_user("copy-src");
+	for (int i = 0; i < 6; i++) {
+		char id[16];
+		snprintf(id, sizeof id, "c%d", i);
+		buf_init(&m[i], 0);
+		make_msg(&m[i], id, (size_t)i * 20000);
+		deliver("INBOX", &m[i]);
+	}
+	struct store *src = open_store(0);
+	struct store_box_state st;
+	struct err e = { 0 };
+	CHECK_INT(src->ops->open_box(src, "INBOX", 1, &st, &e), 0);
+	CHECK_INT(dst->ops->open_box(dst, "Copied", 0, &st, &e), 0);
+	struct pipe_ctx p = { .dst = dst };
+	struct store_sink sink = { pipe_begin, pipe_write, pipe_end, &p };
+	const char *keys[] = { "1", "2", "3", "4", "5", "6" };
+	CHECK_INT(src->ops->fetch(src, keys, 6, &sink, &e), 0);
+	CHECK_INT(dst->ops->flush(dst, &e), 0);
+	CHECK_INT(p.appended, 6);
+	CHECK_INT(p.failed, 0);
+	/* the copies, byte for byte, with the flag and date given */
+	struct collect c = { .keep = 1 };
+	struct store_sink cs = { c_begin, c_write, c_end, &c };
+	CHECK_INT(dst->ops->fetch(dst, keys, 6, &cs, &e), 0);
+	CHECK_INT(c.n, 6);
+	for (size_t i = 0; i < c.n; i++) {
+		int idx = atoi(c.v[i].key) - 1;
+		CHECK(idx >= 0 && idx < 6 && c.v[i].data.len == m[idx].len &&
+		      !memcmp(c.v[i].data.data, m[idx].data, m[idx].len));
+	}
+	collect_free(&c);
+	struct store_listing l;
+	CHECK_INT(dst->ops->list_msgs(dst, NULL, &l, &e), 0);
+	CHECK_INT(l.n, 6);
+	for (size_t i = 0; i < l.n; i++) {
+		CHECK_INT(l.msgs[i].flags.sys, MF_SEEN);
+		CHECK_INT(l.msgs[i].idate, 1672653600);
+	}
+	store_listing_free(&l);
+	src->ops->close(src);
+	dst->ops->close(dst);
+	for (int i = 0; i < 6; i++)
+		buf_release(&m[i]);
+}
+
 /* ------------------------------------------------------------------ */
 /* A scripted fake server on 127.0.0.1 (for races Dovecot cannot be made
  * to show on demand).                                                   */
@@ -1153,7 +1255,7 @@ int main(int argc, char **argv)
 	} scenarios[] = {
 		{ "list", t_list },     { "listing", t_listing }, { "fetch", t_fetch },
 		{ "big", t_big },       { "append", t_append },   { "flags", t_flags },
-		{ "boxes", t_boxes },   { "many", t_many },
+		{ "boxes", t_boxes },   { "many", t_many },       { "copy", t_copy },
 	};
 	for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
 		if (strcmp(argv[1], scenarios[i].name) != 0)
