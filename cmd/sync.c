@@ -84,6 +84,7 @@ struct side_spec {
 	char *pass;
 	/* Maildir */
 	char *root;
+	char *dry_root;  /* --dry-run on a Maildir that does not exist yet: an empty stand-in */
 	struct maildir_opts mo;
 	char *label;
 };
@@ -191,7 +192,8 @@ static int open_side(void *ctx, enum plan_side which, struct store **s_r, struct
 	struct sync_cli *c = ctx;
 	struct side_spec *sp = &c->side[which];
 	if (!sp->is_imap) {
-		if (maildir_store_open(sp->root, &sp->mo, s_r, e) < 0) {
+		const char *root = sp->dry_root ? sp->dry_root : sp->root;
+		if (maildir_store_open(root, &sp->mo, s_r, e) < 0) {
 			err_prefix(e, "%s", sp->label);
 			return -1;
 		}
@@ -270,6 +272,15 @@ static void side_free(struct side_spec *sp)
 	if (sp->pass)
 		password_free(&sp->pass);
 	free(sp->root);
+	if (sp->dry_root) {
+		struct buf cmd = BUF_INIT(8192);
+		/* our own mkdtemp directory, holding only an empty Maildir */
+		buf_addf(&cmd, "rm -rf -- '%s'", sp->dry_root);
+		if (system(cmd.data) != 0)
+			fprintf(stderr, "mailferry: cannot remove '%s'\n", sp->dry_root);
+		buf_release(&cmd);
+		free(sp->dry_root);
+	}
 	free(sp->label);
 }
 
@@ -305,7 +316,7 @@ static uint64_t fnv1a(const char *s, uint64_t h)
 	return h;
 }
 
-static int journal_path(const char *state, const struct sync_cli *c, struct buf *out,
+static int journal_path(const char *state, const struct sync_cli *c, int dry, struct buf *out,
 			struct err *e)
 {
 	struct buf dir = BUF_INIT(PATH_MAX * 2);
@@ -320,7 +331,7 @@ static int journal_path(const char *state, const struct sync_cli *c, struct buf 
 		else
 			return err_set(e, ERR_USAGE, "no --state given and HOME is not set");
 	}
-	int rc = mkdirs(dir.data, e);
+	int rc = dry ? 0 : mkdirs(dir.data, e); /* a dry run creates nothing */
 	if (rc == 0) {
 		uint64_t h = fnv1a(c->side[SIDE_REMOTE].label, 14695981039346656037ULL);
 		h = fnv1a("\n", h);
@@ -544,11 +555,30 @@ int cmd_sync(int argc, char **argv)
 		       "MAILFERRY_PASSWORD", &e) < 0 ||
 	    setup_side(&c, SIDE_LOCAL, a.local, &a, a.lpass_cmd, a.lpass_file,
 		       "MAILFERRY_LOCAL_PASSWORD", &e) < 0 ||
-	    journal_path(a.state, &c, &jpath, &e) < 0) {
+	    journal_path(a.state, &c, o.dry_run, &jpath, &e) < 0) {
 		fprintf(stderr, "mailferry sync: %s\n", e.msg);
 		goto out;
 	}
 
+	if (o.dry_run && !c.side[SIDE_LOCAL].is_imap) {
+		/* A dry run creates nothing, not even the Maildir root: a missing
+		 * one is planned as an empty one. */
+		struct side_spec *sp = &c.side[SIDE_LOCAL];
+		struct stat sb;
+		sp->mo.create = 0;
+		if (stat(sp->root, &sb) < 0 && errno == ENOENT) {
+			const char *tmp = getenv("TMPDIR");
+			struct buf d = BUF_INIT(PATH_MAX);
+			buf_addf(&d, "%s/mailferry-dry.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+			if (!mkdtemp(d.data)) {
+				fprintf(stderr, "mailferry sync: cannot create a temporary directory\n");
+				buf_release(&d);
+				goto out;
+			}
+			sp->dry_root = buf_detach(&d, NULL);
+			sp->mo.create = 1;
+		}
+	}
 	o.plan.pull = !a.push || a.pull;
 	o.plan.push = !a.pull || a.push;
 	o.plan.create_remote = o.plan.push;

@@ -7,6 +7,10 @@ mf_require_dovecot
 u=sync_dryrun
 sync_user $u
 seed_remote $u
+# a dry run of a channel never synced: plans everything, creates nothing
+out=$(sync_run $u "$T/fresh" --dry-run --state "$T/fresh-state") || mf_fail "fresh dry run: $out"
+grep -q "6 copied" <<<"$out" || mf_fail "fresh dry run plans 6 downloads: $out"
+[[ ! -e $T/fresh && ! -e $T/fresh-state ]] || mf_fail "fresh dry run created files"
 sync_run $u "$T/mail" -q || mf_fail "first sync failed"
 mf_msg "$u-new" "new" >"$T/m"; mf_deliver $u INBOX "$T/m"
 mf_doveadm flags add -u $u '\Flagged' mailbox INBOX uid 1
