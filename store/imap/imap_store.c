@@ -389,6 +389,7 @@ struct list_ctx {
 	uint32_t *gone;
 	size_t ngone, capgone;
 	uint32_t min_uid;      /* ignore FETCH for UIDs below (unsolicited) */
+	uint32_t gone_limit;   /* vanished UIDs at or above it were never known */
 };
 
 static int list_msg(void *ctx, const struct imap_fetch *f, const struct imap_response *r,
@@ -436,13 +437,17 @@ static int list_vanished(void *ctx, const struct imap_uidset *uids, int earlier,
 			 struct err *e)
 {
 	struct list_ctx *l = ctx;
-	struct imap_uidset_iter it;
-	uint32_t uid;
 	(void)earlier;
 	(void)e;
-	imap_uidset_iter_init(&it, uids);
-	while (imap_uidset_iter_next(&it, &uid))
-		add_gone(l, uid);
+	/* Walk ranges, not UIDs past the limit: a server may compress a VANISHED
+	 * set into ranges far wider than what the caller ever saw. */
+	for (size_t i = 0; i < uids->n; i++) {
+		uint32_t hi = uids->r[i].hi;
+		if (l->gone_limit && hi >= l->gone_limit)
+			hi = l->gone_limit - 1;
+		for (uint64_t u = uids->r[i].lo; u <= hi; u++)
+			add_gone(l, (uint32_t)u);
+	}
 	return 0;
 }
 
@@ -563,6 +568,7 @@ static int imap_list_msgs(struct store *st, const struct store_since *since,
 		    since->modseq && s->condstore && !mb->nomodseq && mb->highestmodseq &&
 		    mb->exists > 0;
 	int full = 1;
+	l.gone_limit = since && since->uidnext ? since->uidnext : mb->uidnext;
 	if (delta && s->qresync) {
 		full = 0;
 		/* QRESYNC: every change, expunges included, moves HIGHESTMODSEQ */
