@@ -621,8 +621,10 @@ fail:
  * predicts and confirmed by the UID in the finished response. Commands may
  * be answered in any interleaving (Dovecot runs pipelined FETCHes in
  * parallel), which this scheme does not care about. Should the sequence
- * numbers shift under us (an expunge by another client), the mismatched
- * message ends with ok = 0 and is fetched again in a second round.
+ * numbers shift under us (an expunge by another client), the message begun
+ * under the wrong key ends with ok = 0 (ERR_TEMP: the caller retries it
+ * later), and messages that never began are fetched in a second round. So
+ * the sink sees begin() at most once per key, and never wrong data ok.
  */
 struct seqmap {
 	uint32_t seq, uid;
@@ -714,6 +716,7 @@ static void cur_end(struct fetch_ctx *f, int ok, const struct err *why)
 	f->active = 0;
 	if (!f->cur_uid)
 		return;
+	f->state[f->cur_idx] = F_DONE; /* begun once, ended once, whatever the end */
 	if (why)
 		e = *why;
 	else if (f->failed)
@@ -804,8 +807,9 @@ static int body_msg(void *ctx, const struct imap_fetch *m, const struct imap_res
 		struct err shifted;
 		err_set(&shifted, ERR_TEMP, "%s: message %" PRIu32 " changed its sequence "
 			"number during the fetch", f->s->host, f->cur_uid);
+		f->state[f->cur_idx] = F_DONE; /* reported: begin() once per message */
 		cur_end(f, 0, &shifted);
-		return 0; /* stays pending: fetched again in the next round */
+		return 0;
 	}
 	f->state[f->cur_idx] = F_DONE;
 	cur_end(f, 1, NULL);
