@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#include <utime.h>
 
 #include "imap/imap_client.h"
 #include "lib/buf.h"
@@ -68,10 +70,20 @@ static inline int fixture_sh(const struct fixture *f, const char *fmt, ...)
 static inline int fixture_try_login(const struct fixture *f, const char *user, const char *pass);
 static inline void fixture_user_pass(const struct fixture *f, const char *user, const char *pass)
 {
+	struct timespec now;
+	char path[4096];
+
 	if (fixture_sh(f, "adduser '%s' '%s' '%s' >/dev/null", f->dir, user, pass) != 0) {
 		fprintf(stderr, "cannot add user %s\n", user);
 		exit(1);
 	}
+	/* Touch the file in the next second: Dovecot then either re-reads it
+	 * or last read it after a change at or past that second, which came
+	 * after our append. */
+	clock_gettime(CLOCK_REALTIME, &now);
+	usleep((useconds_t)((1000000000L - now.tv_nsec) / 1000 + 20000));
+	snprintf(path, sizeof(path), "%s/passwd", f->dir);
+	utime(path, NULL);
 	for (int i = 0; i < 10; i++) {
 		if (fixture_try_login(f, user, pass) == 0)
 			return;
