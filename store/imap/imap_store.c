@@ -388,7 +388,6 @@ struct list_ctx {
 	size_t n, cap;
 	uint32_t *gone;
 	size_t ngone, capgone;
-	uint32_t min_uid;      /* ignore FETCH for UIDs below (unsolicited) */
 	uint32_t gone_limit;   /* vanished UIDs at or above it were never known */
 };
 
@@ -398,7 +397,7 @@ static int list_msg(void *ctx, const struct imap_fetch *f, const struct imap_res
 	struct list_ctx *l = ctx;
 	(void)r;
 	(void)e;
-	if (!(f->present & IMAP_FETCH_UID) || f->uid == 0 || f->uid < l->min_uid)
+	if (!(f->present & IMAP_FETCH_UID) || f->uid == 0)
 		return 0;
 	if (l->n == l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 256;
@@ -575,7 +574,9 @@ static int imap_list_msgs(struct store *st, const struct store_since *since,
 		if (since->modseq < mb->highestmodseq &&
 		    run_fetch_list(s, since->modseq, 1, &l, e) < 0)
 			goto fail;
-	} else if (delta) {
+	} else if (delta && since->uidnext > 1) {
+		/* CONDSTORE alone: changes by CHANGEDSINCE, expunges by a search
+		 * below the caller's UIDNEXT (without one, list in full) */
 		if (run_fetch_list(s, since->modseq, 0, &l, e) < 0)
 			goto fail;
 		int r = condstore_gone(s, since->uidnext, &l, e);
