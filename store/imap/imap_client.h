@@ -4,6 +4,7 @@
  * responses, and one function per command.
  *
  * RFCs: 3501 / 9051 (IMAP), 2595 + 8314 (TLS), 4959 (SASL-IR), 4616 (PLAIN),
+ * 4978 (COMPRESS),
  * 7888 (LITERAL+/-), 2971 (ID), 5161 (ENABLE), 7162 (CONDSTORE/QRESYNC),
  * 4315 (UIDPLUS), 6851 (MOVE), 3502 (MULTIAPPEND), 4731 (ESEARCH), 5258 and
  * 5819 (LIST-EXTENDED, LIST-STATUS), 6154 (SPECIAL-USE), 2342 (NAMESPACE),
@@ -17,12 +18,15 @@
  *    / AUTHORIZATIONFAILED / EXPIRED and any NO to LOGIN/AUTHENTICATE ->
  *    ERR_AUTH; OVERQUOTA -> ERR_QUOTA; TRYCREATE -> ERR_TRYCREATE; NONEXISTENT
  *    -> ERR_NOTFOUND; ALREADYEXISTS -> ERR_EXISTS; INUSE -> ERR_INUSE;
- *    UNAVAILABLE / SERVERBUG -> ERR_TEMP; LIMIT -> ERR_LIMIT; otherwise
- *    ERR_PERM (a NO without a code whose text says the mailbox "doesn't
- *    exist" -> ERR_NOTFOUND, as Dovecot answers SELECT). BYE or a dropped connection -> ERR_TEMP (the client is then
- *    dead: every later call fails with the same error); unparsable input ->
- *    ERR_PROTO; a command sent in the wrong state or needing a capability the
- *    server lacks is refused before sending with ERR_USAGE.
+ *    UNAVAILABLE / SERVERBUG -> ERR_TEMP; LIMIT -> ERR_LIMIT; EXPUNGEISSUED
+ *    -> ERR_GONE; a NO to STARTTLS -> ERR_TLS; otherwise ERR_PERM (but a NO
+ *    without a code whose text says the mailbox "doesn't exist" ->
+ *    ERR_NOTFOUND: Dovecot answers SELECT so). BYE, a dropped connection or
+ *    a timeout -> ERR_TEMP; unparsable input -> ERR_PROTO; a parser bound
+ *    -> ERR_LIMIT; after any of these the client is dead and every later
+ *    call fails with the same reason. A command sent in the wrong state or
+ *    needing a capability the server lacks is refused before sending with
+ *    ERR_USAGE.
  *  - Mailbox names are passed and returned in UTF-8; the client encodes them
  *    to modified UTF-7 (imap_utf7.h) and quotes them or sends a literal.
  *  - Pipelining: a command function with a `struct imap_cmd **cmd_r`
@@ -34,7 +38,7 @@
  *    client frees it). At most `pipeline_depth` commands are in flight;
  *    submitting more first waits for the oldest to complete. Commands that
  *    change the session state (STARTTLS, LOGIN, AUTHENTICATE, SELECT, EXAMINE,
- *    CLOSE, UNSELECT, ENABLE, LOGOUT) are always synchronous and wait for
+ *    CLOSE, UNSELECT, ENABLE, COMPRESS, LOGOUT) are always synchronous and wait for
  *    everything in flight first. Tagged responses complete their own command
  *    whatever the order.
  *  - Untagged data (LIST, STATUS, FETCH...) goes to the oldest in-flight
