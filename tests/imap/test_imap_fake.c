@@ -714,6 +714,12 @@ static void collect(void *ctx, char dir, const char *line, size_t len)
 	buf_addch(b, '\n');
 }
 
+static void log_collect(void *ctx, const char *msg)
+{
+	buf_addstr(ctx, msg);
+	buf_addch(ctx, '\n');
+}
+
 static void t_auth_no_sasl_ir(void)
 {
 	static const struct step s[] = {
@@ -731,8 +737,11 @@ static void t_auth_no_sasl_ir(void)
 	if (fake_start(&f, "127.0.0.1", s) < 0)
 		exit(1);
 	opts_for(&o, "127.0.0.1", &f, IMAP_TLS_NONE);
+	struct buf lg = BUF_INIT(1 << 20);
 	o.trace = collect;
 	o.trace_ctx = &tr;
+	o.log = log_collect;
+	o.log_ctx = &lg;
 	CHECK(imap_client_connect(&o, &c, &e) == 0);
 	CHECK(imap_auth(c, "user", "pass", &e) == 0 || (fprintf(stderr, "%s\n%s", e.msg, tr.data), 0));
 	CHECK_INT(imap_client_state(c), IMAP_STATE_AUTHENTICATED);
@@ -746,7 +755,9 @@ static void t_auth_no_sasl_ir(void)
 	CHECK(strstr(tr.data, "> A1 AUTHENTICATE PLAIN\n") != NULL);
 	CHECK(strstr(tr.data, "> <redacted>\n") != NULL);
 	CHECK(strstr(tr.data, "AHVzZXIAcGFzcw") == NULL);
+	CHECK(strstr(lg.data, "state: not authenticated -> authenticated\n") != NULL);
 	buf_release(&tr);
+	buf_release(&lg);
 	fake_free(&f);
 }
 
