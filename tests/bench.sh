@@ -201,7 +201,7 @@ fresh_user() {
 # Wall time comes from the shell's clock in microseconds (time's %e has only
 # 10 ms), CPU (user+sys) and the max RSS from /usr/bin/time.
 timed() {
-    local base=$1 u s e t0 t1
+    local base=$1 u s t0 t1
     shift
     sync
     sleep "$SETTLE"
@@ -212,7 +212,7 @@ timed() {
     t1=$EPOCHREALTIME
     set -e
     u=0 s=0 T_RSS=-
-    [[ -s $base.time ]] && read -r e u s T_RSS < <(tail -n 1 "$base.time")
+    [[ -s $base.time ]] && read -r _ u s T_RSS < <(tail -n 1 "$base.time")
     T_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
     T_CPU=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')
 }
