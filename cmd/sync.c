@@ -10,6 +10,8 @@
  *   MAILFERRY_TEST_STOP_AFTER=N        exit 86 right after journal step N
  *   MAILFERRY_TEST_KILL_AFTER_BYTES=N  SIGKILL self after N message bytes
  *   MAILFERRY_TEST_BATCH=N             copies per group commit (more steps)
+ *   MAILFERRY_TEST_CRASH_AFTER_FLUSH=N exit 86 right after the N-th store flush,
+ *                                      before the journal records what it made durable
  */
 #include <errno.h>
 #include <getopt.h>
@@ -594,6 +596,7 @@ int cmd_sync(int argc, char **argv)
 	o.stop_after = env_num("MAILFERRY_TEST_STOP_AFTER");
 	o.kill_after_bytes = env_num("MAILFERRY_TEST_KILL_AFTER_BYTES");
 	o.batch_msgs = (unsigned)env_num("MAILFERRY_TEST_BATCH");
+	o.crash_after_flush = env_num("MAILFERRY_TEST_CRASH_AFTER_FLUSH");
 	o.log = log_cb;
 	o.log_ctx = &c;
 

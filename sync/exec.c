@@ -75,6 +75,7 @@ struct exec {
 	struct journal *j;
 	struct exec_stats *st;
 	uint64_t msg_bytes;     /* message data through the sinks (kill switch) */
+	unsigned long flushes;  /* store flushes of side effects (crash switch) */
 	unsigned reconnects;
 	int jfail;              /* a journal write failed: stop the run */
 	struct err jerr;
@@ -254,6 +255,14 @@ static int msg_fingerprint(struct store *s, const struct store_msg *m, unsigned 
 }
 
 /* ------------------------------------------------------------ stores */
+
+/* Test switch: die between I3 and I4, as a crash at the worst moment. */
+static void flushed(struct exec *x)
+{
+	x->flushes++;
+	if (x->o->crash_after_flush && x->flushes == x->o->crash_after_flush)
+		_exit(86);
+}
 
 static void sleep_ms(unsigned ms)
 {
@@ -832,6 +841,7 @@ static int copy_batch(struct exec *x, struct boxrun *b, int dst, const struct pl
 		err_prefix(e, "%s mailbox '%s'", side_name(dst), box_name(b, dst));
 		goto out;
 	}
+	flushed(x);
 	/* I4 */
 	if (jbegin(x) < 0)
 		goto out;
@@ -992,6 +1002,7 @@ static int do_changes(struct exec *x, struct boxrun *b, const struct plan *p, in
 	}
 	if (s->ops->flush(s, e) < 0) /* I3 */
 		goto out;
+	flushed(x);
 
 	if (jbegin(x) < 0) /* I4 */
 		goto out;

@@ -43,6 +43,9 @@ struct exec_opts {
 	int verbose;                /* plan detail for --dry-run */
 	unsigned long stop_after;   /* test switch: journal_set_stop_after() */
 	uint64_t kill_after_bytes;  /* test switch: SIGKILL self after this many message bytes */
+	unsigned long crash_after_flush; /* test switch: exit 86 right after the n-th store
+					  * flush, before its journal commit (the window
+					  * start-up recovery exists for) */
 	unsigned max_reconnects;    /* per run; 0 means the default (3) */
 	unsigned backoff_ms;        /* first reconnect delay, doubled each time; 0 = 500 */
 	unsigned batch_msgs;        /* copies per group commit; 0 = 500 */

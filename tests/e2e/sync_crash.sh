@@ -44,27 +44,45 @@ change $ref "$T/ref"
 sync_run $ref "$T/ref" -q --state "$T/ref-state" || mf_fail "reference sync 2 failed"
 want=$(state $ref "$T/ref")
 
-setup $u "$T/mail"
-total=0
-for round in 1 2; do
-    [[ $round == 2 ]] && change $u "$T/mail"
-    n=1
-    while :; do
-        set +e
-        MAILFERRY_TEST_STOP_AFTER=$n sync_run $u "$T/mail" -q --state "$T/st" 2>"$T/err"
-        rc=$?
-        set -e
-        if [[ $rc == 0 ]]; then break; fi
-        [[ $rc == 86 ]] || { cat "$T/err" >&2; mf_fail "run stopping at $n exited $rc"; }
-        n=$((n + 1)); total=$((total + 1))
-        [[ $n -lt 200 ]] || mf_fail "never completes"
+# interrupted() USER DIR STATE SWITCH: the two rounds, every run stopped by
+# SWITCH=N (N = 1, 2, ...) until one completes; prints the final state.
+interrupted() {
+    local u=$1 d=$2 st=$3 sw=$4 round n rc
+    setup $u "$d"
+    for round in 1 2; do
+        [[ $round == 2 ]] && change $u "$d"
+        n=1
+        while :; do
+            set +e
+            env "$sw=$n" MAILFERRY_PASSWORD=$u "$MF_BIN" sync \
+                --remote "imap://$u@127.0.0.1:$MF_IMAP_PORT" --local "maildir:$d" \
+                --state "$st" -q 2>"$T/err"
+            rc=$?
+            set -e
+            [[ $rc == 0 ]] && break
+            [[ $rc == 86 ]] || { cat "$T/err" >&2; mf_fail "$sw=$n exited $rc"; }
+            n=$((n + 1)); total=$((total + 1))
+            [[ $n -lt 200 ]] || mf_fail "never completes"
+        done
+        [[ $n -gt 2 ]] || mf_fail "round $round: too few points to interrupt ($sw, $n)"
     done
-    [[ $n -gt 3 ]] || mf_fail "round $round: too few steps to interrupt ($n)"
-done
+}
+total=0
+# 1. stop right after every journal step in turn
+interrupted $u "$T/mail" "$T/st" MAILFERRY_TEST_STOP_AFTER
 got=$(state $u "$T/mail")
 if [[ "$got" != "$want" ]]; then
     diff <(echo "$want") <(echo "$got") >&2 || true
-    mf_fail "interrupted runs differ from the uninterrupted one (< want, > got)"
+    mf_fail "runs stopped after journal steps differ from the uninterrupted one (< want, > got)"
+fi
+# 2. die right after every store flush, before the journal records it: the
+#    copies that did land are found again by content, never sent twice
+u2=sync_crash_flush
+interrupted $u2 "$T/mail2" "$T/st2" MAILFERRY_TEST_CRASH_AFTER_FLUSH
+got=$(state $u2 "$T/mail2")
+if [[ "$got" != "$want" ]]; then
+    diff <(echo "$want") <(echo "$got") >&2 || true
+    mf_fail "runs killed after flushes differ from the uninterrupted one (< want, > got)"
 fi
 # (the sides differ by design only in the tombstone: in7 keeps \Deleted on the server)
 echo "ok ($total interruptions)"
