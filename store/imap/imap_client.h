@@ -443,8 +443,10 @@ int imap_uid_search(struct imap_client *c, const char *criteria, uint32_t **uids
 int imap_uid_esearch(struct imap_client *c, const char *criteria, struct imap_esearch *r,
 		     struct imap_cmd **cmd_r, struct err *e);
 
-/* UID COPY / UID MOVE; *map_r (may be NULL) gets COPYUID. MOVE needs the
- * MOVE capability (ERR_USAGE otherwise). */
+/* UID COPY / UID MOVE; *map_r (may be NULL) gets COPYUID. Without the MOVE
+ * capability a synchronous UID MOVE is done as UID COPY + UID STORE
+ * +FLAGS.SILENT \Deleted + UID EXPUNGE (needs UIDPLUS; ERR_USAGE without
+ * it, and for a submitted MOVE). */
 int imap_uid_copy(struct imap_client *c, const char *uids, const char *dest,
 		  struct imap_uidmap *map_r, struct imap_cmd **cmd_r, struct err *e);
 int imap_uid_move(struct imap_client *c, const char *uids, const char *dest,

@@ -190,7 +190,7 @@ static int route_list(struct imap_client *c, const struct imap_response *r, int 
 	b->name = imap_client_mbox_decode(li.name, &b->bad_name);
 	b->delim = li.delim;
 	b->attrs = li.attrs;
-	struct buf t = BUF_INIT(0);
+	struct buf t = BUF_INIT(1 << 20);
 	const struct imap_arg *items;
 	size_t n;
 	if (r->nargs > 0 && imap_arg_list(&r->args[0], &items, &n)) {
@@ -1108,9 +1108,35 @@ int imap_uid_copy(struct imap_client *c, const char *uids, const char *dest,
 	return copy_move(c, "COPY", uids, dest, map_r, cmd_r, e);
 }
 
+/* Without MOVE (RFC 6851 section 3.3): UID COPY, UID STORE +FLAGS.SILENT
+ * \Deleted, UID EXPUNGE of exactly those UIDs (needs UIDPLUS, so no other
+ * \Deleted message is expunged by accident). Synchronous only. */
+static int move_fallback(struct imap_client *c, const char *uids, const char *dest,
+			 struct imap_uidmap *map_r, struct err *e)
+{
+	char desc[160];
+
+	snprintf(desc, sizeof(desc), "UID MOVE %.40s \"%s\"", uids ? uids : "", dest);
+	if (!imap_client_has_cap(c, "UIDPLUS"))
+		return err_set(e, ERR_USAGE,
+			       "%s: %s: server has neither MOVE nor UIDPLUS (cannot move safely)",
+			       c->host, desc);
+	if (copy_move(c, "COPY", uids, dest, map_r, NULL, e) < 0)
+		return -1;
+	if (imap_uid_store(c, uids, IMAP_STORE_ADD, "\\Deleted", 1, 0, NULL, NULL, NULL, e) < 0 ||
+	    imap_uid_expunge(c, uids, NULL, e) < 0) {
+		if (map_r)
+			imap_uidmap_free(map_r);
+		return -1;
+	}
+	return 0;
+}
+
 int imap_uid_move(struct imap_client *c, const char *uids, const char *dest,
 		  struct imap_uidmap *map_r, struct imap_cmd **cmd_r, struct err *e)
 {
+	if (!cmd_r && !imap_client_has_cap(c, "MOVE"))
+		return move_fallback(c, uids, dest, map_r, e);
 	return copy_move(c, "MOVE", uids, dest, map_r, cmd_r, e);
 }
 

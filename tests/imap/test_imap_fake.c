@@ -193,20 +193,32 @@ static void run_server(int fd, const struct step *steps, int logfd)
 
 static int fake_start(struct fake *f, const char *addr, const struct step *steps)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t sl = sizeof(sa);
+	struct sockaddr_storage ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	int v6 = strchr(addr, ':') != NULL;
+	socklen_t sl = v6 ? sizeof(*s6) : sizeof(*s4);
 
 	memset(f, 0, sizeof(*f));
+	memset(&ss, 0, sizeof(ss));
 	buf_init(&f->got, 64 << 20);
-	inet_pton(AF_INET, addr, &sa.sin_addr);
-	f->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (f->lfd < 0 || bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(f->lfd, 1) < 0 || getsockname(f->lfd, (struct sockaddr *)&sa, &sl) < 0 ||
+	if (v6) {
+		s6->sin6_family = AF_INET6;
+		inet_pton(AF_INET6, addr, &s6->sin6_addr);
+	} else {
+		s4->sin_family = AF_INET;
+		inet_pton(AF_INET, addr, &s4->sin_addr);
+	}
+	f->lfd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+	if (f->lfd < 0 || bind(f->lfd, (struct sockaddr *)&ss, sl) < 0 ||
+	    listen(f->lfd, 1) < 0 || getsockname(f->lfd, (struct sockaddr *)&ss, &sl) < 0 ||
 	    pipe(f->logpipe) < 0) {
 		perror("fake server");
+		if (f->lfd >= 0)
+			close(f->lfd);
 		return -1;
 	}
-	snprintf(f->port, sizeof(f->port), "%u", ntohs(sa.sin_port));
+	snprintf(f->port, sizeof(f->port), "%u", ntohs(v6 ? s6->sin6_port : s4->sin_port));
 	fflush(NULL);
 	f->pid = fork();
 	if (f->pid == 0) {
@@ -847,6 +859,78 @@ static void t_policies(void)
 	fake_free(&f);
 }
 
+/* UID MOVE without MOVE: COPY + STORE \Deleted + UID EXPUNGE. */
+static void t_move_fallback(void)
+{
+	static const struct step s[] = {
+		{ 'S', PREAUTH }, { 'R', NULL }, { 'S', "%T OK selected\r\n" },
+		{ 'R', NULL }, { 'S', "%T OK [COPYUID 77 4:5 10:11] copied\r\n" },
+		{ 'R', NULL }, { 'S', "%T OK stored\r\n" },
+		{ 'R', NULL }, { 'S', "* 1 EXPUNGE\r\n* 1 EXPUNGE\r\n%T OK expunged\r\n" },
+		{ 'W', NULL }, { 0, NULL },
+	};
+	static const struct step s2[] = {
+		{ 'S', "* PREAUTH [CAPABILITY IMAP4rev1] old server\r\n" }, { 'R', NULL },
+		{ 'S', "%T OK selected\r\n" }, { 'W', NULL }, { 0, NULL },
+	};
+	struct fake f;
+	struct err e;
+	struct imap_uidmap map;
+	struct imap_cmd *h = NULL;
+	struct imap_client *c = connect_fake(&f, s, &e);
+
+	CHECK(c != NULL);
+	CHECK(imap_select(c, "INBOX", NULL, &e) == 0);
+	CHECK(imap_uid_move(c, "4:5", "Archive", &map, NULL, &e) == 0);
+	CHECK_INT(map.uidvalidity, 77);
+	CHECK_STR(map.src_uids, "4:5");
+	CHECK_STR(map.dst_uids, "10:11");
+	imap_uidmap_free(&map);
+	CHECK_ERR(imap_uid_move(c, "4:5", "Archive", &map, &h, &e), ERR_USAGE, "MOVE");
+	imap_client_free(&c);
+	fake_end(&f);
+	CHECK(strstr(f.got.data, "A2 UID COPY 4:5 \"Archive\"\r\n"
+			       "A3 UID STORE 4:5 +FLAGS.SILENT (\\Deleted)\r\n"
+			       "A4 UID EXPUNGE 4:5\r\n") != NULL);
+	fake_free(&f);
+
+	c = connect_fake(&f, s2, &e);
+	CHECK(imap_select(c, "INBOX", NULL, &e) == 0);
+	CHECK_ERR(imap_uid_move(c, "1", "Archive", &map, NULL, &e), ERR_USAGE, "neither MOVE nor UIDPLUS");
+	imap_client_free(&c);
+	fake_end(&f);
+	CHECK(strstr(f.got.data, "COPY") == NULL);
+	fake_free(&f);
+}
+
+/* IPv6 loopback: getaddrinfo path, loopback policy, peer address. */
+static void t_ipv6(void)
+{
+	static const struct step s[] = {
+		{ 'S', "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] v6\r\n" }, { 'R', NULL },
+		{ 'S', "%T OK [CAPABILITY IMAP4rev1 X-V6] in\r\n" }, { 'W', NULL }, { 0, NULL },
+	};
+	struct fake f;
+	struct err e;
+	struct imap_client_opts o;
+	struct imap_client *c = NULL;
+
+	if (fake_start(&f, "::1", s) < 0) {
+		printf("no IPv6 loopback: skipped\n");
+		return;
+	}
+	opts_for(&o, "::1", &f, IMAP_TLS_NONE);
+	CHECK(imap_client_connect(&o, &c, &e) == 0);
+	if (c) {
+		CHECK(imap_client_is_loopback(c));
+		CHECK(imap_login(c, "u", "p", &e) == 0); /* loopback: plaintext allowed */
+		CHECK(imap_client_has_cap(c, "X-V6"));
+	}
+	imap_client_free(&c);
+	fake_end(&f);
+	fake_free(&f);
+}
+
 /* The plaintext-password policy as pure functions (no network). */
 static void t_policy_unit(void)
 {
@@ -921,7 +1005,8 @@ int main(int argc, char **argv)
 		{ "out-of-order", t_out_of_order }, { "unsolicited", t_unsolicited },
 		{ "sink-failure", t_sink_failure }, { "auth-no-sasl-ir", t_auth_no_sasl_ir },
 		{ "policies", t_policies },     { "timeout-injection", t_timeout_and_injection },
-		{ "policy-unit", t_policy_unit },
+		{ "policy-unit", t_policy_unit }, { "move-fallback", t_move_fallback },
+		{ "ipv6", t_ipv6 },
 	};
 	int ran = 0;
 
