@@ -539,24 +539,18 @@ int imap_client_cmd_literal(struct imap_client *c, struct imap_cmd *cmd,
 	return 0;
 }
 
-static int atom_char(unsigned char ch)
-{
-	return ch > 0x20 && ch < 0x7f && !strchr("(){%*\"\\]", ch);
-}
-
 int imap_client_cmd_astring(struct imap_client *c, struct imap_cmd *cmd, const char *s,
 			    size_t len, int secret)
 {
-	int quotable = 1, atom = len > 0;
+	int quotable = 1;
 
+	/* Always quoted (never an atom: one rule, no list-wildcard surprises),
+	 * a literal when quoting cannot carry the bytes. */
 	for (size_t i = 0; i < len; i++) {
 		unsigned char ch = (unsigned char)s[i];
 		if (ch == 0 || ch == '\r' || ch == '\n' || ch >= 0x80)
 			quotable = 0;
-		if (!atom_char(ch))
-			atom = 0;
 	}
-	(void)atom; /* always quote: simpler for servers, same meaning */
 	if (!quotable) {
 		struct imap_literal_src src = { .size = len, .data = s };
 		return imap_client_cmd_literal(c, cmd, &src, secret);
