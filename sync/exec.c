@@ -84,6 +84,7 @@ struct exec {
 	size_t bn[2];
 	const struct journal_box *jv;
 	size_t jn;
+	int opts_changed;       /* the options differ from the last run's: open every pair */
 };
 
 static const char *side_name(int side)
@@ -1619,7 +1620,7 @@ static int pair_unchanged(const struct exec *x, const struct plan_box_action *a)
 	for (size_t i = 0; i < x->jn; i++)
 		if (x->jv[i].id == a->journal_id)
 			jb = &x->jv[i];
-	if (!a->journal_id || !jb || !jb->complete)
+	if (x->opts_changed || !a->journal_id || !jb || !jb->complete)
 		return 0;
 	const struct store_box *r = listed(x, SIDE_REMOTE, a->rname);
 	const struct store_box *l = listed(x, SIDE_LOCAL, a->lname);
@@ -1722,6 +1723,28 @@ static int run_box_action(struct exec *x, const struct plan_box_action *a)
 	return rc < 0 ? (x->jfail ? -1 : 1) : rc;
 }
 
+/* What the plan depends on besides the two stores. When it changed since
+ * the last run (say --expunge both was added), an unchanged mailbox may
+ * still have work, so no pair is skipped this time. */
+static int check_opts(struct exec *x, struct buf *sig, struct err *e)
+{
+	const struct plan_opts *o = &x->o->plan;
+	char *old = NULL;
+	buf_addf(sig, "push=%d pull=%d expunge=%u create=%d%d remove=%d%d max_size=%llu "
+		 "max_age=%lld", o->push, o->pull, o->expunge, o->create_remote, o->create_local,
+		 o->remove_remote, o->remove_local, (unsigned long long)o->max_size,
+		 (long long)o->max_age);
+	for (size_t i = 0; i < o->ninclude; i++)
+		buf_addf(sig, " +%s", o->include[i]);
+	for (size_t i = 0; i < o->nexclude; i++)
+		buf_addf(sig, " -%s", o->exclude[i]);
+	if (jcheck(x, journal_meta_get(x->j, "plan_opts", &old, e), e) < 0)
+		return -1;
+	x->opts_changed = !old || strcmp(old, sig->data) != 0;
+	free(old);
+	return 0;
+}
+
 static int list_all(struct exec *x, struct store_box *bv[2], size_t bn[2], struct err *e)
 {
 	for (int s = 0; s < 2; s++) {
@@ -1744,6 +1767,7 @@ static int run(struct exec *x, struct err *e)
 	struct journal_box *jv = NULL;
 	size_t jn = 0;
 	struct plan_boxes pb;
+	struct buf optsig = BUF_INIT(16384);
 	int rc = EXEC_FAILED, partial = 0;
 
 	memset(&pb, 0, sizeof pb);
@@ -1767,6 +1791,8 @@ static int run(struct exec *x, struct err *e)
 	}
 	x->jv = jv;
 	x->jn = jn;
+	if (check_opts(x, &optsig, e) < 0)
+		goto out;
 
 	struct plan_box_side *side[2];
 	size_t ns[2] = { 0, 0 };
@@ -1813,8 +1839,12 @@ static int run(struct exec *x, struct err *e)
 		if (r > 0)
 			partial = 1;
 	}
+	if (!partial && x->opts_changed && !x->o->dry_run &&
+	    jcheck(x, journal_meta_set(x->j, "plan_opts", optsig.data, e), e) < 0)
+		goto out;
 	rc = partial ? EXEC_PARTIAL : EXEC_OK;
 out:
+	buf_release(&optsig);
 	if (x->jfail && rc == EXEC_FAILED)
 		*e = x->jerr;
 	plan_boxes_free(&pb);
