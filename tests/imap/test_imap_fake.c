@@ -91,7 +91,18 @@ static int conn_skip(struct conn *c, size_t n)
 	return 0;
 }
 
-static void conn_send(struct conn *c, const char *text)
+/* Damage applied to what 'M' steps send (the mutation test): the byte at
+ * offset `pos` of their concatenated output is replaced by `byte`, or with
+ * `cut` the connection is closed just before it. Set before fork. */
+static struct {
+	int on;
+	long pos;
+	int byte;
+	int cut;
+	long sent;
+} mut;
+
+static void conn_send_m(struct conn *c, const char *text, int mutate)
 {
 	struct buf b = BUF_INIT(1 << 20);
 
@@ -103,9 +114,26 @@ static void conn_send(struct conn *c, const char *text)
 			buf_addch(&b, *p);
 		}
 	}
+	if (mutate && mut.on && mut.pos >= mut.sent && mut.pos < mut.sent + (long)b.len) {
+		size_t at = (size_t)(mut.pos - mut.sent);
+		if (mut.cut) {
+			if (write(c->fd, b.data, at) < 0)
+				_exit(3);
+			shutdown(c->fd, SHUT_RDWR);
+			_exit(0);
+		}
+		b.data[at] = (char)mut.byte;
+	}
+	if (mutate)
+		mut.sent += (long)b.len;
 	if (write(c->fd, b.data, b.len) < 0)
 		_exit(3);
 	buf_release(&b);
+}
+
+static void conn_send(struct conn *c, const char *text)
+{
+	conn_send_m(c, text, 0);
 }
 
 /* Literal header at the end of a line: size, and *sync_r. -1 if none. */
@@ -168,6 +196,9 @@ static void run_server(int fd, const struct step *steps, int logfd)
 		switch (s->op) {
 		case 'S':
 			conn_send(&c, s->text);
+			break;
+		case 'M':
+			conn_send_m(&c, s->text, 1);
 			break;
 		case 'R':
 			conn_read_cmd(&c, 0, NULL);
@@ -931,6 +962,107 @@ static void t_ipv6(void)
 	fake_free(&f);
 }
 
+/* A realistic session whose server bytes are damaged one at a time (or cut
+ * short) at deterministic pseudo-random places: every call must end in
+ * success or a classified error naming the host, never a crash, a hang, a
+ * leak or a sanitizer report. */
+static void t_mutations(void)
+{
+	static const struct step s[] = {
+		{ 'S', PREAUTH }, { 'R', NULL },
+		{ 'M', "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
+		       "* OK [PERMANENTFLAGS (\\Seen \\*)] Flags permitted.\r\n* 3 EXISTS\r\n"
+		       "* 0 RECENT\r\n* OK [UIDVALIDITY 1700000000] UIDs valid\r\n"
+		       "* OK [UIDNEXT 4] Predicted next UID\r\n"
+		       "* OK [HIGHESTMODSEQ 12] Highest\r\n%T OK [READ-WRITE] Select completed.\r\n" },
+		{ 'R', NULL },
+		{ 'M', "* 1 FETCH (UID 1 FLAGS (\\Seen) RFC822.SIZE 12 INTERNALDATE "
+		       "\"17-Jul-1996 02:44:25 -0700\" BODY[] {12}\r\nHello World!)\r\n"
+		       "* 2 FETCH (UID 2 FLAGS () RFC822.SIZE 3 BODY[] \"abc\")\r\n"
+		       "* 3 FETCH (UID 3 FLAGS (\\Deleted $Junk) MODSEQ (9) BODY[] NIL)\r\n"
+		       "%T OK Fetch completed.\r\n" },
+		{ 'R', NULL },
+		{ 'M', "* LIST (\\HasNoChildren) \"/\" INBOX\r\n"
+		       "* LIST (\\HasNoChildren \\Sent) \"/\" \"Sent\"\r\n"
+		       "* LIST (\\HasChildren) \"/\" {14}\r\nEntw&APw-rfe/x\r\n%T OK List completed.\r\n" },
+		{ 'R', NULL },
+		{ 'M', "* STATUS \"Sent\" (MESSAGES 2 UIDNEXT 3 UIDVALIDITY 5 UNSEEN 1)\r\n"
+		       "%T OK Status completed.\r\n" },
+		{ 'R', NULL },
+		{ 'M', "* SEARCH 3 1 2\r\n%T OK Search completed.\r\n" },
+		{ 'R', NULL },
+		{ 'M', "* 4 EXISTS\r\n* VANISHED 2\r\n* OK [ALERT] hello\r\n%T OK NOOP completed.\r\n" },
+		{ 'W', NULL }, { 0, NULL },
+	};
+	unsigned long seed = 12345;
+	int fails = 0, oks = 0;
+
+	for (int iter = 0; iter < 500; iter++) {
+		seed = seed * 6364136223846793005UL + 1442695040888963407UL;
+		mut.on = iter > 0; /* iteration 0: the undamaged session */
+		mut.pos = (long)((seed >> 33) % 1150);
+		mut.byte = (int)((seed >> 20) & 0xff);
+		mut.cut = (seed >> 17) % 4 == 0;
+		mut.sent = 0;
+
+		struct fake f;
+		struct err e;
+		struct imap_client_opts o;
+		struct imap_client *c = NULL;
+		if (fake_start(&f, "127.0.0.1", s) < 0)
+			exit(1);
+		opts_for(&o, "127.0.0.1", &f, IMAP_TLS_NONE);
+		o.read_timeout_ms = 200;
+		int ok = 1;
+		if (imap_client_connect(&o, &c, &e) < 0) {
+			CHECK(0);
+			fake_end(&f);
+			fake_free(&f);
+			continue;
+		}
+		struct imap_fetch_handler h = { 0 };
+		struct imap_boxlist l;
+		struct imap_mbox_status st;
+		uint32_t *uids = NULL;
+		size_t n = 0;
+		int r[6];
+		r[0] = imap_select(c, "INBOX", NULL, &e);
+		if (r[0] < 0)
+			CHECK(e.cls != ERR_NONE && strstr(e.msg, "127.0.0.1: SELECT"));
+		r[1] = imap_uid_fetch(c, "1:*", "UID FLAGS BODY[]", 0, 0, &h, NULL, &e);
+		if (r[1] < 0)
+			CHECK(e.cls != ERR_NONE && strstr(e.msg, "127.0.0.1: UID FETCH"));
+		r[2] = imap_list(c, "", "*", 0, 0, &l, NULL, &e);
+		if (r[2] < 0)
+			CHECK(e.cls != ERR_NONE && strstr(e.msg, "127.0.0.1: LIST"));
+		imap_boxlist_free(&l);
+		r[3] = imap_status(c, "Sent", IMAP_STATUS_ALL, &st, NULL, &e);
+		if (r[3] < 0)
+			CHECK(e.cls != ERR_NONE && strstr(e.msg, "127.0.0.1: STATUS"));
+		r[4] = imap_uid_search(c, "ALL", &uids, &n, NULL, &e);
+		if (r[4] < 0)
+			CHECK(e.cls != ERR_NONE && strstr(e.msg, "127.0.0.1: UID SEARCH"));
+		free(uids);
+		r[5] = imap_noop(c, NULL, &e);
+		if (r[5] < 0)
+			CHECK(e.cls != ERR_NONE && strstr(e.msg, "127.0.0.1: NOOP"));
+		for (int i = 0; i < 6; i++)
+			ok &= r[i] == 0;
+		if (iter == 0) {
+			CHECK(ok);
+			CHECK_INT(imap_client_mailbox(c)->exists, 3);
+			CHECK_INT(imap_client_mailbox(c)->highestmodseq, 12);
+		}
+		oks += ok;
+		fails += !ok;
+		imap_client_free(&c);
+		fake_end(&f);
+		fake_free(&f);
+	}
+	printf("mutations: %d sessions ok, %d failed cleanly\n", oks, fails);
+	CHECK(fails > 100);
+}
+
 /* The plaintext-password policy as pure functions (no network). */
 static void t_policy_unit(void)
 {
@@ -1006,7 +1138,7 @@ int main(int argc, char **argv)
 		{ "sink-failure", t_sink_failure }, { "auth-no-sasl-ir", t_auth_no_sasl_ir },
 		{ "policies", t_policies },     { "timeout-injection", t_timeout_and_injection },
 		{ "policy-unit", t_policy_unit }, { "move-fallback", t_move_fallback },
-		{ "ipv6", t_ipv6 },
+		{ "ipv6", t_ipv6 },             { "mutations", t_mutations },
 	};
 	int ran = 0;
 
