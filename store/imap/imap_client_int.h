@@ -67,6 +67,7 @@ struct imap_cmd {
 	char *match_name;           /* STATUS/MYRIGHTS/GETACL: raw (UTF-7) name */
 	struct imap_mbox_status *st;
 	struct imap_boxlist *list;
+	int list_status;            /* LIST ... RETURN (STATUS ...) */
 	struct imap_namespace *ns;
 	struct imap_id *id;
 	uint32_t **search_uids;

@@ -225,7 +225,7 @@ static int route_status(struct imap_client *c, const struct imap_response *r)
 	}
 	/* LIST-STATUS first: the STATUS follows its LIST entry. */
 	struct imap_cmd *lc = imap_client_find_kind(c, CK_LIST);
-	if (lc && lc->list) {
+	if (lc && lc->list && lc->list_status) {
 		for (size_t i = lc->list->n; i-- > 0;) {
 			struct imap_box *b = &lc->list->v[i];
 			if (names_equal(b->raw_name, si.name)) {
@@ -650,7 +650,8 @@ static int list_cmd(struct imap_client *c, int lsub, const char *ref, const char
 		if (flags & IMAP_LIST_CHILDREN)
 			buf_addf(&opts, "%sCHILDREN", opts.len ? " " : "");
 	}
-	if (!lsub && status_items && imap_client_has_cap(c, "LIST-STATUS")) {
+	int list_status = !lsub && status_items && imap_client_has_cap(c, "LIST-STATUS");
+	if (list_status) {
 		struct buf it = BUF_INIT(256);
 		fmt_status_items(c, status_items, &it);
 		buf_addf(&opts, "%sSTATUS %s", opts.len ? " " : "", it.data);
@@ -661,6 +662,7 @@ static int list_cmd(struct imap_client *c, int lsub, const char *ref, const char
 	if (!cmd)
 		goto out;
 	cmd->list = out;
+	cmd->list_status = list_status;
 	imap_client_cmd_addf(c, cmd, "%s ", verb);
 	imap_client_cmd_astring(c, cmd, eref.data, eref.len, 0);
 	imap_client_cmd_add(c, cmd, " ", 0);

@@ -690,6 +690,29 @@ static void t_pipeline(void)
 	CHECK_INT(s3[1].messages, 3);
 	CHECK_OK(imap_cmd_wait(c, &h[0], &e));
 	CHECK_FAIL(imap_cmd_wait(c, &bad, &e), ERR_NOTFOUND, "STATUS \"NoSuchBox\"");
+
+	/* LIST, LIST with LIST-STATUS and STATUS in flight together: each gets
+	 * its own data. */
+	struct imap_boxlist l1, l2;
+	struct imap_mbox_status s4;
+	struct imap_cmd *hl1, *hl2, *hs;
+	CHECK_OK(imap_list(c, "", "Box*", 0, 0, &l1, &hl1, &e));
+	CHECK_OK(imap_list(c, "", "Box*", 0, IMAP_STATUS_MESSAGES, &l2, &hl2, &e));
+	CHECK_OK(imap_status(c, "Box4", IMAP_STATUS_MESSAGES, &s4, &hs, &e));
+	CHECK_OK(imap_cmd_wait(c, &hs, &e));
+	CHECK_OK(imap_cmd_wait(c, &hl2, &e));
+	CHECK_OK(imap_cmd_wait(c, &hl1, &e));
+	CHECK_INT(l1.n, 5);
+	CHECK_INT(l2.n, 5);
+	CHECK_INT(s4.messages, 4);
+	for (size_t i = 0; i < l1.n; i++)
+		CHECK(!l1.v[i].has_status);
+	if (imap_client_has_cap(c, "LIST-STATUS"))
+		for (size_t i = 0; i < l2.n; i++)
+			CHECK(l2.v[i].has_status &&
+			      l2.v[i].status.messages == (uint32_t)(l2.v[i].name[3] - '0'));
+	imap_boxlist_free(&l1);
+	imap_boxlist_free(&l2);
 	CHECK_OK(imap_logout(c, &e));
 	imap_client_free(&c);
 	buf_release(&tl.text);
