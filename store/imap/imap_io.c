@@ -740,6 +740,7 @@ int imap_io_flush(struct imap_io *io, struct err *e)
 	struct buf *out = &io->wbuf;
 	size_t pos = 0;
 	size_t *posp = &pos;
+	int peer_eof = 0;
 
 	if (io->deflate) {
 		if (io->wbuf.len && compress_queue(io, e) < 0)
@@ -759,7 +760,7 @@ int imap_io_flush(struct imap_io *io, struct err *e)
 		/* Blocked: wait, taking in what the server sends meanwhile so it
 		 * never blocks on us (pipelining), unless our buffer is full. */
 		short ev = want;
-		if (io->rbuf.len - io->rpos < io->rbuf.max / 2)
+		if (!peer_eof && io->rbuf.len - io->rpos < io->rbuf.max / 2)
 			ev |= POLLIN;
 		short rev = 0;
 		int w = wait_fd(io->fd, ev, io->read_timeout_ms, &rev);
@@ -777,7 +778,8 @@ int imap_io_flush(struct imap_io *io, struct err *e)
 			long rr = read_some(io, &rw, e);
 			if (rr == IO_FAIL)
 				goto fail;
-			/* rr == 0 (EOF): the write will fail and say so */
+			if (rr == 0)
+				peer_eof = 1; /* the write will fail and say so; don't spin */
 		}
 	}
 	if (io->deflate) {
