@@ -137,9 +137,15 @@ int imap_date_time_format(time_t t, int tz_minutes, char out[IMAP_DATE_TIME_LEN 
 	if (to_tm(t + (time_t)tz_minutes * 60, &tm) < 0)
 		return -1;
 	int a = tz_minutes < 0 ? -tz_minutes : tz_minutes;
-	snprintf(out, IMAP_DATE_TIME_LEN + 1, "%02d-%s-%04d %02d:%02d:%02d %c%02d%02d",
-		 tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-		 tm.tm_sec, tz_minutes < 0 ? '-' : '+', a / 60, a % 60);
+	/* Formatted into a roomy buffer first: the compiler cannot see that
+	 * to_tm() bounds every field, and -Wformat-truncation would fire. */
+	char tmp[128];
+	int n = snprintf(tmp, sizeof tmp, "%02d-%s-%04d %02d:%02d:%02d %c%02d%02d",
+			 tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
+			 tm.tm_min, tm.tm_sec, tz_minutes < 0 ? '-' : '+', a / 60, a % 60);
+	if (n != IMAP_DATE_TIME_LEN)
+		return -1;
+	memcpy(out, tmp, (size_t)n + 1);
 	return 0;
 }
 
@@ -148,7 +154,11 @@ int imap_date_format(time_t t, char out[IMAP_DATE_LEN + 1])
 	struct tm tm;
 	if (to_tm(t, &tm) < 0)
 		return -1;
-	snprintf(out, IMAP_DATE_LEN + 1, "%02d-%s-%04d", tm.tm_mday, months[tm.tm_mon],
-		 tm.tm_year + 1900);
+	char tmp[64];
+	int n = snprintf(tmp, sizeof tmp, "%02d-%s-%04d", tm.tm_mday, months[tm.tm_mon],
+			 tm.tm_year + 1900);
+	if (n != IMAP_DATE_LEN)
+		return -1;
+	memcpy(out, tmp, (size_t)n + 1);
 	return 0;
 }
