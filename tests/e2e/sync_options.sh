@@ -27,7 +27,8 @@ local_put "$T/mail" INBOX "$u-local"
 out=$(sync_run $u "$T/mail" --pull --json) || mf_fail "pull failed: $out"
 [[ $(json_field "$out" pull.copied) == 6 && $(json_field "$out" push.copied) == 0 ]] ||
     mf_fail "--pull: $out"
-remote_state $u | grep -q "$u-local" && mf_fail "--pull uploaded"
+r=$(remote_state $u)
+grep -q "$u-local" <<<"$r" && mf_fail "--pull uploaded"
 # --push then uploads it
 out=$(sync_run $u "$T/mail" --push --json) || mf_fail "push failed: $out"
 [[ $(json_field "$out" push.copied) == 1 && $(json_field "$out" pull.copied) == 0 ]] ||

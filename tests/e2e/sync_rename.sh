@@ -23,5 +23,6 @@ out=$(sync_run $u "$T/mail" --json) || mf_fail "sync after local rename failed: 
 [[ $(json_field "$out" pull.copied) == 0 && $(json_field "$out" push.copied) == 0 ]] ||
     mf_fail "a rename transferred messages: $out"
 both_equal $u "$T/mail"
-remote_state $u | grep -q $'^Moved\t' || mf_fail "server folder not renamed"
+r=$(remote_state $u)
+grep -q $'^Moved\t' <<<"$r" || mf_fail "server folder not renamed"
 echo ok
