@@ -109,8 +109,8 @@ static void log_cb(void *ctx, enum exec_level lvl, const char *msg)
 	case EXEC_LOG_ERROR:
 		fprintf(stderr, "mailferry: error: %s\n", msg);
 		break;
-	case EXEC_LOG_WARN:
-		if (!c->quiet)
+	case EXEC_LOG_WARN: /* handled by itself: told on a terminal, quiet under cron */
+		if (!c->quiet && (c->verbose || c->progress))
 			fprintf(stderr, "mailferry: %s\n", msg);
 		break;
 	case EXEC_LOG_PLAN:
