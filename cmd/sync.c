@@ -61,6 +61,9 @@ static const char usage_text[] =
 	"  --push                  only local -> remote\n"
 	"  --expunge SIDES         remote, local, both or none (default none): where\n"
 	"                          messages deleted on the other side may be expunged\n"
+	"  --remove SIDES          remote, local, both or none (default local): where a\n"
+	"                          mailbox deleted on the other side (and fully synced)\n"
+	"                          is deleted too; elsewhere it is re-created\n"
 	"  --layout LAYOUT         verbatim (default: INBOX and Sub/Folder under PATH)\n"
 	"                          or maildir++ (INBOX is PATH, folders are .Sub.Folder)\n"
 	"  --fsync=off             no fsync (throwaway copies only)\n"
@@ -374,7 +377,7 @@ static unsigned long long env_num(const char *name)
 enum {
 	OPT_REMOTE = 256, OPT_LOCAL, OPT_STATE, OPT_PASS_CMD, OPT_PASS_FILE, OPT_LPASS_CMD,
 	OPT_LPASS_FILE, OPT_TLS, OPT_CA, OPT_DRY, OPT_PULL, OPT_PUSH, OPT_EXPUNGE, OPT_LAYOUT,
-	OPT_FSYNC, OPT_INCLUDE, OPT_EXCLUDE, OPT_MAX_SIZE, OPT_MAX_AGE, OPT_JSON,
+	OPT_FSYNC, OPT_INCLUDE, OPT_EXCLUDE, OPT_MAX_SIZE, OPT_MAX_AGE, OPT_JSON, OPT_REMOVE,
 };
 
 static const struct option longopts[] = {
@@ -391,6 +394,7 @@ static const struct option longopts[] = {
 	{ "pull", no_argument, NULL, OPT_PULL },
 	{ "push", no_argument, NULL, OPT_PUSH },
 	{ "expunge", required_argument, NULL, OPT_EXPUNGE },
+	{ "remove", required_argument, NULL, OPT_REMOVE },
 	{ "layout", required_argument, NULL, OPT_LAYOUT },
 	{ "fsync", required_argument, NULL, OPT_FSYNC },
 	{ "include", required_argument, NULL, OPT_INCLUDE },
@@ -408,6 +412,7 @@ struct args {
 	const char *remote, *local, *state, *tls;
 	const char *pass_cmd, *pass_file, *lpass_cmd, *lpass_file;
 	int pull, push, fsync_off;
+	const char *remove;
 	enum maildir_layout layout;
 	const char **inc, **exc;
 	size_t ninc, nexc;
@@ -441,6 +446,13 @@ static int parse_args(int argc, char **argv, struct args *a, struct exec_opts *o
 		case OPT_DRY: o->dry_run = 1; break;
 		case OPT_PULL: a->pull = 1; break;
 		case OPT_PUSH: a->push = 1; break;
+		case OPT_REMOVE:
+			if (strcmp(optarg, "none") && strcmp(optarg, "remote") &&
+			    strcmp(optarg, "local") && strcmp(optarg, "both"))
+				return usage_error("--remove takes remote, local, both or none, not '%s'",
+						   optarg);
+			a->remove = optarg;
+			break;
 		case OPT_JSON: c->json = 1; break;
 		case 'v': c->verbose++; break;
 		case 'q': c->quiet = 1; break;
@@ -585,8 +597,11 @@ int cmd_sync(int argc, char **argv)
 	o.plan.push = !a.pull || a.push;
 	o.plan.create_remote = o.plan.push;
 	o.plan.create_local = o.plan.pull;
-	o.plan.remove_remote = o.plan.push;
-	o.plan.remove_local = o.plan.pull;
+	/* Deleting server mailboxes is opt-in: a Maildir that vanished (an
+	 * unmounted disk) must not empty the account. */
+	const char *rm = a.remove ? a.remove : "local";
+	o.plan.remove_remote = o.plan.push && (!strcmp(rm, "remote") || !strcmp(rm, "both"));
+	o.plan.remove_local = o.plan.pull && (!strcmp(rm, "local") || !strcmp(rm, "both"));
 	o.plan.now = (int64_t)time(NULL);
 	o.plan.include = a.inc;
 	o.plan.ninclude = a.ninc;

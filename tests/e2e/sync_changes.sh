@@ -55,4 +55,19 @@ out=$(sync_run $u "$T/mail" --json) || mf_fail "third sync failed: $out"
 mf_doveadm mailbox delete -u $u -s Projects 2>/dev/null || mf_doveadm mailbox delete -u $u Projects
 sync_run $u "$T/mail" -q || mf_fail "fourth sync failed"
 [[ -d $T/mail/Projects/cur ]] && mf_fail "Projects not removed locally"
+
+# a folder removed locally: by default the server keeps it and it comes back
+rm -rf "$T/mail/Local"
+sync_run $u "$T/mail" -q || mf_fail "sync after local removal failed"
+r=$(remote_state $u)
+has "$r" Local $u-loc '\Flagged' || mf_fail "server lost Local without --remove: $r"
+l=$(local_state "$T/mail")
+has "$l" Local $u-loc '\Flagged' || mf_fail "Local not re-created: $l"
+# with --remove remote the server mailbox goes too
+rm -rf "$T/mail/Local"
+sync_run $u "$T/mail" -q --remove both || mf_fail "sync with --remove failed"
+r=$(remote_state $u)
+grep -q "$u-loc@" <<<"$r" && mf_fail "Local still on the server: $r"
+# both sides agree but for the server's tombstone of in1 (\Deleted, kept)
+[[ "$(grep -v 'in1@' <<<"$r")" == "$(local_state "$T/mail")" ]] || mf_fail "sides differ"
 echo ok
