@@ -18,7 +18,9 @@
  *  I4. Then, in ONE transaction, the pairing / new base is written and the
  *      intent cleared. A crash anywhere leaves either no intent (nothing
  *      started, or all done) or an intent whose side effect may or may not
- *      have happened.
+ *      have happened. (This transaction may stay open until the next I1 or
+ *      the pair's markers join it, one fsync for both: losing it in a crash
+ *      only leaves intents that I5 resolves to the same result.)
  *  I5. Start-up resolves every unfinished intent before anything else:
  *      a copy whose result exists on the destination (an unpaired message
  *      there with the same fingerprint; for an upload only among UIDs at
@@ -40,6 +42,19 @@
  *
  * --dry-run works on a private copy of the journal and opens mailboxes
  * read-only, so neither store nor the real journal changes.
+ *
+ * Per mailbox pair (sync_pair_once): resolve its intents (I5), open both
+ * sides, list them (a delta when the journal's markers allow), load the
+ * journal pairs, fingerprint unpaired messages when both sides have some
+ * or a side's keys are void (UIDVALIDITY / folder identity changed), plan,
+ * then run the plan in phases: journal-only actions, expunges, flag
+ * changes, deletion marks, copies (batched: MAILFERRY_TEST_BATCH / 500
+ * messages or 64 MiB per group commit), each phase obeying I1-I4, and last
+ * the markers (I6). A pair unchanged since its last complete sync, as the
+ * bulk mailbox listing shows, is not opened at all.
+ *
+ * Test switches (exec_opts): stop after journal step N (journal.c), SIGKILL
+ * after N message bytes, exit right after the N-th store flush.
  */
 #include "exec.h"
 
