@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "imap/imap_client.h"
 #include "imap/imap_io.h"
@@ -52,18 +53,54 @@ struct conn {
 	char tag[32];
 	struct buf in;
 	struct buf log;
+	int zip;              /* COMPRESS=DEFLATE active (step 'Z') */
+	z_stream zin, zout;
 };
 
 static int conn_fill(struct conn *c)
 {
-	char tmp[8192];
+	char tmp[8192], out[65536];
 	ssize_t n = read(c->fd, tmp, sizeof(tmp));
 
 	if (n <= 0)
 		return -1;
-	buf_add(&c->in, tmp, (size_t)n);
-	buf_add(&c->log, tmp, (size_t)n);
+	if (!c->zip) {
+		buf_add(&c->in, tmp, (size_t)n);
+		buf_add(&c->log, tmp, (size_t)n);
+		return 0;
+	}
+	c->zin.next_in = (Bytef *)tmp;
+	c->zin.avail_in = (uInt)n;
+	do {
+		c->zin.next_out = (Bytef *)out;
+		c->zin.avail_out = sizeof(out);
+		if (inflate(&c->zin, Z_SYNC_FLUSH) < 0 && c->zin.avail_out == sizeof(out))
+			_exit(4);
+		size_t got = sizeof(out) - c->zin.avail_out;
+		buf_add(&c->in, out, got);
+		buf_add(&c->log, out, got);
+	} while (c->zin.avail_in > 0 || c->zin.avail_out == 0);
 	return 0;
+}
+
+static void conn_write(struct conn *c, const void *p, size_t n)
+{
+	char out[65536];
+
+	if (!c->zip) {
+		if (write(c->fd, p, n) < 0)
+			_exit(3);
+		return;
+	}
+	c->zout.next_in = (Bytef *)p;
+	c->zout.avail_in = (uInt)n;
+	do {
+		c->zout.next_out = (Bytef *)out;
+		c->zout.avail_out = sizeof(out);
+		deflate(&c->zout, Z_SYNC_FLUSH);
+		if (write(c->fd, out, sizeof(out) - c->zout.avail_out) < 0)
+			_exit(3);
+	} while (c->zout.avail_out == 0);
 }
 
 /* One line (without CRLF) into out; -1 at EOF. */
@@ -126,8 +163,7 @@ static void conn_send_m(struct conn *c, const char *text, int mutate)
 	}
 	if (mutate)
 		mut.sent += (long)b.len;
-	if (write(c->fd, b.data, b.len) < 0)
-		_exit(3);
+	conn_write(c, b.data, b.len);
 	buf_release(&b);
 }
 
@@ -199,6 +235,12 @@ static void run_server(int fd, const struct step *steps, int logfd)
 			break;
 		case 'M':
 			conn_send_m(&c, s->text, 1);
+			break;
+		case 'Z':
+			inflateInit2(&c.zin, -15);
+			deflateInit2(&c.zout, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8,
+				     Z_DEFAULT_STRATEGY);
+			c.zip = 1;
 			break;
 		case 'R':
 			conn_read_cmd(&c, 0, NULL);
@@ -1063,6 +1105,46 @@ static void t_mutations(void)
 	CHECK(fails > 100);
 }
 
+/* COMPRESS=DEFLATE against a fake server that deflates both ways. */
+static void t_compress(void)
+{
+	static const struct step s[] = {
+		{ 'S', "* PREAUTH [CAPABILITY IMAP4rev1 COMPRESS=DEFLATE LITERAL+] hi\r\n" },
+		{ 'R', NULL }, { 'S', "%T OK DEFLATE active\r\n" }, { 'Z', NULL },
+		{ 'R', NULL }, { 'S', "* 1 EXISTS\r\n%T OK [READ-WRITE] selected\r\n" },
+		{ 'R', NULL }, { 'S', "%T OK [APPENDUID 3 9] appended\r\n" },
+		{ 'R', NULL },
+		{ 'S', "* 1 FETCH (UID 9 BODY[] {26}\r\nabcdefghijklmnopqrstuvwxyz)\r\n%T OK done\r\n" },
+		{ 'W', NULL }, { 0, NULL },
+	};
+	struct fake f;
+	struct err e;
+	struct imap_client *c = connect_fake(&f, s, &e);
+	struct sinkstate ss = { 0, 0 };
+	struct imap_fetch_handler h = { .body_begin = sb_begin, .body_data = sb_data, .ctx = &ss };
+	static char big[200000];
+	struct imap_append_msg m = { .idate = -1, .src = { .size = sizeof(big), .data = big } };
+	struct imap_uidmap map;
+
+	memset(big, 'q', sizeof(big));
+	CHECK(c != NULL);
+	CHECK(imap_compress(c, &e) == 0);
+	CHECK(imap_client_is_compressed(c));
+	CHECK(imap_select(c, "INBOX", NULL, &e) == 0);
+	CHECK_INT(imap_client_mailbox(c)->exists, 1);
+	CHECK(imap_append(c, "INBOX", &m, &map, NULL, &e) == 0);
+	CHECK_STR(map.dst_uids, "9");
+	imap_uidmap_free(&map);
+	CHECK(imap_uid_fetch(c, "9", "BODY.PEEK[]", 0, 0, &h, NULL, &e) == 0);
+	CHECK_INT(ss.got, 26);
+	imap_client_free(&c);
+	fake_end(&f);
+	/* the server saw the whole 200000-byte literal through inflate */
+	CHECK(f.got.len > sizeof(big));
+	CHECK(strstr(f.got.data, "A1 COMPRESS DEFLATE\r\nA2 SELECT \"INBOX\"\r\n") != NULL);
+	fake_free(&f);
+}
+
 /* The plaintext-password policy as pure functions (no network). */
 static void t_policy_unit(void)
 {
@@ -1139,6 +1221,7 @@ int main(int argc, char **argv)
 		{ "policies", t_policies },     { "timeout-injection", t_timeout_and_injection },
 		{ "policy-unit", t_policy_unit }, { "move-fallback", t_move_fallback },
 		{ "ipv6", t_ipv6 },             { "mutations", t_mutations },
+		{ "compress", t_compress },
 	};
 	int ran = 0;
 
