@@ -74,7 +74,8 @@ static int conn_fill(struct conn *c)
 	do {
 		c->zin.next_out = (Bytef *)out;
 		c->zin.avail_out = sizeof(out);
-		if (inflate(&c->zin, Z_SYNC_FLUSH) < 0 && c->zin.avail_out == sizeof(out))
+		int z = inflate(&c->zin, Z_SYNC_FLUSH);
+		if (z < 0 && z != Z_BUF_ERROR)
 			_exit(4);
 		size_t got = sizeof(out) - c->zin.avail_out;
 		buf_add(&c->in, out, got);
@@ -1132,7 +1133,8 @@ static void t_compress(void)
 	CHECK(imap_client_is_compressed(c));
 	CHECK(imap_select(c, "INBOX", NULL, &e) == 0);
 	CHECK_INT(imap_client_mailbox(c)->exists, 1);
-	CHECK(imap_append(c, "INBOX", &m, &map, NULL, &e) == 0);
+	CHECK(imap_append(c, "INBOX", &m, &map, NULL, &e) == 0 ||
+	      (fprintf(stderr, "append: %s\n", e.msg), 0));
 	CHECK_STR(map.dst_uids, "9");
 	imap_uidmap_free(&map);
 	CHECK(imap_uid_fetch(c, "9", "BODY.PEEK[]", 0, 0, &h, NULL, &e) == 0);
