@@ -46,4 +46,24 @@ out=$(sync_run $u "$T/pp" --layout maildir++ --exclude 'Lists/*' --max-size 10k 
 l=$(local_state "$T/pp" maildir++)
 grep -q "$u-big" <<<"$l" && mf_fail "--max-size did not skip"
 grep -q "$u-in1" <<<"$l" || mf_fail "INBOX not in the Maildir++ root: $l"
+
+# TLS: implicit TLS and STARTTLS verified against the test CA; the same
+# account under another URL is a new channel, paired by content (no copy)
+if [[ -n ${MF_IMAPS_PORT:-} && -n ${MF_TEST_CA:-} ]]; then
+    out=$(MAILFERRY_PASSWORD=$u "$MF_BIN" sync --remote "imaps://$u@localhost:$MF_IMAPS_PORT" \
+          --ca-file "$MF_TEST_CA" --local "maildir:$T/tls" --state "$T/tls-state" --json) ||
+        mf_fail "imaps sync failed: $out"
+    [[ $(json_field "$out" pull.copied) -ge 6 ]] || mf_fail "imaps: $out"
+    out=$(MAILFERRY_PASSWORD=$u "$MF_BIN" sync --remote "imap://$u@localhost:$MF_IMAP_PORT" \
+          --tls starttls --ca-file "$MF_TEST_CA" --local "maildir:$T/tls" \
+          --state "$T/tls-state" --json) || mf_fail "starttls sync failed: $out"
+    [[ $(json_field "$out" pull.copied) == 0 && $(json_field "$out" push.copied) == 0 ]] ||
+        mf_fail "starttls: copied again: $out"
+    set +e
+    MAILFERRY_PASSWORD=$u "$MF_BIN" sync --remote "imaps://$u@127.0.0.1:$MF_IMAPS_PORT" \
+        --ca-file "$MF_TEST_CA" --local "maildir:$T/tls2" --state "$T/tls-state" 2>/dev/null
+    rc=$?
+    set -e
+    [[ $rc == 2 ]] || mf_fail "a certificate for another name was accepted (exit $rc)"
+fi
 echo ok
