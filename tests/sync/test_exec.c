@@ -618,6 +618,30 @@ static void case_contained(const char *base)
 	check_same(&c, "after the contained failure");
 }
 
+/* The header fields the fingerprint of a streamed copy is made of. */
+static void case_headers(void)
+{
+	static const struct {
+		const char *hdr, *msgid, *date;
+	} t[] = {
+		{ "Message-ID: <a@b>\r\nDate: Mon, 2 Jan 2023\r\n\r\nbody Message-ID: <x>\r\n",
+		  " <a@b>", " Mon, 2 Jan 2023" },
+		{ "message-id:\n <folded@b>\nDATE: x\n\n", " <folded@b>", " x" },
+		{ "Subject: s\r\nX-Message-ID: <no>\r\n\r\n", "", "" },
+		{ "Message-ID: <first>\nMessage-ID: <second>\n", " <first>", "" },
+		{ "Date: a\r\n b\r\n\tc\r\nTo: x\r\n", "", " a b\tc" },
+		{ "", "", "" },
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		struct buf id = BUF_INIT(4096), date = BUF_INIT(4096);
+		CHECK_INT(exec_header_fields(t[i].hdr, strlen(t[i].hdr), &id, &date), 0);
+		CHECK_STR(id.data, t[i].msgid);
+		CHECK_STR(date.data, t[i].date);
+		buf_release(&id);
+		buf_release(&date);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	char base[] = "/tmp/mf-test-exec.XXXXXX";
@@ -635,6 +659,8 @@ int main(int argc, char **argv)
 		case_dry_run(base);
 	else if (!strcmp(argv[1], "crash"))
 		case_crash(base);
+	else if (!strcmp(argv[1], "headers"))
+		case_headers();
 	else if (!strcmp(argv[1], "reconnect"))
 		case_reconnect(base);
 	else if (!strcmp(argv[1], "contained"))
