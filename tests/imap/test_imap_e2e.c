@@ -18,6 +18,7 @@
 #include "imap/imap_io.h"
 #include "imap/imap_uidset.h"
 #include "imap_testutil.h"
+#include "lib/banned.h"
 
 static struct fixture fx;
 

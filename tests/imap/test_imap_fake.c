@@ -27,6 +27,7 @@
 #include "imap/imap_io.h"
 #include "lib/buf.h"
 #include "testlib.h"
+#include "lib/banned.h"
 
 /* ------------------------------------------------------------------ */
 /* The fake server                                                      */
