@@ -920,7 +920,7 @@ static int do_copies(struct exec *x, struct boxrun *b, const struct plan *p, int
 	unsigned maxn = x->o->batch_msgs ? x->o->batch_msgs : DEF_BATCH_MSGS;
 	uint64_t maxb = x->o->batch_bytes ? x->o->batch_bytes : DEF_BATCH_BYTES;
 	const struct plan_action **av = mf_reallocarray(NULL, p->n ? p->n : 1, sizeof *av);
-	size_t n = 0;
+	size_t n = 0, done = 0, total = p->counts.copy[dst];
 	uint64_t bytes = 0;
 	int rc = 0;
 	for (size_t i = 0; i <= p->n && rc == 0; i++) {
@@ -929,6 +929,10 @@ static int do_copies(struct exec *x, struct boxrun *b, const struct plan *p, int
 			continue;
 		if (n && (!a || n >= maxn || bytes + a->size > maxb)) {
 			rc = copy_batch(x, b, dst, av, n, e);
+			done += n;
+			if (total > n) /* a long transfer shows how far it got */
+				xlog(x, EXEC_LOG_PROGRESS, "%s: %zu of %zu copied to %s", box_name(b, dst),
+				     done, total, side_name(dst));
 			n = 0;
 			bytes = 0;
 		}
