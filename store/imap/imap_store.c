@@ -58,9 +58,14 @@ struct imap_store {
 	size_t nqueue, capqueue;
 	uint64_t queue_bytes;
 	uint64_t inflight_bytes;      /* append data held for commands in flight */
+	/* changes the server reported during SELECT (QRESYNC), waiting for the
+	 * list_msgs they answer; NULL when there are none (see open_box_since) */
+	struct list_ctx *pre;
+	struct store_since pre_since;
 };
 
 static int submit_queue(struct imap_store *s, struct err *e);
+static void pre_drop(struct imap_store *s);
 
 struct store_writer {
 	struct imap_store *s;
@@ -322,6 +327,36 @@ static int imap_list_boxes(struct store *st, struct store_box **boxes_r, size_t 
 /* ------------------------------------------------------------------ */
 /* open_box                                                             */
 
+/* Messages and expunged UIDs collected from FETCH / VANISHED responses. */
+struct list_ctx {
+	struct store_msg *v;
+	size_t n, cap;
+	uint32_t *gone;
+	size_t ngone, capgone;
+	uint32_t gone_limit;   /* vanished UIDs at or above it were never known */
+};
+
+static void list_ctx_free(struct list_ctx *l)
+{
+	store_msgs_free(l->v, l->n);
+	free(l->gone);
+	memset(l, 0, sizeof *l);
+}
+
+static void list_ctx_release(struct list_ctx *l)
+{
+	if (!l)
+		return;
+	list_ctx_free(l);
+	free(l);
+}
+
+static void pre_drop(struct imap_store *s)
+{
+	list_ctx_release(s->pre);
+	s->pre = NULL;
+}
+
 /* ENABLE QRESYNC (which implies CONDSTORE) or CONDSTORE, once. */
 static int enable_once(struct imap_store *s, struct err *e)
 {
@@ -340,10 +375,19 @@ static int enable_once(struct imap_store *s, struct err *e)
 	return 0;
 }
 
-static int imap_open_box(struct store *st, const char *name, int read_only,
-			 struct store_box_state *st_r, struct err *e)
+static int list_msg(void *ctx, const struct imap_fetch *f, const struct imap_response *r,
+		    struct err *e);
+static int list_vanished(void *ctx, const struct imap_uidset *uids, int earlier,
+			 struct err *e);
+
+/* SELECT / EXAMINE; with `since` usable for QRESYNC (RFC 7162 3.2.5), the
+ * changes the server reports while selecting are kept in s->pre for the
+ * list_msgs that follows. */
+static int open_box(struct imap_store *s, const char *name, int read_only,
+		    const struct store_since *since, struct store_box_state *st_r,
+		    struct err *e)
 {
-	struct imap_store *s = S(st);
+	pre_drop(s);
 	if (submit_queue(s, e) < 0)
 		return -1;
 	struct buf srv = BUF_INIT(4096);
@@ -358,13 +402,38 @@ static int imap_open_box(struct store *st, const char *name, int read_only,
 	struct imap_select_opts so = { 0 };
 	so.read_only = read_only;
 	so.condstore = s->condstore && !imap_client_enabled(s->c, "CONDSTORE") && !s->qresync;
+	struct imap_fetch_handler h = { 0 };
+	char known[32];
+	struct list_ctx *pre = NULL;
+	if (since && s->qresync && since->uidvalidity && since->modseq) {
+		pre = mf_calloc(1, sizeof *pre);
+		pre->gone_limit = since->uidnext;
+		h.msg = list_msg;
+		h.vanished = list_vanished;
+		h.ctx = pre;
+		so.fetch = &h;
+		so.qresync_uidvalidity = since->uidvalidity;
+		so.qresync_modseq = since->modseq;
+		/* known UIDs bound what VANISHED (EARLIER) may report */
+		if (since->uidnext > 1) {
+			snprintf(known, sizeof known, "1:%" PRIu32, since->uidnext - 1);
+			so.qresync_known_uids = known;
+		}
+	}
 	int rc = imap_select(s->c, srv.data, &so, e);
 	if (rc < 0) {
+		list_ctx_release(pre);
 		buf_release(&srv);
 		return -1;
 	}
 	s->box = buf_detach(&srv, NULL);
 	const struct imap_mailbox *mb = imap_client_mailbox(s->c);
+	if (pre && mb->uidvalidity == since->uidvalidity && !mb->nomodseq) {
+		s->pre = pre;
+		s->pre_since = *since;
+	} else {
+		list_ctx_release(pre);
+	}
 	memset(st_r, 0, sizeof *st_r);
 	st_r->uidvalidity = mb->uidvalidity;
 	st_r->uidnext = mb->uidnext;
@@ -380,16 +449,21 @@ static int imap_open_box(struct store *st, const char *name, int read_only,
 	return 0;
 }
 
+static int imap_open_box(struct store *st, const char *name, int read_only,
+			 struct store_box_state *st_r, struct err *e)
+{
+	return open_box(S(st), name, read_only, NULL, st_r, e);
+}
+
+int imap_store_open_box_since(struct store *st, const char *name, int read_only,
+			      const struct store_since *since, struct store_box_state *st_r,
+			      struct err *e)
+{
+	return open_box(S(st), name, read_only, since, st_r, e);
+}
+
 /* ------------------------------------------------------------------ */
 /* list_msgs                                                            */
-
-struct list_ctx {
-	struct store_msg *v;
-	size_t n, cap;
-	uint32_t *gone;
-	size_t ngone, capgone;
-	uint32_t gone_limit;   /* vanished UIDs at or above it were never known */
-};
 
 static int list_msg(void *ctx, const struct imap_fetch *f, const struct imap_response *r,
 		    struct err *e)
@@ -545,23 +619,74 @@ static int run_fetch_list(struct imap_store *s, uint64_t changedsince, int vanis
 	return imap_uid_fetch(s->c, "1:*", items, changedsince, vanished, &h, NULL, e);
 }
 
-static void list_ctx_free(struct list_ctx *l)
+static int cmp_msg_uid(const void *a, const void *b)
 {
-	store_msgs_free(l->v, l->n);
-	free(l->gone);
-	memset(l, 0, sizeof *l);
+	const struct store_msg *x = a, *y = b;
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/*
+ * The QRESYNC delta from SELECT (`pre`, owned; NULL if none) completed into
+ * `l`: SELECT reported changed flags and VANISHED (EARLIER) UIDs, but not
+ * the size and internal date the planner wants for messages it has not
+ * paired, so those (changed messages below the caller's UIDNEXT, and every
+ * UID from it on) are fetched by one UID FETCH. Returns 1 when `l` holds the
+ * delta, 0 when `pre` does not answer this `since` (the caller then asks
+ * with CHANGEDSINCE), -1 on error.
+ */
+static int pre_take(struct imap_store *s, struct list_ctx *pre, const struct store_since *since,
+		    struct list_ctx *l, struct err *e)
+{
+	const struct imap_mailbox *mb = imap_client_mailbox(s->c);
+	if (!pre || since->uidvalidity != s->pre_since.uidvalidity ||
+	    since->modseq != s->pre_since.modseq || since->uidnext != s->pre_since.uidnext ||
+	    since->uidnext == 0)
+		return 0;
+	*l = *pre;
+	memset(pre, 0, sizeof *pre);
+	uint32_t *uids = mf_reallocarray(NULL, l->n + 1, sizeof *uids);
+	size_t nu = 0;
+	if (l->n)
+		qsort(l->v, l->n, sizeof *l->v, cmp_msg_uid);
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].size == UINT64_MAX && l->v[i].uid < since->uidnext &&
+		    (!nu || uids[nu - 1] != l->v[i].uid))
+			uids[nu++] = l->v[i].uid;
+	int news = mb->uidnext > since->uidnext;
+	struct buf set = BUF_INIT(UIDSET_MAX_LEN + 64);
+	size_t used = 0;
+	int rc = 1;
+	if (nu && (imap_uidset_format(uids, nu, UIDSET_MAX_LEN, &set, &used, e) < 0 ||
+		   used < nu)) {
+		list_ctx_free(l); /* too scattered for one command */
+		rc = 0;
+	} else if (nu || news) {
+		if (news)
+			buf_addf(&set, "%s%" PRIu32 ":*", nu ? "," : "", since->uidnext);
+		struct imap_fetch_handler h = { 0 };
+		h.msg = list_msg;
+		h.ctx = l;
+		if (imap_uid_fetch(s->c, set.data, "UID FLAGS RFC822.SIZE INTERNALDATE MODSEQ", 0,
+				   0, &h, NULL, e) < 0)
+			rc = -1;
+	}
+	buf_release(&set);
+	free(uids);
+	return rc;
 }
 
 static int imap_list_msgs(struct store *st, const struct store_since *since,
 			  struct store_listing *out, struct err *e)
 {
 	struct imap_store *s = S(st);
-	if (submit_queue(s, e) < 0)
-		return -1;
-	struct list_ctx l = { 0 };
+	struct list_ctx *pre = s->pre; /* owned here from now on */
+	s->pre = NULL;
 	memset(out, 0, sizeof *out);
-	if (require_box(s, "list messages", e) < 0)
+	if (submit_queue(s, e) < 0 || require_box(s, "list messages", e) < 0) {
+		list_ctx_release(pre);
 		return -1;
+	}
+	struct list_ctx l = { 0 };
 	const struct imap_mailbox *mb = imap_client_mailbox(s->c);
 	int delta = since && since->uidvalidity && since->uidvalidity == mb->uidvalidity &&
 		    since->modseq && s->condstore && !mb->nomodseq && mb->highestmodseq &&
@@ -570,8 +695,12 @@ static int imap_list_msgs(struct store *st, const struct store_since *since,
 	l.gone_limit = since && since->uidnext ? since->uidnext : mb->uidnext;
 	if (delta && s->qresync) {
 		full = 0;
-		/* QRESYNC: every change, expunges included, moves HIGHESTMODSEQ */
-		if (since->modseq < mb->highestmodseq &&
+		/* QRESYNC: every change, expunges included, moves HIGHESTMODSEQ;
+		 * SELECT may already have reported them */
+		int got = pre_take(s, pre, since, &l, e);
+		if (got < 0)
+			goto fail;
+		if (!got && since->modseq < mb->highestmodseq &&
 		    run_fetch_list(s, since->modseq, 1, &l, e) < 0)
 			goto fail;
 	} else if (delta && since->uidnext > 1) {
@@ -604,9 +733,11 @@ static int imap_list_msgs(struct store *st, const struct store_since *since,
 		}
 	}
 	free(l.gone);
+	list_ctx_release(pre);
 	return 0;
 fail:
 	list_ctx_free(&l);
+	list_ctx_release(pre);
 	return -1;
 }
 
@@ -1479,6 +1610,7 @@ static void leave_box(struct imap_store *s, const char *srv)
 	struct err ignored;
 	if (!s->box || strcmp(s->box, srv) != 0)
 		return;
+	pre_drop(s);
 	if (imap_client_has_cap(s->c, "UNSELECT"))
 		imap_unselect(s->c, &ignored);
 	free(s->box);
@@ -1569,6 +1701,7 @@ static void imap_store_close(struct store *st)
 	imap_client_free(&s->c);
 	while (s->pending)
 		writer_free(s->pending);
+	pre_drop(s);
 	free(s->queue);
 	free(s->box);
 	free(s->host);

@@ -12,7 +12,8 @@
  *    LIST-STATUS (RFC 5819), else one pipelined batch of STATUS for every
  *    selectable mailbox. No SELECT. ident = "uv:<uidvalidity>".
  *  - open_box: ENABLE QRESYNC (or CONDSTORE) once per session where
- *    offered, then SELECT / EXAMINE.
+ *    offered, then SELECT / EXAMINE (with QRESYNC parameters through
+ *    imap_store_open_box_since).
  *  - list_msgs: UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE [MODSEQ]);
  *    with `since` matching the mailbox's UIDVALIDITY and a modseq, a delta:
  *    (CHANGEDSINCE m VANISHED) under QRESYNC, or CHANGEDSINCE plus a UID
@@ -92,6 +93,21 @@ struct imap_client *imap_store_client(struct store *s);
 
 /* The server's hierarchy delimiter ('/' by default; 0 for a flat server). */
 char imap_store_delim(struct store *s);
+
+/* open_box for a caller that already knows the `since` it will pass to the
+ * next list_msgs (the journal's UIDVALIDITY, HIGHESTMODSEQ and UIDNEXT of
+ * the mailbox). Under QRESYNC this is SELECT box (QRESYNC (uidvalidity
+ * modseq 1:uidnext-1)) (RFC 7162 3.2.5): the server reports changed flags
+ * and VANISHED (EARLIER) UIDs while selecting, and a list_msgs with an
+ * equal `since` right after uses them instead of a UID FETCH (CHANGEDSINCE
+ * VANISHED); it then fetches size and date only of the messages that need
+ * them (changed ones below UIDNEXT, and UIDNEXT:*). Otherwise, or with since
+ * NULL, exactly open_box. The result of open + list is the same either way.
+ * Any other open, delete or rename of the mailbox forgets the reported
+ * changes. */
+int imap_store_open_box_since(struct store *s, const char *name, int read_only,
+			      const struct store_since *since, struct store_box_state *st_r,
+			      struct err *e);
 
 /* Batch form of store_ops.headers for the open mailbox: Message-ID and Date
  * of many messages with pipelined UID FETCH <set> (UID BODY.PEEK[HEADER.

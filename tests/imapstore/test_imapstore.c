@@ -158,7 +158,20 @@ static void trace(void *ctx, char dir, const char *line, size_t len)
 		(int)len, line);
 }
 
-static struct store *open_store(unsigned nocap)
+/* Client lines of the protocol trace, for tests that check which commands
+ * a call sent (open_store_rec). */
+static struct buf sent = BUF_INIT(1u << 20);
+
+static void trace_rec(void *ctx, char dir, const char *line, size_t len)
+{
+	(void)ctx;
+	if (dir == '>' && buf_add(&sent, line, len) == 0)
+		buf_addch(&sent, '\n');
+	if (getenv("MF_TRACE"))
+		trace(NULL, dir, line, len);
+}
+
+static struct store *open_store_opt(unsigned nocap, int rec)
 {
 	struct imap_store_opts o = { 0 };
 	struct store *s = NULL;
@@ -172,11 +185,25 @@ static struct store *open_store(unsigned nocap)
 	o.nocap = nocap;
 	if (getenv("MF_TRACE"))
 		o.trace = trace;
+	if (rec)
+		o.trace = trace_rec;
 	if (imap_store_open(&o, &s, &e) < 0) {
 		fprintf(stderr, "imap_store_open: %s\n", e.msg);
 		exit(1);
 	}
 	return s;
+}
+
+static struct store *open_store(unsigned nocap)
+{
+	return open_store_opt(nocap, 0);
+}
+
+/* The client lines recorded since `from` (an offset into `sent`) hold
+ * `what`. */
+static int sent_has(size_t from, const char *what)
+{
+	return sent.len > from && strstr(sent.data + from, what) != NULL;
 }
 
 #define OK(call)                                                                \
@@ -415,7 +442,9 @@ static int delta_matches(const struct store_listing *old, const struct store_lis
 	return n == now->n;
 }
 
-static void listing_round(unsigned nocap, int round)
+/* round with `qsel`: the second open goes through
+ * imap_store_open_box_since, so the delta comes from SELECT (QRESYNC ...). */
+static void listing_round(unsigned nocap, int round, int qsel)
 {
 	struct store *s = open_store(nocap);
 	struct store_box_state st;
@@ -453,9 +482,28 @@ static void listing_round(unsigned nocap, int round)
 	deliver("INBOX", &m);
 	buf_release(&m);
 
-	s = open_store(nocap);
-	CHECK_INT(s->ops->open_box(s, "INBOX", 0, &st, &e), 0);
+	s = open_store_opt(nocap, qsel);
+	size_t mark = sent.len;
+	if (qsel)
+		CHECK_INT(imap_store_open_box_since(s, "INBOX", 0, &since, &st, &e), 0);
+	else
+		CHECK_INT(s->ops->open_box(s, "INBOX", 0, &st, &e), 0);
 	CHECK_INT(s->ops->list_msgs(s, &since, &l, &e), 0);
+	if (qsel && (nocap & IMAP_STORE_NO_QRESYNC)) {
+		CHECK(!sent_has(mark, "QRESYNC"));
+	} else if (qsel) {
+		char want[96];
+		snprintf(want, sizeof want, "SELECT \"INBOX\" (QRESYNC (%" PRIu32 " %" PRIu64 " 1:%" PRIu32 "))",
+			 since.uidvalidity, since.modseq, since.uidnext - 1);
+		CHECK(sent_has(mark, want));
+		CHECK(!sent_has(mark, "CHANGEDSINCE"));
+		/* only size and date of the flagged one and the new ones */
+		snprintf(want, sizeof want, "UID FETCH %" PRIu32 ",%" PRIu32 ":* (UID FLAGS RFC822.SIZE",
+			 second, since.uidnext);
+		CHECK(sent_has(mark, want));
+		if (!sent_has(mark, want))
+			fprintf(stderr, "sent: %s\n", sent.data + mark);
+	}
 	char k1[16], kw[32];
 	snprintf(k1, sizeof k1, "%" PRIu32, first);
 	snprintf(kw, sizeof kw, "$Round%d", round);
@@ -494,6 +542,53 @@ static void listing_round(unsigned nocap, int round)
 	s->ops->close(s);
 }
 
+/* Only expunges since the marker: SELECT (QRESYNC ...) tells everything,
+ * list_msgs sends nothing. And a `since` other than the one given to
+ * open_box_since is answered by the usual UID FETCH (CHANGEDSINCE). */
+static void t_qresync_expunge_only(void)
+{
+	struct store *s = open_store(0);
+	struct store_box_state st;
+	struct store_listing l;
+	struct err e = { 0 };
+	CHECK_INT(s->ops->open_box(s, "INBOX", 0, &st, &e), 0);
+	CHECK_INT(s->ops->list_msgs(s, NULL, &l, &e), 0);
+	struct store_since since = { st.uidvalidity, st.highestmodseq, st.uidnext, "" };
+	CHECK(l.n >= 3);
+	uint32_t victim = l.n >= 3 ? l.msgs[2].uid : 0;
+	store_listing_free(&l);
+	s->ops->close(s);
+	doveadm("expunge -u '%s' mailbox INBOX uid %" PRIu32, user, victim);
+
+	s = open_store_opt(0, 1);
+	size_t mark = sent.len;
+	CHECK_INT(imap_store_open_box_since(s, "INBOX", 1, &since, &st, &e), 0);
+	size_t after_select = sent.len;
+	CHECK_INT(s->ops->list_msgs(s, &since, &l, &e), 0);
+	CHECK(sent_has(mark, "EXAMINE \"INBOX\" (QRESYNC ("));
+	CHECK_INT((int)(sent.len - after_select), 0); /* nothing sent */
+	CHECK_INT(l.full, 0);
+	CHECK_INT(l.n, 0);
+	char k[16];
+	snprintf(k, sizeof k, "%" PRIu32, victim);
+	CHECK(has_vanished(&l, k));
+	CHECK_INT(l.nvanished, 1);
+	store_listing_free(&l);
+
+	/* a different since: the stash is not used */
+	CHECK_INT(imap_store_open_box_since(s, "INBOX", 1, &since, &st, &e), 0);
+	struct store_since other = since;
+	other.modseq = since.modseq - 1;
+	mark = sent.len;
+	CHECK_INT(s->ops->list_msgs(s, &other, &l, &e), 0);
+	CHECK(sent_has(mark, "CHANGEDSINCE"));
+	CHECK(has_vanished(&l, k));
+	store_listing_free(&l);
+	/* an open_box_since not followed by list_msgs leaks nothing */
+	CHECK_INT(imap_store_open_box_since(s, "INBOX", 1, &since, &st, &e), 0);
+	s->ops->close(s);
+}
+
 static void t_listing(void)
 {
 	struct buf m = BUF_INIT(BUF_MAX_DEFAULT);
@@ -505,9 +600,13 @@ static void t_listing(void)
 		deliver("INBOX", &m);
 	}
 	buf_release(&m);
-	listing_round(0, 1);
-	listing_round(IMAP_STORE_NO_QRESYNC, 2);
-	listing_round(IMAP_STORE_NO_CONDSTORE, 3);
+	listing_round(0, 1, 0);
+	listing_round(IMAP_STORE_NO_QRESYNC, 2, 0);
+	listing_round(IMAP_STORE_NO_CONDSTORE, 3, 0);
+	listing_round(0, 4, 1);
+	listing_round(IMAP_STORE_NO_QRESYNC, 5, 1); /* plain SELECT, CONDSTORE delta */
+	t_qresync_expunge_only();
+	buf_release(&sent);
 }
 
 static void t_fetch(void)
