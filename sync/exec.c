@@ -432,13 +432,26 @@ static int load_pairs(struct exec *x, struct boxrun *b, struct err *e)
 
 /* Open the pair's mailboxes; in a dry run a mailbox that does not exist yet
  * (it would be created) is an empty one. */
-static int open_boxes(struct exec *x, struct boxrun *b, struct err *e)
+static void since_of(const struct boxrun *b, int side, struct store_since *s);
+
+/* with_since: the journal's markers are valid, so an IMAP side is selected
+ * with QRESYNC parameters and reports its changes while selecting. */
+static int open_boxes(struct exec *x, struct boxrun *b, int with_since, struct err *e)
 {
 	for (int s = 0; s < 2; s++) {
 		struct side_state *sd = &b->sd[s];
+		struct store *st = x->s[s];
+		struct store_since since;
+		int r;
 		memset(&sd->st, 0, sizeof sd->st);
 		sd->exists = 0;
-		if (x->s[s]->ops->open_box(x->s[s], box_name(b, s), x->o->dry_run, &sd->st, e) < 0) {
+		since_of(b, s, &since);
+		if (with_since && !strcmp(st->ops->type, "imap") && since.modseq)
+			r = imap_store_open_box_since(st, box_name(b, s), x->o->dry_run, &since,
+						      &sd->st, e);
+		else
+			r = st->ops->open_box(st, box_name(b, s), x->o->dry_run, &sd->st, e);
+		if (r < 0) {
 			if (x->o->dry_run && e->cls == ERR_NOTFOUND)
 				continue;
 			err_prefix(e, "opening %s mailbox '%s'", side_name(s), box_name(b, s));
@@ -578,7 +591,7 @@ static int resolve_intents(struct exec *x, const struct journal_box *jb, struct 
 		if (iv[i].op == INTENT_DOWNLOAD || iv[i].op == INTENT_UPLOAD)
 			need_stores = 1;
 	if (need_stores) {
-		if (open_boxes(x, &b, e) < 0) {
+		if (open_boxes(x, &b, 0, e) < 0) {
 			if (err_is_temporary(e))
 				goto out;
 			/* A mailbox that cannot be opened holds no result to find. */
@@ -1454,7 +1467,7 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 		b.jb.rname = mf_strdup(rname);
 		b.jb.lname = mf_strdup(lname);
 	}
-	if (open_boxes(x, &b, e) < 0)
+	if (open_boxes(x, &b, b.jb.complete, e) < 0)
 		goto out;
 
 	/* I6: a new pair records its identity before its first pairs */
