@@ -32,7 +32,7 @@ mf_doveadm flags add -u $u '\Seen' mailbox INBOX uid 1:5
 mf_doveadm flags add -u $u '\Flagged $Work' mailbox Work uid 2:4
 
 # the second instance: same mail, fewer capabilities
-d2=$T/dovecot2
+d2=$T/dc2-$mode # unique base name: it is the instance name
 chmod 755 "$T" # Dovecot's processes run as an unprivileged user
 trap 'stop_second_dovecot "$d2"; rm -rf "$T"' EXIT
 port2=$(MF_DOVECOT_EXTRA_CONF="imap_capability = $caps" second_dovecot "$d2") ||
