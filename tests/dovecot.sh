@@ -25,6 +25,7 @@ set -euo pipefail
 
 prog=${0##*/}
 die() { echo "$prog: $*" >&2; exit 1; }
+trap 'echo "$prog: command failed at line $LINENO" >&2' ERR
 
 DOVECOT=${DOVECOT_BIN:-/usr/sbin/dovecot}
 DOVEADM=${DOVEADM_BIN:-/usr/bin/doveadm}
@@ -187,7 +188,12 @@ cmd_start() {
     "$DOVECOT" -c "$dir/dovecot.conf" || die "dovecot did not start; see $dir/log/dovecot.log"
     wait_port "$port" || { tail -20 "$dir/log/dovecot.log" >&2; die "dovecot does not answer on port $port"; }
     wait_port $((port + 1)) || die "dovecot does not answer on port $((port + 1))"
-    pid_of "$dir"
+    local i
+    for i in $(seq 1 50); do
+        pid_of "$dir" && return 0
+        sleep 0.1
+    done
+    die "dovecot answers on port $port but wrote no pid file in $dir/run"
 }
 
 cmd_stop() {
