@@ -232,11 +232,7 @@ static int parse_imap_side(struct side_spec *sp, const char *spec, const char *t
 		return -1;
 	if (tls_arg && url_tls_parse(tls_arg, &asked) < 0)
 		return err_set(e, ERR_USAGE, "unknown TLS mode '%s'", tls_arg);
-	/* Plaintext to a loopback address needs no flag: nothing crosses a
-	 * network, and test servers rarely hold a certificate for 127.0.0.1. */
-	if (asked == URL_TLS_DEFAULT && !sp->url.imaps && url_host_is_loopback(sp->url.host))
-		mode = URL_TLS_NONE;
-	else if (url_tls_resolve(&sp->url, asked, &mode, e) < 0)
+	if (url_tls_resolve(&sp->url, asked, &mode, e) < 0)
 		return -1;
 	sp->tls = mode == URL_TLS_IMPLICIT ? IMAP_TLS_IMPLICIT :
 		  mode == URL_TLS_STARTTLS ? IMAP_TLS_STARTTLS : IMAP_TLS_NONE;

@@ -211,8 +211,12 @@ int url_tls_resolve(const struct imap_url *u, enum url_tls asked, enum url_tls *
 		    struct err *e)
 {
 	enum url_tls m = asked;
+	/* imap:// to a loopback address is plaintext unless asked otherwise:
+	 * nothing crosses a network, and local test servers rarely hold a
+	 * certificate for 127.0.0.1. Anywhere else STARTTLS is required. */
 	if (m == URL_TLS_DEFAULT)
-		m = u->imaps ? URL_TLS_IMPLICIT : URL_TLS_STARTTLS;
+		m = u->imaps ? URL_TLS_IMPLICIT
+		    : url_host_is_loopback(u->host) ? URL_TLS_NONE : URL_TLS_STARTTLS;
 	if (u->imaps && m != URL_TLS_IMPLICIT)
 		return err_set(e, ERR_USAGE, "imaps:// means implicit TLS; use imap:// with "
 			       "--tls %s", url_tls_name(m));

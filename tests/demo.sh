@@ -40,8 +40,8 @@ seed Archive 3
 seed Work/Projects 2
 seed "Entwürfe" 1
 
-echo "== mailferry probe --ca-file DIR/ssl/ca.pem imap://demo@localhost:$port   (STARTTLS, verified)"
-MAILFERRY_PASSWORD=demo ./build/mailferry probe --ca-file "$dc/ssl/ca.pem" "imap://demo@localhost:$port"
+echo "== mailferry probe --tls starttls --ca-file DIR/ssl/ca.pem imap://demo@localhost:$port   (verified TLS)"
+MAILFERRY_PASSWORD=demo ./build/mailferry probe --tls starttls --ca-file "$dc/ssl/ca.pem" "imap://demo@localhost:$port"
 
 # Two-way sync into a Maildir under the current directory.
 local_dir=$start_dir/mailferry-demo-mail

@@ -64,6 +64,11 @@ static const struct {
 	{ "imaps://u@localhost", "starttls", 0, 0 },
 	{ "imaps://u@localhost", "none", 0, 0 },
 	{ "imap://u@localhost", "starttls", 1, URL_TLS_STARTTLS },
+	/* Loopback: plaintext by default, nothing crosses a network. */
+	{ "imap://u@127.0.0.1", NULL, 1, URL_TLS_NONE },
+	{ "imap://u@[::1]", NULL, 1, URL_TLS_NONE },
+	{ "imap://u@localhost", NULL, 1, URL_TLS_NONE },
+	{ "imaps://u@127.0.0.1", NULL, 1, URL_TLS_IMPLICIT },
 };
 
 int main(void)
