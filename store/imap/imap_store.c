@@ -62,10 +62,38 @@ struct imap_store {
 	 * list_msgs they answer; NULL when there are none (see open_box_since) */
 	struct list_ctx *pre;
 	struct store_since pre_since;
+	uint32_t pre_shift;           /* expunge counter when SELECT returned */
+	/* sequence numbers of the selected mailbox's messages as the last
+	 * list_msgs saw them, sorted by seq; valid while the client has seen
+	 * no expunge since (`known_shift`). Saves fetch its UID-map pass. */
+	struct seqmap *known;
+	size_t nknown;
+	uint32_t known_shift;
+};
+
+struct seqmap {
+	uint32_t seq, uid;
 };
 
 static int submit_queue(struct imap_store *s, struct err *e);
 static void pre_drop(struct imap_store *s);
+
+/* EXPUNGE and VANISHED (not EARLIER ones: those shift nothing, but the
+ * count may include them; a spurious change only costs a map pass). */
+static uint32_t shift_count(const struct imap_store *s)
+{
+	const struct imap_mailbox *mb = imap_client_mailbox(s->c);
+	return mb->expunged + mb->vanished;
+}
+
+static int cmp_seqmap(const void *a, const void *b);
+
+static void known_drop(struct imap_store *s)
+{
+	free(s->known);
+	s->known = NULL;
+	s->nknown = 0;
+}
 
 struct store_writer {
 	struct imap_store *s;
@@ -334,12 +362,15 @@ struct list_ctx {
 	uint32_t *gone;
 	size_t ngone, capgone;
 	uint32_t gone_limit;   /* vanished UIDs at or above it were never known */
+	struct seqmap *sm;     /* (seq, uid) of every FETCH response, arrival order */
+	size_t nsm, capsm;
 };
 
 static void list_ctx_free(struct list_ctx *l)
 {
 	store_msgs_free(l->v, l->n);
 	free(l->gone);
+	free(l->sm);
 	memset(l, 0, sizeof *l);
 }
 
@@ -388,6 +419,7 @@ static int open_box(struct imap_store *s, const char *name, int read_only,
 		    struct err *e)
 {
 	pre_drop(s);
+	known_drop(s);
 	if (submit_queue(s, e) < 0)
 		return -1;
 	struct buf srv = BUF_INIT(4096);
@@ -431,6 +463,7 @@ static int open_box(struct imap_store *s, const char *name, int read_only,
 	if (pre && mb->uidvalidity == since->uidvalidity && !mb->nomodseq) {
 		s->pre = pre;
 		s->pre_since = *since;
+		s->pre_shift = shift_count(s);
 	} else {
 		list_ctx_release(pre);
 	}
@@ -473,6 +506,13 @@ static int list_msg(void *ctx, const struct imap_fetch *f, const struct imap_res
 	(void)e;
 	if (!(f->present & IMAP_FETCH_UID) || f->uid == 0)
 		return 0;
+	if (f->seq) {
+		if (l->nsm == l->capsm) {
+			l->capsm = l->capsm ? l->capsm * 2 : 256;
+			l->sm = mf_reallocarray(l->sm, l->capsm, sizeof *l->sm);
+		}
+		l->sm[l->nsm++] = (struct seqmap){ f->seq, f->uid };
+	}
 	if (l->n == l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 256;
 		l->v = mf_reallocarray(l->v, l->cap, sizeof *l->v);
@@ -681,12 +721,14 @@ static int imap_list_msgs(struct store *st, const struct store_since *since,
 	struct imap_store *s = S(st);
 	struct list_ctx *pre = s->pre; /* owned here from now on */
 	s->pre = NULL;
+	known_drop(s);
 	memset(out, 0, sizeof *out);
 	if (submit_queue(s, e) < 0 || require_box(s, "list messages", e) < 0) {
 		list_ctx_release(pre);
 		return -1;
 	}
 	struct list_ctx l = { 0 };
+	uint32_t shift0 = shift_count(s);
 	const struct imap_mailbox *mb = imap_client_mailbox(s->c);
 	int delta = since && since->uidvalidity && since->uidvalidity == mb->uidvalidity &&
 		    since->modseq && s->condstore && !mb->nomodseq && mb->highestmodseq &&
@@ -700,6 +742,8 @@ static int imap_list_msgs(struct store *st, const struct store_since *since,
 		int got = pre_take(s, pre, since, &l, e);
 		if (got < 0)
 			goto fail;
+		if (got)
+			shift0 = s->pre_shift;
 		if (!got && since->modseq < mb->highestmodseq &&
 		    run_fetch_list(s, since->modseq, 1, &l, e) < 0)
 			goto fail;
@@ -718,6 +762,16 @@ static int imap_list_msgs(struct store *st, const struct store_since *since,
 	if (full && mb->exists > 0 && run_fetch_list(s, 0, 0, &l, e) < 0)
 		goto fail;
 	list_finish(&l);
+	if (shift_count(s) == shift0 && l.nsm) {
+		/* no expunge while listing: the sequence numbers still hold */
+		qsort(l.sm, l.nsm, sizeof *l.sm, cmp_seqmap);
+		s->known = l.sm;
+		s->nknown = l.nsm;
+		s->known_shift = shift0;
+	} else {
+		free(l.sm);
+	}
+	l.sm = NULL;
 	out->msgs = l.v;
 	out->n = l.n;
 	out->full = full;
@@ -758,10 +812,6 @@ fail:
  * later), and messages that never began are fetched in a second round. So
  * the sink sees begin() at most once per key, and never wrong data ok.
  */
-struct seqmap {
-	uint32_t seq, uid;
-};
-
 enum { F_PENDING = 0, F_DONE, F_GONE };
 
 struct fetch_ctx {
@@ -772,6 +822,7 @@ struct fetch_ctx {
 	size_t nu;
 	struct seqmap *map;
 	size_t nmap, capmap;
+	int cached;            /* map taken from the last listing (map_from_known) */
 	/* the message being streamed */
 	int active, complete, failed;
 	uint32_t cur_uid;      /* 0: swallowing an unwanted literal */
@@ -889,7 +940,12 @@ static int body_begin(void *ctx, uint32_t seq, const char *section, uint64_t siz
 	f->active = 1;
 	f->complete = 0;
 	f->failed = 0;
-	f->cur_uid = map_lookup(f, seq);
+	/* an expunge announced since the cached map was made: the sequence
+	 * numbers moved, so leave the message to the next round's fresh map */
+	if (f->cached && shift_count(f->s) != f->s->known_shift)
+		f->cur_uid = 0;
+	else
+		f->cur_uid = map_lookup(f, seq);
 	long i = f->cur_uid ? uid_index(f, f->cur_uid) : -1;
 	if (i < 0 || f->state[i] != F_PENDING) {
 		f->cur_uid = 0; /* not ours (or already had): swallow it */
@@ -985,15 +1041,49 @@ static int fetch_pass(struct fetch_ctx *f, const char *items, const struct imap_
 	return rc;
 }
 
+/* The UID map of the pending messages from the last listing, when it
+ * still holds and covers them all (1), else 0. A stale entry (an expunge
+ * the server has not told us yet) is caught by body_msg's UID check. */
+static int map_from_known(struct fetch_ctx *f)
+{
+	struct imap_store *s = f->s;
+	if (!s->known || shift_count(s) != s->known_shift)
+		return 0;
+	size_t pending = 0, found = 0;
+	for (size_t i = 0; i < f->nu; i++)
+		pending += f->state[i] == F_PENDING;
+	unsigned char *seen = mf_calloc(f->nu ? f->nu : 1, 1);
+	for (size_t k = 0; k < s->nknown; k++) {
+		long i = uid_index(f, s->known[k].uid);
+		if (i < 0 || f->state[i] != F_PENDING || seen[i])
+			continue;
+		if (f->nmap && f->map[f->nmap - 1].seq == s->known[k].seq)
+			continue;
+		seen[i] = 1;
+		found++;
+		if (f->nmap == f->capmap) {
+			f->capmap = f->capmap ? f->capmap * 2 : 64;
+			f->map = mf_reallocarray(f->map, f->capmap, sizeof *f->map);
+		}
+		f->map[f->nmap++] = s->known[k];
+	}
+	free(seen);
+	return found == pending;
+}
+
 static int fetch_round(struct fetch_ctx *f, int last, struct err *e)
 {
 	struct imap_fetch_handler mh = { .msg = map_msg, .ctx = f };
 	struct imap_fetch_handler bh = { .msg = body_msg, .body_begin = body_begin,
 					 .body_data = body_data, .body_end = body_end, .ctx = f };
 	f->nmap = 0;
-	if (fetch_pass(f, "UID", &mh, e) < 0)
-		return -1;
-	qsort(f->map, f->nmap, sizeof *f->map, cmp_seqmap);
+	f->cached = !last && map_from_known(f);
+	if (!f->cached) {
+		f->nmap = 0;
+		if (fetch_pass(f, "UID", &mh, e) < 0)
+			return -1;
+		qsort(f->map, f->nmap, sizeof *f->map, cmp_seqmap);
+	}
 	struct err gone;
 	unsigned char *present = mf_calloc(f->nu ? f->nu : 1, 1);
 	for (size_t k = 0; k < f->nmap; k++)
@@ -1611,6 +1701,7 @@ static void leave_box(struct imap_store *s, const char *srv)
 	if (!s->box || strcmp(s->box, srv) != 0)
 		return;
 	pre_drop(s);
+	known_drop(s);
 	if (imap_client_has_cap(s->c, "UNSELECT"))
 		imap_unselect(s->c, &ignored);
 	free(s->box);
@@ -1702,6 +1793,7 @@ static void imap_store_close(struct store *st)
 	while (s->pending)
 		writer_free(s->pending);
 	pre_drop(s);
+	known_drop(s);
 	free(s->queue);
 	free(s->box);
 	free(s->host);

@@ -18,8 +18,11 @@
  *    with `since` matching the mailbox's UIDVALIDITY and a modseq, a delta:
  *    (CHANGEDSINCE m VANISHED) under QRESYNC, or CHANGEDSINCE plus a UID
  *    SEARCH expunge check under CONDSTORE alone (full = 0).
- *  - fetch: pipelined UID FETCH <set> (UID) to map sequence numbers to UIDs,
- *    then pipelined UID FETCH <set> (UID BODY.PEEK[]) over bounded UID sets,
+ *  - fetch: pipelined UID FETCH <set> (UID) to map sequence numbers to UIDs
+ *    (skipped when the last list_msgs of this selection saw every wanted
+ *    message and no expunge was announced since: its FETCH responses carried
+ *    the sequence numbers), then pipelined UID FETCH <set> (UID BODY.PEEK[])
+ *    over bounded UID sets,
  *    bodies streamed from the literal straight into the sink (never whole in
  *    memory), each begun under the key the map predicts and confirmed by the
  *    response's UID. Messages missing from the answer: end(ok = 0, ERR_GONE);

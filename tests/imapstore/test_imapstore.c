@@ -542,6 +542,60 @@ static void listing_round(unsigned nocap, int round, int qsel)
 	s->ops->close(s);
 }
 
+static int c_begin(void *ctx, const struct store_msg *meta, struct err *e);
+static int c_write(void *ctx, const void *p, size_t n, struct err *e);
+static int c_end(void *ctx, int ok, struct err *e);
+
+/* fetch right after list_msgs uses the listing's sequence numbers (no UID
+ * map pass); after an expunge by another client it still delivers every
+ * surviving message under its own key, through a fresh map. */
+static void t_fetch_known_map(void)
+{
+	struct store *s = open_store_opt(0, 1);
+	struct store_box_state st;
+	struct store_listing l;
+	struct err e = { 0 };
+	static struct collect c;
+	struct store_sink sink = { c_begin, c_write, c_end, &c };
+	CHECK_INT(s->ops->open_box(s, "INBOX", 0, &st, &e), 0);
+	CHECK_INT(s->ops->list_msgs(s, NULL, &l, &e), 0);
+	CHECK(l.n >= 4);
+	if (l.n < 4) {
+		store_listing_free(&l);
+		s->ops->close(s);
+		return;
+	}
+	const char *keys[3] = { l.msgs[1].key, l.msgs[2].key, l.msgs[3].key };
+	memset(&c, 0, sizeof c);
+	c.keep = 1;
+	size_t mark = sent.len;
+	CHECK_INT(s->ops->fetch(s, keys + 1, 2, &sink, &e), 0);
+	CHECK(!sent_has(mark, " (UID)\n"));
+	CHECK(sent_has(mark, "(UID BODY.PEEK[])"));
+	CHECK_INT(c.n, 2);
+	for (size_t i = 0; i < c.n; i++)
+		CHECK(c.v[i].ok);
+	collect_free(&c);
+
+	/* another client expunges the first: our sequence numbers are stale */
+	doveadm("expunge -u '%s' mailbox INBOX uid %" PRIu32, user, l.msgs[0].uid);
+	memset(&c, 0, sizeof c);
+	c.keep = 1;
+	mark = sent.len;
+	CHECK_INT(s->ops->fetch(s, keys, 3, &sink, &e), 0);
+	CHECK_INT(c.n, 3);
+	for (size_t i = 0; i < c.n; i++) {
+		const struct got *g = &c.v[i];
+		CHECK(g->ok);
+		/* the data is the message of that key (its size as listed) */
+		const struct store_msg *m = find_msg(&l, (uint32_t)strtoul(g->key, NULL, 10));
+		CHECK(m != NULL && m->size == g->data.len);
+	}
+	collect_free(&c);
+	store_listing_free(&l);
+	s->ops->close(s);
+}
+
 /* Only expunges since the marker: SELECT (QRESYNC ...) tells everything,
  * list_msgs sends nothing. And a `since` other than the one given to
  * open_box_since is answered by the usual UID FETCH (CHANGEDSINCE). */
@@ -587,6 +641,7 @@ static void t_qresync_expunge_only(void)
 	/* an open_box_since not followed by list_msgs leaks nothing */
 	CHECK_INT(imap_store_open_box_since(s, "INBOX", 1, &since, &st, &e), 0);
 	s->ops->close(s);
+	t_fetch_known_map();
 }
 
 static void t_listing(void)
