@@ -438,11 +438,10 @@ static const struct code_name code_names[] = {
 	{ "CORRUPTION", IMAP_CODE_CORRUPTION },
 };
 
-/* Strict decimal: 1..20 digits, no overflow past `max`. */
-static int parse_num(const char *s, uint64_t max, uint64_t *v_r)
+int imap_parse_decimal(const char *s, uint64_t max, uint64_t *v_r)
 {
 	uint64_t v = 0;
-	if (!*s)
+	if (!s || !*s)
 		return -1;
 	for (; *s; s++) {
 		if (*s < '0' || *s > '9')
@@ -485,19 +484,19 @@ static int code_check(struct imap_code *code)
 	switch (code->kind) {
 	case IMAP_CODE_UIDNEXT:
 	case IMAP_CODE_UNSEEN:
-		return code->nwords == 1 && parse_num(code->words[0], u32, &code->num) == 0
+		return code->nwords == 1 && imap_parse_decimal(code->words[0], u32, &code->num) == 0
 			       ? 0 : -1;
 	case IMAP_CODE_UIDVALIDITY:
-		return code->nwords == 1 && parse_num(code->words[0], u32, &code->num) == 0 &&
+		return code->nwords == 1 && imap_parse_decimal(code->words[0], u32, &code->num) == 0 &&
 			       code->num != 0 ? 0 : -1;
 	case IMAP_CODE_HIGHESTMODSEQ:
-		return code->nwords == 1 && parse_num(code->words[0], u63, &code->num) == 0
+		return code->nwords == 1 && imap_parse_decimal(code->words[0], u63, &code->num) == 0
 			       ? 0 : -1;
 	case IMAP_CODE_APPENDUID:
 	case IMAP_CODE_COPYUID:
 		if (code->nwords != (code->kind == IMAP_CODE_APPENDUID ? 2u : 3u))
 			return -1;
-		return parse_num(code->words[0], u32, &code->num) == 0 && code->num != 0
+		return imap_parse_decimal(code->words[0], u32, &code->num) == 0 && code->num != 0
 			       ? 0 : -1;
 	default:
 		return 0;
@@ -627,7 +626,7 @@ static int tok_header(struct imap_parser *p, struct cur *c, size_t full)
 			return fail_at(p, ERR_PROTO, "bad number", c->s, c->len, start);
 		memcpy(num, c->s + start, n);
 		num[n] = '\0';
-		if (parse_num(num, UINT32_MAX, &v) < 0)
+		if (imap_parse_decimal(num, UINT32_MAX, &v) < 0)
 			return fail_at(p, ERR_PROTO, "bad number", c->s, c->len, start);
 		r->has_number = 1;
 		r->number = (uint32_t)v;
@@ -699,7 +698,7 @@ static size_t literal_header(const char *s, size_t len, uint64_t *size_r, int *l
 	char num[24];
 	memcpy(num, s + i, len - 1 - i);
 	num[len - 1 - i] = '\0';
-	if (parse_num(num, UINT64_MAX, size_r) < 0)
+	if (imap_parse_decimal(num, UINT64_MAX, size_r) < 0)
 		return len;
 	i--; /* at '{' */
 	*l8_r = i > 0 && s[i - 1] == '~';

@@ -286,4 +286,9 @@ int imap_parser_busy(const struct imap_parser *p);
  * after STARTTLS, where buffered plaintext must be discarded). */
 void imap_parser_reset(struct imap_parser *p);
 
+/* Strict decimal number: digits only, at least one, no sign, no overflow
+ * past `max`. 0 or -1. Shared by the parser (literal sizes, response codes)
+ * and the typed decoders of imap_resp.h. */
+int imap_parse_decimal(const char *s, uint64_t max, uint64_t *v_r);
+
 #endif

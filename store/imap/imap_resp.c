@@ -17,27 +17,10 @@
 /* ---------------------------------------------------------------------- */
 /* Numbers                                                                  */
 
-static int parse_dec(const char *s, uint64_t max, uint64_t *v_r)
-{
-	uint64_t v = 0;
-	if (!s || !*s || strlen(s) > 20)
-		return -1;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -1;
-		unsigned d = (unsigned)(*s - '0');
-		if (v > (max - d) / 10)
-			return -1;
-		v = v * 10 + d;
-	}
-	*v_r = v;
-	return 0;
-}
-
 int imap_resp_parse_u32(const char *s, uint32_t *v_r)
 {
 	uint64_t v;
-	if (parse_dec(s, UINT32_MAX, &v) < 0)
+	if (imap_parse_decimal(s, UINT32_MAX, &v) < 0)
 		return -1;
 	*v_r = (uint32_t)v;
 	return 0;
@@ -54,7 +37,7 @@ int imap_resp_parse_nz32(const char *s, uint32_t *v_r)
 
 int imap_resp_parse_u64(const char *s, uint64_t *v_r)
 {
-	return parse_dec(s, INT64_MAX, v_r);
+	return imap_parse_decimal(s, INT64_MAX, v_r);
 }
 
 int imap_resp_arg_u32(const struct imap_arg *a, uint32_t *v_r)
