@@ -38,6 +38,9 @@ HOSTILE_NAMES = [
     "../escape", "../../etc/evil", "/abs/path", "a/../../b", ".", "..",
     "cur", "new", "tmp", "x/cur", "ctl\x01name", "bad&AGE", "L" * 300,
     "INBOX/../../x",
+    # modified UTF-7 that decodes to path syntax (invalid: printable ASCII
+    # must not be base64-encoded, RFC 3501 5.1.3)
+    "&AC4ALg-", "&AC8-etc&AC8-evil2", "q&AC8ALgAuAC8ALgAu-",
 ]
 HOSTILE_DOT_NAMES = [
     "..escape", "...", ".", "..", "a..b", ".hidden", "INBOX...x", "x.cur",
