@@ -341,7 +341,8 @@ enum imap_list_flags {
 };
 /* LIST ref pattern [RETURN (...)]; `status_items` != 0 adds RETURN (STATUS
  * (...)) when LIST-STATUS is advertised (else entries have has_status 0 and
- * the caller may STATUS each). ref/pattern are UTF-8 ("" and "*" usual). */
+ * the caller may STATUS each). ref/pattern are UTF-8 ("" and "*" usual).
+ * Run synchronously (cmd_r == NULL), a failure leaves *out empty. */
 int imap_list(struct imap_client *c, const char *ref, const char *pattern, unsigned flags,
 	      unsigned status_items, struct imap_boxlist *out, struct imap_cmd **cmd_r,
 	      struct err *e);

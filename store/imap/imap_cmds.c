@@ -670,6 +670,10 @@ static int list_cmd(struct imap_client *c, int lsub, const char *ref, const char
 	if (opts.len)
 		imap_client_cmd_addf(c, cmd, " RETURN (%s)", opts.data);
 	r = imap_client_cmd_finish(c, cmd, cmd_r, e);
+	/* A synchronous LIST that failed half-way (a NO, a malformed entry, a
+	 * dropped connection) leaves nothing behind for the caller to free. */
+	if (r < 0 && !cmd_r)
+		imap_boxlist_free(out);
 out:
 	buf_release(&eref);
 	buf_release(&epat);

@@ -45,6 +45,8 @@ DATA = {
     "unasked-seq": ({1, 2}, ["127.0.0.1", "changed its sequence number"]),
     "cut": ({1, 2}, ["127.0.0.1", "connection closed"]),
     "bye": ({1, 2}, ["127.0.0.1", "BYE"]),
+    # A malformed LIST entry after good ones: the whole listing is refused.
+    "badlist": ({2}, ["127.0.0.1", 'LIST "" "*"', "literal not at end of line"]),
 }
 
 failures = []
