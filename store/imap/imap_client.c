@@ -373,32 +373,34 @@ static int wait_for(struct imap_client *c, struct imap_cmd *cmd)
 	return cmd->done ? 0 : -1;
 }
 
+/* May a command allowed in `states` be sent now? Else fill e. */
+static int cmd_allowed(struct imap_client *c, unsigned states, const char *desc,
+		       struct err *e)
+{
+	if (c->dead) {
+		dead_err(c, desc, e);
+		return 0;
+	}
+	if (!(states & ST_BIT(c->state))) {
+		err_set(e, ERR_USAGE, "%s: %s: not allowed in state %s", c->host, desc,
+			imap_state_name(c->state));
+		return 0;
+	}
+	return 1;
+}
+
 struct imap_cmd *imap_client_cmd_begin(struct imap_client *c, enum cmd_kind kind,
 				       unsigned states, int barrier, const char *desc,
 				       struct err *e)
 {
-	if (c->dead) {
-		dead_err(c, desc, e);
+	if (!cmd_allowed(c, states, desc, e))
 		return NULL;
-	}
-	if (!(states & ST_BIT(c->state))) {
-		err_set(e, ERR_USAGE, "%s: %s: not allowed in state %s", c->host, desc,
-			imap_state_name(c->state));
-		return NULL;
-	}
 	while (c->head && (barrier || c->inflight >= c->depth))
 		if (read_response(c) < 0)
 			break;
-	if (c->dead) {
-		dead_err(c, desc, e);
-		return NULL;
-	}
 	/* Waiting may have changed the state (e.g. a BYE): check again. */
-	if (!(states & ST_BIT(c->state))) {
-		err_set(e, ERR_USAGE, "%s: %s: not allowed in state %s", c->host, desc,
-			imap_state_name(c->state));
+	if (!cmd_allowed(c, states, desc, e))
 		return NULL;
-	}
 	struct imap_cmd *cmd = mf_calloc(1, sizeof(*cmd));
 	cmd->c = c;
 	cmd->kind = kind;
