@@ -1431,7 +1431,9 @@ static int store_markers(struct exec *x, struct boxrun *b, const int need_full[2
 	b->jb.complete = 1;
 	if (jbegin(x) < 0 || jcheck(x, journal_box_put(x->j, &b->jb, e), e) < 0)
 		return -1;
-	return jcommit(x);
+	/* Deferred like I4: the next pair's first commit or the end of the run
+	 * carries it. Lost in a crash, it only costs a full listing next time. */
+	return jdefer(x);
 }
 
 /* Does the journal pair identity say the side's keys are void? */
@@ -1568,8 +1570,10 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 		goto out;
 	rc = b.errors ? 1 : 0;
 out:
-	/* what a deferred transaction holds is true: keep it even on failure */
-	if (x->tx_open && jcommit(x) < 0)
+	/* what a deferred transaction holds is true: keep it even on failure;
+	 * after a success it stays open for the next pair (one fsync fewer per
+	 * pair), and exec_sync commits whatever is left at the end */
+	if (rc < 0 && x->tx_open && jcommit(x) < 0)
 		rc = -1;
 	if (x->jfail)
 		*e = x->jerr;
@@ -2013,6 +2017,10 @@ int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
 		if (open_fn(open_ctx, s, &x.s[s], e) < 0)
 			goto out;
 	rc = run(&x, e);
+	if (x.tx_open && jcommit(&x) < 0) {
+		*e = x.jerr;
+		rc = EXEC_FAILED;
+	}
 out:
 	for (int s = 0; s < 2; s++)
 		close_store(&x, s);
