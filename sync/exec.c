@@ -60,6 +60,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1984,6 +1985,24 @@ static int dry_journal(const char *path, char *dir, size_t dirsz, struct buf *co
 
 /* ------------------------------------------------------------ entry point */
 
+/* The journal is opened (lock, quick_check: O(journal size)) on a thread
+ * while the stores connect, greet and log in, which is mostly waiting for
+ * the server. Nothing else touches the journal until the join. */
+struct jopen {
+	const char *path;
+	struct journal *j;
+	struct err e;
+	int rc;
+};
+
+static void *jopen_run(void *arg)
+{
+	struct jopen *jo = arg;
+	err_clear(&jo->e);
+	jo->rc = journal_open(jo->path, &jo->j, &jo->e);
+	return NULL;
+}
+
 int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
 	      const struct exec_opts *o, struct exec_stats *st, struct err *e)
 {
@@ -2007,15 +2026,27 @@ int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
 			goto out;
 		jpath = dry.data;
 	}
-	if (journal_open(jpath, &x.j, e) < 0) {
+	struct jopen jo = { .path = jpath };
+	pthread_t th;
+	int threaded = pthread_create(&th, NULL, jopen_run, &jo) == 0;
+	if (!threaded)
+		jopen_run(&jo);
+	int orc = 0;
+	for (int s = 0; s < 2 && orc == 0; s++)
+		orc = open_fn(open_ctx, s, &x.s[s], e);
+	if (threaded)
+		pthread_join(th, NULL);
+	x.j = jo.j;
+	if (jo.rc < 0) {
+		/* the journal's error wins: it is why nothing can be synced */
+		*e = jo.e;
 		err_prefix(e, "journal '%s'", journal_path);
 		goto out;
 	}
+	if (orc < 0)
+		goto out;
 	if (o->stop_after && !o->dry_run)
 		journal_set_stop_after(x.j, o->stop_after);
-	for (int s = 0; s < 2; s++)
-		if (open_fn(open_ctx, s, &x.s[s], e) < 0)
-			goto out;
 	rc = run(&x, e);
 	if (x.tx_open && jcommit(&x) < 0) {
 		*e = x.jerr;
