@@ -51,7 +51,12 @@
  * changes, deletion marks, copies (batched: MAILFERRY_TEST_BATCH / 500
  * messages or 64 MiB per group commit), each phase obeying I1-I4, and last
  * the markers (I6). A pair unchanged since its last complete sync, as the
- * bulk mailbox listing shows, is not opened at all.
+ * bulk mailbox listing shows, is not opened at all. When only the local
+ * Maildir marker stands in the way (our own writes moved the mtimes, or
+ * they were too recent to be trusted) while the remote STATUS is unchanged,
+ * the folder alone is listed and compared with the journal (local_verified):
+ * equal, the pair is skipped without a SELECT and the marker taken before
+ * that listing is recorded (trusted or not, as it was taken).
  *
  * Test switches (exec_opts): stop after journal step N (journal.c), SIGKILL
  * after N message bytes, exit right after the N-th store flush.
@@ -1677,26 +1682,131 @@ static const struct store_box *listed(const struct exec *x, int side, const char
 	return NULL;
 }
 
+static const struct journal_box *jbox_of(const struct exec *x, int64_t id)
+{
+	for (size_t i = 0; id && i < x->jn; i++)
+		if (x->jv[i].id == id)
+			return &x->jv[i];
+	return NULL;
+}
+
+/* The remote side's STATUS shows the counters recorded at the last complete
+ * sync of the pair (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ). */
+static const struct journal_box *remote_unchanged(const struct exec *x,
+						  const struct plan_box_action *a)
+{
+	const struct journal_box *jb = jbox_of(x, a->journal_id);
+	if (x->opts_changed || !jb || !jb->complete)
+		return NULL;
+	const struct store_box *r = listed(x, SIDE_REMOTE, a->rname);
+	if (!r || !r->has_status || !jb->highestmodseq || r->uidvalidity != jb->uidvalidity ||
+	    r->uidnext != jb->uidnext || r->highestmodseq != jb->highestmodseq)
+		return NULL;
+	return jb;
+}
+
 /* Nothing changed on either side since the last complete sync of the pair,
  * as the bulk mailbox listing tells (STATUS counters with HIGHESTMODSEQ,
  * Maildir directory mtimes): the pair is skipped without being opened. */
 static int pair_unchanged(const struct exec *x, const struct plan_box_action *a)
 {
-	const struct journal_box *jb = NULL;
-	for (size_t i = 0; i < x->jn; i++)
-		if (x->jv[i].id == a->journal_id)
-			jb = &x->jv[i];
-	if (x->opts_changed || !a->journal_id || !jb || !jb->complete)
-		return 0;
-	const struct store_box *r = listed(x, SIDE_REMOTE, a->rname);
+	const struct journal_box *jb = remote_unchanged(x, a);
 	const struct store_box *l = listed(x, SIDE_LOCAL, a->lname);
-	if (!r || !l || !r->has_status || !jb->highestmodseq || r->uidvalidity != jb->uidvalidity ||
-	    r->uidnext != jb->uidnext || r->highestmodseq != jb->highestmodseq)
+	if (!jb || !l)
 		return 0;
 	if (l->has_status)
 		return jb->l_highestmodseq && l->uidvalidity == jb->l_uidvalidity &&
 		       l->uidnext == jb->l_uidnext && l->highestmodseq == jb->l_highestmodseq;
 	return marker_unchanged(jb->lmarker, l->marker);
+}
+
+static int cmp_msg_key(const void *k, const void *m)
+{
+	return strcmp(k, ((const struct store_msg *)m)->key);
+}
+
+/* Does the listing hold exactly the journal's pairs, each with its base
+ * flags? Every pair must have both keys (anything else may be pending work). */
+static int listing_is_journal(const struct store_listing *ls, const struct journal_pair *pv,
+			      size_t pn)
+{
+	if (pn != ls->n)
+		return 0;
+	int sorted = 1;
+	for (size_t i = 1; i < ls->n && sorted; i++)
+		sorted = strcmp(ls->msgs[i - 1].key, ls->msgs[i].key) < 0;
+	if (!sorted)
+		return 0;
+	unsigned char *seen = mf_calloc(ls->n + 1, 1);
+	int ok = 1;
+	for (size_t i = 0; i < pn && ok; i++) {
+		const struct store_msg *m = NULL;
+		if (pv[i].rkey && pv[i].lkey)
+			m = bsearch(pv[i].lkey, ls->msgs, ls->n, sizeof *ls->msgs, cmp_msg_key);
+		ok = m && !seen[m - ls->msgs] && flagset_equal(&m->flags, &pv[i].base);
+		if (m)
+			seen[m - ls->msgs] = 1;
+	}
+	free(seen);
+	return ok;
+}
+
+/* The remote side is unchanged but the local folder's marker does not let
+ * it be skipped (our own writes of the last run moved its mtimes, or they
+ * were too recent to be trusted). Instead of a full sync of the pair, list
+ * the folder alone (readdir and stat, no file opens, no SELECT) and compare
+ * it with the journal: when it holds exactly the pairs with their base
+ * flags, nothing changed since the last complete sync; the marker taken
+ * BEFORE that listing is recorded (with its own trust), so that a change
+ * made during or after the listing still shows next time. 1: unchanged
+ * (skip the pair), 0: sync it. */
+static int local_verified(struct exec *x, const struct plan_box_action *a)
+{
+	const struct journal_box *jb = remote_unchanged(x, a);
+	const struct store_box *l = listed(x, SIDE_LOCAL, a->lname);
+	struct store *s = x->s[SIDE_LOCAL];
+	struct store_box_state st;
+	struct store_listing ls;
+	struct journal_pair *pv = NULL;
+	struct journal_intent *iv = NULL;
+	size_t pn = 0, in = 0;
+	struct err e;
+	int ok = 0;
+
+	if (!jb || !l || l->has_status || !is_maildir(s) || !jb->lmarker[0] || !jb->lident[0])
+		return 0;
+	memset(&ls, 0, sizeof ls);
+	if (journal_intents(x->j, jb->id, &iv, &in, &e) < 0 || in)
+		goto out;
+	if (s->ops->open_box(s, a->lname, 1, &st, &e) < 0)
+		goto out;
+	if (!st.marker[0] || strcmp(st.ident, jb->lident) != 0 ||
+	    (jb->l_uidvalidity && st.uidvalidity != jb->l_uidvalidity))
+		goto out;
+	if (s->ops->list_msgs(s, NULL, &ls, &e) < 0 || !ls.full)
+		goto out;
+	if (journal_pairs(x->j, jb->id, &pv, &pn, &e) < 0)
+		goto out;
+	ok = listing_is_journal(&ls, pv, pn);
+	if (ok && !x->o->dry_run && strcmp(st.marker, jb->lmarker) != 0) {
+		struct journal_box nb;
+		memset(&nb, 0, sizeof nb);
+		if (load_jbox(x, jb->id, &nb, &e) < 0) {
+			ok = x->jfail ? -1 : 0;
+			goto out;
+		}
+		snprintf(nb.lmarker, sizeof nb.lmarker, "%s", st.marker);
+		/* deferred like store_markers: lost in a crash, it only costs
+		 * this check again */
+		if (jbegin(x) < 0 || jcheck(x, journal_box_put(x->j, &nb, &e), &e) < 0)
+			ok = -1;
+		journal_box_free(&nb);
+	}
+out:
+	journal_intents_free(iv, in);
+	journal_pairs_free(pv, pn);
+	store_listing_free(&ls);
+	return ok;
 }
 
 static int run_box_action(struct exec *x, const struct plan_box_action *a)
@@ -1779,6 +1889,15 @@ static int run_box_action(struct exec *x, const struct plan_box_action *a)
 			x->st->boxes++;
 			xlog(x, EXEC_LOG_TRACE, "%s: unchanged since the last sync", a->rname);
 			return 0;
+		}
+		switch (local_verified(x, a)) {
+		case 1:
+			x->st->boxes++;
+			xlog(x, EXEC_LOG_TRACE, "%s: unchanged since the last sync (local folder "
+			     "listed)", a->rname);
+			return 0;
+		case -1:
+			return -1;
 		}
 		break;
 	}
