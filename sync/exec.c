@@ -34,7 +34,13 @@
  *      the whole pair synced without error, so a later delta listing never
  *      skips work a failed or interrupted run left undone. The UIDVALIDITY
  *      is stored early only when the journal had none (a first sync), as
- *      the identity under which the first pairs are recorded.
+ *      the identity under which the first pairs are recorded. The one
+ *      exception moves the remote markers FORWARD past our own writes:
+ *      after a CHANGEDSINCE/VANISHED listing (taken after every write was
+ *      acknowledged) shows that each change since the start is already in
+ *      the journal (learn_own_changes), the mod-sequence and UIDNEXT it
+ *      reached replace the start values; a change the journal does not
+ *      hold keeps them.
  *  I7. Failures are contained: a refused message or a mailbox that cannot
  *      be opened is reported and skipped, the run ends partial; ERR_TEMP
  *      (dropped connection) reopens the stores a bounded number of times
@@ -1442,6 +1448,79 @@ static int store_markers(struct exec *x, struct boxrun *b, const int need_full[2
 	return jdefer(x);
 }
 
+static int cmp_pair_rkey(const void *a, const void *b)
+{
+	const struct journal_pair *x = *(const struct journal_pair *const *)a;
+	const struct journal_pair *y = *(const struct journal_pair *const *)b;
+	return strcmp(x->rkey, y->rkey);
+}
+
+static int cmp_key_pair(const void *k, const void *p)
+{
+	return strcmp(k, (*(const struct journal_pair *const *)p)->rkey);
+}
+
+/* Our own writes to the remote mailbox moved its HIGHESTMODSEQ (and UIDNEXT)
+ * past the values read when the pair's sync started, so the next run would
+ * see the mailbox as changed and list our changes again. Ask the server for
+ * every change since the start (CHANGEDSINCE + VANISHED, QRESYNC only): when
+ * each changed or new message is paired in the journal with exactly its
+ * flags as base, and no paired UID vanished, the journal already holds all
+ * of it, and the mod-sequence and UIDNEXT it reached are recorded instead
+ * (I6). Anything else, or any error, keeps the start values (correctness
+ * over speed: the next run then lists the changes). */
+static void learn_own_changes(struct exec *x, struct boxrun *b, const struct plan *p)
+{
+	struct store *rs = x->s[SIDE_REMOTE];
+	struct store_box_state *st = &b->sd[SIDE_REMOTE].st;
+	const struct plan_counts *c = &p->counts;
+	if (strcmp(rs->ops->type, "imap") != 0 || !b->sd[SIDE_REMOTE].exists ||
+	    !st->highestmodseq || p->need_full[SIDE_REMOTE] ||
+	    !(c->copy[SIDE_REMOTE] || c->flags[SIDE_REMOTE] || c->mark_deleted[SIDE_REMOTE] ||
+	      c->expunge[SIDE_REMOTE]))
+		return;
+	const struct journal_pair **idx = mf_calloc(b->npairs + 1, sizeof *idx);
+	size_t ni = 0;
+	uint32_t limit = st->uidnext;
+	for (size_t i = 0; i < b->npairs; i++) {
+		if (!b->pairs[i].rkey)
+			continue;
+		idx[ni++] = &b->pairs[i];
+		unsigned long u = strtoul(b->pairs[i].rkey, NULL, 10);
+		if (u < UINT32_MAX && u + 1 > limit)
+			limit = (uint32_t)(u + 1);
+	}
+	qsort(idx, ni, sizeof *idx, cmp_pair_rkey);
+	struct store_listing ls;
+	uint64_t hi = 0, maxms = 0;
+	uint32_t maxuid = 0;
+	struct err e;
+	int ok = imap_store_list_changed(rs, st->highestmodseq, limit, &ls, &hi, &e) == 0;
+	for (size_t i = 0; ok && i < ls.n; i++) {
+		const struct store_msg *m = &ls.msgs[i];
+		const struct journal_pair *const *q = bsearch(m->key, idx, ni, sizeof *idx,
+							      cmp_key_pair);
+		ok = q && m->modseq && flagset_equal(&m->flags, &(*q)->base);
+		if (m->modseq > maxms)
+			maxms = m->modseq;
+		if (m->uid > maxuid)
+			maxuid = m->uid;
+	}
+	for (size_t i = 0; ok && i < ls.nvanished; i++)
+		ok = !bsearch(ls.vanished[i], idx, ni, sizeof *idx, cmp_key_pair);
+	if (ok) {
+		uint64_t ms = maxms > hi ? maxms : hi;
+		xlog(x, EXEC_LOG_TRACE, "%s: own changes reached HIGHESTMODSEQ %llu (from %llu)",
+		     b->jb.rname, (unsigned long long)ms, (unsigned long long)st->highestmodseq);
+		if (ms > st->highestmodseq)
+			st->highestmodseq = ms;
+		if (maxuid && maxuid + 1 > st->uidnext)
+			st->uidnext = maxuid + 1;
+	}
+	store_listing_free(&ls);
+	free(idx);
+}
+
 /* Does the journal pair identity say the side's keys are void? */
 static int keys_void(const struct boxrun *b, int side)
 {
@@ -1572,6 +1651,8 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 			goto out;
 	if (load_pairs(x, &b, e) < 0 || overflow_save(x, &b, e) < 0)
 		goto out;
+	if (b.errors == 0)
+		learn_own_changes(x, &b, &p);
 	if (b.errors == 0 && store_markers(x, &b, p.need_full, e) < 0)
 		goto out;
 	rc = b.errors ? 1 : 0;

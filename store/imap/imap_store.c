@@ -795,6 +795,45 @@ fail:
 	return -1;
 }
 
+int imap_store_list_changed(struct store *st, uint64_t modseq, uint32_t uid_limit,
+			    struct store_listing *out, uint64_t *highest_r, struct err *e)
+{
+	struct imap_store *s = S(st);
+	memset(out, 0, sizeof *out);
+	*highest_r = 0;
+	if (submit_queue(s, e) < 0 || require_box(s, "list changes", e) < 0)
+		return -1;
+	const struct imap_mailbox *mb = imap_client_mailbox(s->c);
+	if (!s->qresync || !modseq || mb->nomodseq)
+		return err_set(e, ERR_USAGE, "no QRESYNC on this mailbox");
+	known_drop(s);
+	pre_drop(s);
+	/* read before the FETCH is sent: every change up to it is then in the
+	 * answer (a value announced during the FETCH might not be) */
+	uint64_t highest = mb->highestmodseq;
+	struct list_ctx l = { 0 };
+	l.gone_limit = uid_limit ? uid_limit : 1;
+	if (run_fetch_list(s, modseq, 1, &l, e) < 0) {
+		list_ctx_free(&l);
+		return -1;
+	}
+	list_finish(&l);
+	free(l.sm);
+	out->msgs = l.v;
+	out->n = l.n;
+	if (l.ngone) {
+		out->vanished = mf_reallocarray(NULL, l.ngone, sizeof *out->vanished);
+		for (size_t i = 0; i < l.ngone; i++) {
+			char key[16];
+			snprintf(key, sizeof key, "%" PRIu32, l.gone[i]);
+			out->vanished[out->nvanished++] = mf_strdup(key);
+		}
+	}
+	free(l.gone);
+	*highest_r = highest;
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* fetch                                                                */
 

@@ -112,6 +112,17 @@ int imap_store_open_box_since(struct store *s, const char *name, int read_only,
 			      const struct store_since *since, struct store_box_state *st_r,
 			      struct err *e);
 
+/* Every change to the open mailbox since `modseq`, under QRESYNC only
+ * (ERR_USAGE otherwise): UID FETCH 1:* (UID FLAGS ... MODSEQ) (CHANGEDSINCE
+ * modseq VANISHED). out->msgs are the messages changed or added since (with
+ * their MODSEQ), out->vanished every UID below uid_limit expunged since
+ * (full = 0).
+ * *highest_r is the HIGHESTMODSEQ the client had heard of when the FETCH
+ * was sent (at least the SELECT's), so every change up to it is in `out`. Lets the executor learn the mod-sequence its own writes led
+ * to, after checking that nothing else changed. */
+int imap_store_list_changed(struct store *st, uint64_t modseq, uint32_t uid_limit,
+			    struct store_listing *out, uint64_t *highest_r, struct err *e);
+
 /* Batch form of store_ops.headers for the open mailbox: Message-ID and Date
  * of many messages with pipelined UID FETCH <set> (UID BODY.PEEK[HEADER.
  * FIELDS (MESSAGE-ID DATE)]) commands. cb runs once per message found (key,
