@@ -85,6 +85,7 @@
 
 #include "imap/imap_store.h"
 #include "journal/journal.h"
+#include "maildir/maildir_keywords.h"
 #include "maildir/maildir_store.h"
 #include "lib/banned.h"
 
@@ -1399,9 +1400,11 @@ static int overflow_seed(struct exec *x, struct boxrun *b, struct err *e)
 static int overflow_save(struct exec *x, struct boxrun *b, struct err *e)
 {
 	struct store *l = x->s[SIDE_LOCAL];
+	struct flagset all; /* the distinct keywords that did not fit, for the warning */
 	int began = 0;
 	if (x->o->dry_run || !is_maildir(l) || !b->jb.id)
 		return 0;
+	flagset_init(&all);
 	for (size_t i = 0; i < b->npairs; i++) {
 		struct flagset f;
 		flagset_init(&f);
@@ -1409,6 +1412,8 @@ static int overflow_save(struct exec *x, struct boxrun *b, struct err *e)
 			flagset_free(&f);
 			continue;
 		}
+		for (size_t k = 0; k < f.nkw; k++)
+			flagset_add_kw(&all, f.kw[k]);
 		int r = 0;
 		if (!began) {
 			r = jbegin(x) < 0 ? -1 : journal_meta_set(x->j, "kw_overflow", "1", e);
@@ -1418,10 +1423,16 @@ static int overflow_save(struct exec *x, struct boxrun *b, struct err *e)
 			r = journal_kw_overflow_set(x->j, b->jb.id, b->pairs[i].lkey, &f, e);
 		flagset_free(&f);
 		if (jcheck(x, r, e) < 0) {
+			flagset_free(&all);
 			jrollback(x);
 			return -1;
 		}
 	}
+	if (all.nkw)
+		xlog(x, EXEC_LOG_WARN, "%s: %zu keyword%s not fit in the Maildir folder (%d at "
+		     "most); kept in the journal", b->jb.rname, all.nkw,
+		     all.nkw == 1 ? " does" : "s do", MAILDIR_KEYWORDS_MAX);
+	flagset_free(&all);
 	return began ? jcommit(x) : 0;
 }
 
