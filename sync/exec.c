@@ -2037,6 +2037,21 @@ static int list_all(struct exec *x, struct store_box *bv[2], size_t bn[2], struc
 	return 0;
 }
 
+/* Mailboxes an IMAP store could not name (imap_store_refused_names) are
+ * not synced; say so rather than drop them silently. */
+static void warn_refused(struct exec *x)
+{
+	for (int s = 0; s < 2; s++) {
+		const char *const *v = NULL;
+		if (strcmp(x->s[s]->ops->type, "imap") != 0)
+			continue;
+		size_t n = imap_store_refused_names(x->s[s], &v);
+		for (size_t i = 0; i < n; i++)
+			xlog(x, EXEC_LOG_WARN, "%s mailbox '%s' skipped: its name cannot be used "
+			     "here", side_name(s), v[i]);
+	}
+}
+
 static int run(struct exec *x, struct err *e)
 {
 	struct store_box *bv[2] = { NULL, NULL };
@@ -2062,6 +2077,7 @@ static int run(struct exec *x, struct err *e)
 		}
 	if (list_all(x, bv, bn, e) < 0)
 		goto out;
+	warn_refused(x);
 	for (int s = 0; s < 2; s++) {
 		x->bv[s] = bv[s];
 		x->bn[s] = bn[s];

@@ -69,6 +69,9 @@ struct imap_store {
 	struct seqmap *known;
 	size_t nknown;
 	uint32_t known_shift;
+	/* names the last list_boxes left out (imap_store_refused_names) */
+	char **refused;
+	size_t nrefused;
 };
 
 struct seqmap {
@@ -294,6 +297,34 @@ static int status_batch(struct imap_store *s, const struct imap_boxlist *l, stru
 	return rc;
 }
 
+static void refused_drop(struct imap_store *s)
+{
+	for (size_t i = 0; i < s->nrefused; i++)
+		free(s->refused[i]);
+	free(s->refused);
+	s->refused = NULL;
+	s->nrefused = 0;
+}
+
+/* Keep a left-out name for the caller's warning, as on the wire, with
+ * control characters and non-ASCII bytes shown as '?' (it goes to a log). */
+static void refused_add(struct imap_store *s, const char *raw)
+{
+	char *t = mf_strdup(raw);
+	for (char *p = t; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			*p = '?';
+	s->refused = mf_reallocarray(s->refused, s->nrefused + 1, sizeof *s->refused);
+	s->refused[s->nrefused++] = t;
+}
+
+size_t imap_store_refused_names(struct store *st, const char *const **v_r)
+{
+	struct imap_store *s = S(st);
+	*v_r = (const char *const *)s->refused;
+	return s->nrefused;
+}
+
 static int imap_list_boxes(struct store *st, struct store_box **boxes_r, size_t *n_r,
 			   struct err *e)
 {
@@ -304,6 +335,7 @@ static int imap_list_boxes(struct store *st, struct store_box **boxes_r, size_t 
 	unsigned items = has_cap(s, "LIST-STATUS") ? status_items(s) : 0;
 	*boxes_r = NULL;
 	*n_r = 0;
+	refused_drop(s);
 	if (imap_list(s->c, "", "*", IMAP_LIST_SPECIAL_USE, items, &l, NULL, e) < 0)
 		return -1;
 	struct store_box *v = mf_calloc(l.n ? l.n : 1, sizeof *v);
@@ -322,10 +354,15 @@ static int imap_list_boxes(struct store *st, struct store_box **boxes_r, size_t 
 		buf_reset(&raw);
 		if (!b->bad_name)
 			buf_addstr(&raw, b->name);
-		else if (imap_utf7_decode(b->raw_name, strlen(b->raw_name), &raw, &ignored) < 0)
-			continue; /* not valid modified UTF-7: cannot be named */
-		if (imap_store_name_from_server(raw.data, delim, &name, &ignored) < 0)
-			continue; /* cannot be named in the store's form */
+		else if (imap_utf7_decode(b->raw_name, strlen(b->raw_name), &raw, &ignored) < 0) {
+			refused_add(s, b->raw_name); /* not valid modified UTF-7 */
+			continue;
+		}
+		if (imap_store_name_from_server(raw.data, delim, &name, &ignored) < 0) {
+			/* cannot be named in the store's form */
+			refused_add(s, b->raw_name ? b->raw_name : b->name);
+			continue;
+		}
 		utf8[i] = mf_strdup(raw.data);
 		struct store_box *o = &v[n];
 		o->name = mf_strdup(name.data);
@@ -1833,6 +1870,7 @@ static void imap_store_close(struct store *st)
 		writer_free(s->pending);
 	pre_drop(s);
 	known_drop(s);
+	refused_drop(s);
 	free(s->queue);
 	free(s->box);
 	free(s->host);

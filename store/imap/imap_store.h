@@ -7,7 +7,8 @@
  *    to the server's hierarchy delimiter (learned with LIST "" "") and, by
  *    the client, to modified UTF-7. A name whose component holds the server
  *    delimiter (or, listed from the server, a '/') cannot be mapped: refused
- *    with ERR_USAGE / left out of list_boxes.
+ *    with ERR_USAGE / left out of list_boxes (imap_store_refused_names
+ *    tells which).
  *  - list_boxes: LIST "" "*" RETURN (SPECIAL-USE [STATUS (...)]) with
  *    LIST-STATUS (RFC 5819), else one pipelined batch of STATUS for every
  *    selectable mailbox. No SELECT. ident = "uv:<uidvalidity>".
@@ -111,6 +112,13 @@ char imap_store_delim(struct store *s);
 int imap_store_open_box_since(struct store *s, const char *name, int read_only,
 			      const struct store_since *since, struct store_box_state *st_r,
 			      struct err *e);
+
+/* The mailboxes the last list_boxes left out because their names cannot
+ * be named in the store's form (control characters, invalid modified UTF-7,
+ * a component '..' or holding '/'...): their wire names, with control and
+ * non-ASCII bytes shown as '?', for a warning. Owned by the store, valid
+ * until its next list_boxes or close. Returns how many. */
+size_t imap_store_refused_names(struct store *st, const char *const **v_r);
 
 /* Every change to the open mailbox since `modseq`, under QRESYNC only
  * (ERR_USAGE otherwise): UID FETCH 1:* (UID FLAGS ... MODSEQ) (CHANGEDSINCE
