@@ -62,7 +62,7 @@
  * they were too recent to be trusted) while the remote STATUS is unchanged,
  * the folder alone is listed and compared with the journal (local_verified):
  * equal, the pair is skipped without a SELECT and the marker taken before
- * that listing is recorded (trusted or not, as it was taken).
+ * that listing is recorded when it is trusted (old enough).
  *
  * Test switches (exec_opts): stop after journal step N (journal.c), SIGKILL
  * after N message bytes, exit right after the N-th store flush.
@@ -1757,6 +1757,12 @@ out:
 	return ok;
 }
 
+static int marker_untrusted(const char *m)
+{
+	size_t n = strlen(m);
+	return n >= 2 && !strcmp(m + n - 2, ":u");
+}
+
 /* A Maildir marker stored as trusted that the folder still shows. */
 static int marker_unchanged(const char *stored, const char *now)
 {
@@ -1849,8 +1855,8 @@ static int listing_is_journal(const struct store_listing *ls, const struct journ
  * the folder alone (readdir and stat, no file opens, no SELECT) and compare
  * it with the journal: when it holds exactly the pairs with their base
  * flags, nothing changed since the last complete sync; the marker taken
- * BEFORE that listing is recorded (with its own trust), so that a change
- * made during or after the listing still shows next time. 1: unchanged
+ * BEFORE that listing is recorded when trusted, so that a change made
+ * during or after the listing still shows next time. 1: unchanged
  * (skip the pair), 0: sync it. */
 static int local_verified(struct exec *x, const struct plan_box_action *a)
 {
@@ -1880,7 +1886,10 @@ static int local_verified(struct exec *x, const struct plan_box_action *a)
 	if (journal_pairs(x->j, jb->id, &pv, &pn, &e) < 0)
 		goto out;
 	ok = listing_is_journal(&ls, pv, pn);
-	if (ok && !x->o->dry_run && strcmp(st.marker, jb->lmarker) != 0) {
+	/* An untrusted marker would not spare the next run this check: it is
+	 * not worth a journal write (and its fsync). */
+	if (ok && !x->o->dry_run && strcmp(st.marker, jb->lmarker) != 0 &&
+	    !marker_untrusted(st.marker)) {
 		struct journal_box nb;
 		memset(&nb, 0, sizeof nb);
 		if (load_jbox(x, jb->id, &nb, &e) < 0) {
