@@ -29,7 +29,9 @@ import fake_imapd  # noqa: E402
 # Mailbox names mailferry drops without naming them (see the hostile report:
 # a mailbox silently left unsynced). Still served, so every safety check
 # covers them; only the "the error names it" check leaves them out.
-SILENTLY_SKIPPED = {"ctl\x01name", "bad&AGE", "sl/ash", "&AC4ALg-", "&AC8-etc&AC8-evil2",
+# Names the IMAP driver cannot use at all (refused while listing): the run
+# must say so, naming each as the server sent it (control bytes as '?').
+REFUSED_ON_LISTING = {"ctl\x01name", "bad&AGE", "sl/ash", "&AC4ALg-", "&AC8-etc&AC8-evil2",
                     "q&AC8ALgAuAC8ALgAu-"}
 
 # Absolute paths a name could reach if it were used unsanitized.
@@ -162,7 +164,10 @@ def main():
         names = fake_imapd.HOSTILE_NAMES if mode == "names" else fake_imapd.HOSTILE_DOT_NAMES
         delim = "." if mode == "names-dot" else "/"
         for n in names:
-            if n in SILENTLY_SKIPPED:
+            if n in REFUSED_ON_LISTING:
+                wire = "".join("?" if ord(ch) < 32 else ch for ch in n)
+                check("remote mailbox '%s' skipped" % wire in err,
+                      "%s: refused mailbox %r not reported" % (mode, n))
                 continue
             shown = n.replace(delim, "/")
             # either refused, naming it, or synced (its summary line) -- inside root
