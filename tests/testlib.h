@@ -45,6 +45,33 @@ static int test_checks_;
 		}                                                               \
 	} while (0)
 
+struct test_scenario {
+	const char *name;
+	void (*fn)(void);
+};
+
+static inline int test_done(void);
+
+/* Run the scenario named by argv[1] (each is one meson test), or all of
+ * them without an argument; exit status 2 for a name nobody knows. */
+static inline int test_run_scenarios(int argc, char **argv, const struct test_scenario *v,
+				     size_t n)
+{
+	int ran = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (argc > 1 && strcmp(argv[1], v[i].name) != 0)
+			continue;
+		printf("== %s\n", v[i].name);
+		v[i].fn();
+		ran++;
+	}
+	if (!ran) {
+		fprintf(stderr, "unknown scenario '%s'\n", argc > 1 ? argv[1] : "");
+		return 2;
+	}
+	return test_done();
+}
+
 static inline int test_done(void)
 {
 	printf("%d checks, %d failed\n", test_checks_, test_failures_);

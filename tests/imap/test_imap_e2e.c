@@ -949,10 +949,7 @@ static void t_compress(void)
 
 int main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		void (*fn)(void);
-	} tests[] = {
+	static const struct test_scenario tests[] = {
 		{ "session", t_session },       { "tls", t_tls },
 		{ "tls-hostname", t_tls_hostname }, { "plaintext-policy", t_plaintext_policy },
 		{ "mailboxes", t_mailboxes },   { "messages", t_messages },
@@ -960,19 +957,7 @@ int main(int argc, char **argv)
 		{ "trace", t_trace },           { "bigfetch", t_bigfetch },
 		{ "compress", t_compress },
 	};
-	int ran = 0;
 
 	fixture_get(&fx);
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-		if (argc > 1 && strcmp(argv[1], tests[i].name) != 0)
-			continue;
-		printf("== %s\n", tests[i].name);
-		tests[i].fn();
-		ran++;
-	}
-	if (!ran) {
-		fprintf(stderr, "unknown scenario %s\n", argc > 1 ? argv[1] : "");
-		return 2;
-	}
-	return test_done();
+	return test_run_scenarios(argc, argv, tests, sizeof tests / sizeof tests[0]);
 }

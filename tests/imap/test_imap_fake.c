@@ -1212,10 +1212,7 @@ static void t_timeout_and_injection(void)
 
 int main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		void (*fn)(void);
-	} tests[] = {
+	static const struct test_scenario tests[] = {
 		{ "bye", t_bye_mid_command },   { "cut-literal", t_cut_in_literal },
 		{ "garbage", t_garbage },       { "no-codes", t_no_codes },
 		{ "sync-literal", t_sync_literals }, { "literal-minus", t_literal_minus },
@@ -1226,19 +1223,7 @@ int main(int argc, char **argv)
 		{ "ipv6", t_ipv6 },             { "mutations", t_mutations },
 		{ "compress", t_compress },
 	};
-	int ran = 0;
 
 	signal(SIGPIPE, SIG_IGN);
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-		if (argc > 1 && strcmp(argv[1], tests[i].name) != 0)
-			continue;
-		printf("== %s\n", tests[i].name);
-		tests[i].fn();
-		ran++;
-	}
-	if (!ran) {
-		fprintf(stderr, "unknown scenario\n");
-		return 2;
-	}
-	return test_done();
+	return test_run_scenarios(argc, argv, tests, sizeof tests / sizeof tests[0]);
 }

@@ -372,7 +372,7 @@ static void test_kw_overflow(struct journal *j)
 	flagset_free(&kw);
 }
 
-static int scenario_roundtrip(void)
+static void scenario_roundtrip(void)
 {
 	const char *path = jt_path("rt.db");
 	struct journal *j = jt_open(path);
@@ -400,7 +400,7 @@ static int scenario_roundtrip(void)
 	CHECK_INT(journal_check(j, &e), 0);
 	journal_close(&j);
 	CHECK_INT(jt_sql_int(path, "PRAGMA user_version"), journal_schema_version());
-	return 0;
+	return;
 }
 
 static long long count(const char *path, const char *table, int64_t box)
@@ -410,7 +410,7 @@ static long long count(const char *path, const char *table, int64_t box)
 	return jt_sql_int(path, sql);
 }
 
-static int scenario_cascade(void)
+static void scenario_cascade(void)
 {
 	const char *path = jt_path("cascade.db");
 	struct journal *j = jt_open(path);
@@ -457,10 +457,10 @@ static int scenario_cascade(void)
 	CHECK_INT(count(path, "intent", gone), 0);
 	CHECK_INT(count(path, "kw_overflow", gone), 0);
 	CHECK_INT(count(path, "kw_overflow", keep), 10);
-	return 0;
+	return;
 }
 
-static int scenario_tx(void)
+static void scenario_tx(void)
 {
 	const char *path = jt_path("tx.db");
 	struct journal *j = jt_open(path);
@@ -525,31 +525,18 @@ static int scenario_tx(void)
 	CHECK(v == NULL);
 	CHECK_INT(journal_steps(j), 0);
 	journal_close(&j);
-	return 0;
+	return;
 }
 
 int main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(void);
-	} scenarios[] = {
+	static const struct test_scenario scenarios[] = {
 		{ "roundtrip", scenario_roundtrip },
 		{ "cascade", scenario_cascade },
 		{ "tx", scenario_tx },
 	};
-	int ran = 0;
 	jt_mkdir("journal-basic");
-	for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
-		if (argc > 1 && strcmp(argv[1], scenarios[i].name) != 0)
-			continue;
-		scenarios[i].fn();
-		ran++;
-	}
+	int r = test_run_scenarios(argc, argv, scenarios, sizeof scenarios / sizeof scenarios[0]);
 	jt_cleanup();
-	if (!ran) {
-		fprintf(stderr, "unknown scenario %s\n", argc > 1 ? argv[1] : "");
-		return 2;
-	}
-	return test_done();
+	return r;
 }

@@ -65,7 +65,7 @@ static void kill_child(pid_t pid)
 
 /* Killed after thousands of writes inside one transaction, before commit:
  * none of them may be there. */
-static int scenario_kill_midtx(void)
+static void scenario_kill_midtx(void)
 {
 	const char *path = jt_path("midtx.db");
 	int up[2];
@@ -119,7 +119,7 @@ static int scenario_kill_midtx(void)
 	put_pair(j, box, "after");
 	journal_close(&j);
 	CHECK_INT(jt_sql_int(path, "SELECT count(*) FROM pair"), 2);
-	return 0;
+	return;
 }
 
 /* Child: transactions numbered from (meta "last" + 1), each PAIRS_PER_TX
@@ -206,7 +206,7 @@ static uint32_t verify_prefix(const char *path, uint32_t reported)
 /* Kills at random moments of a loop of committed transactions, round after
  * round on the same journal. The seed is fixed; the timing is not, and
  * the checks hold whatever moment the kill lands on. */
-static int scenario_kill_random(void)
+static void scenario_kill_random(void)
 {
 	const char *path = jt_path("random.db");
 	unsigned seed = 20261126;
@@ -238,7 +238,7 @@ static int scenario_kill_random(void)
 			fprintf(stderr, "round %d: reported %u, committed %u\n", round, t, last);
 	}
 	CHECK(last >= 20);
-	return 0;
+	return;
 }
 
 /* The child's fixed sequence of steps; step i leaves marker i behind. */
@@ -272,7 +272,7 @@ static void stop_after_child(const char *path, unsigned long n)
 	_exit(0);
 }
 
-static int scenario_stop_after(void)
+static void scenario_stop_after(void)
 {
 	for (unsigned long n = 0; n <= 6; n++) {
 		char file[32];
@@ -319,31 +319,18 @@ static int scenario_stop_after(void)
 		journal_intents_free(in, ni);
 		journal_close(&j);
 	}
-	return 0;
+	return;
 }
 
 int main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(void);
-	} scenarios[] = {
+	static const struct test_scenario scenarios[] = {
 		{ "kill-midtx", scenario_kill_midtx },
 		{ "kill-random", scenario_kill_random },
 		{ "stop-after", scenario_stop_after },
 	};
-	int ran = 0;
 	jt_mkdir("journal-crash");
-	for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
-		if (argc > 1 && strcmp(argv[1], scenarios[i].name) != 0)
-			continue;
-		scenarios[i].fn();
-		ran++;
-	}
+	int r = test_run_scenarios(argc, argv, scenarios, sizeof scenarios / sizeof scenarios[0]);
 	jt_cleanup();
-	if (!ran) {
-		fprintf(stderr, "unknown scenario %s\n", argc > 1 ? argv[1] : "");
-		return 2;
-	}
-	return test_done();
+	return r;
 }

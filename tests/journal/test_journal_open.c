@@ -59,7 +59,7 @@ static int make_file(const char *path)
 	return 0;
 }
 
-static int scenario_migrate(void)
+static void scenario_migrate(void)
 {
 	const char *path = jt_path("v1.db");
 	struct err e = { 0 };
@@ -72,7 +72,7 @@ static int scenario_migrate(void)
 	CHECK_INT(journal_open(path, &j, &e), 0);
 	if (!j) {
 		fprintf(stderr, "%s\n", e.msg);
-		return 1;
+		return;
 	}
 	char *v = NULL;
 	CHECK_INT(journal_meta_get(j, "local", &v, &e), 0);
@@ -141,10 +141,10 @@ static int scenario_migrate(void)
 	j = jt_open(path);
 	journal_close(&j);
 	CHECK_INT(jt_sql_int(path, "SELECT count(*) FROM pair"), 3);
-	return 0;
+	return;
 }
 
-static int scenario_fresh(void)
+static void scenario_fresh(void)
 {
 	const char *path = jt_path("fresh.db");
 	struct journal *j = jt_open(path);
@@ -159,11 +159,11 @@ static int scenario_fresh(void)
 	j = jt_open(empty);
 	journal_close(&j);
 	CHECK_INT(jt_sql_int(empty, "PRAGMA user_version"), journal_schema_version());
-	return 0;
+	return;
 }
 
 /* A migration that fails leaves the previous version whole. */
-static int scenario_migrate_atomic(void)
+static void scenario_migrate_atomic(void)
 {
 	const char *path = jt_path("v1-bad.db");
 	struct err e = { 0 };
@@ -186,7 +186,7 @@ static int scenario_migrate_atomic(void)
 	CHECK_INT(journal_open(path, &j, &e), 0);
 	journal_close(&j);
 	CHECK_INT(jt_sql_int(path, "PRAGMA user_version"), journal_schema_version());
-	return 0;
+	return;
 }
 
 /* Open must fail with `cls` and a message containing `want`, leaving the
@@ -213,7 +213,7 @@ static void refuse(const char *path, enum err_class cls, const char *want)
 	free(after);
 }
 
-static int scenario_newer(void)
+static void scenario_newer(void)
 {
 	const char *path = jt_path("newer.db");
 	struct journal *j = jt_open(path);
@@ -221,11 +221,11 @@ static int scenario_newer(void)
 	CHECK_INT(jt_sql(path, "PRAGMA user_version = 99;"), 0);
 	refuse(path, ERR_PERM, "was written by a newer mailferry (schema 99, this one knows 2)");
 	CHECK_INT(jt_sql_int(path, "PRAGMA user_version"), 99);
-	return 0;
+	return;
 }
 
 /* SQLite databases that are not ours are refused, not taken over. */
-static int scenario_foreign(void)
+static void scenario_foreign(void)
 {
 	const char *plain = jt_path("other.db"), *app = jt_path("app.db");
 	CHECK_INT(make_file(plain), 0);
@@ -235,7 +235,7 @@ static int scenario_foreign(void)
 	CHECK_INT(jt_sql(app, "PRAGMA application_id = 42; PRAGMA user_version = 1;"
 			 " CREATE TABLE t(x);"), 0);
 	refuse(app, ERR_PERM, "another program");
-	return 0;
+	return;
 }
 
 /* Build a real journal with enough rows to span many pages. */
@@ -316,7 +316,7 @@ static void dmg_scribbled(const char *path)
 	close(fd);
 }
 
-static int scenario_damaged(void)
+static void scenario_damaged(void)
 {
 	static const struct {
 		const char *name;
@@ -339,10 +339,10 @@ static int scenario_damaged(void)
 		refuse(path, ERR_CORRUPT, cases[i].want);
 		refuse(path, ERR_CORRUPT, "left untouched"); /* and again: still refused */
 	}
-	return 0;
+	return;
 }
 
-static int scenario_mode(void)
+static void scenario_mode(void)
 {
 	struct err e = { 0 };
 	struct journal *j = NULL;
@@ -392,7 +392,7 @@ static int scenario_mode(void)
 	CHECK_INT(mkdir(jt_path("adir"), 0700), 0);
 	CHECK_INT(journal_open(jt_path("adir"), &j, &e), -1);
 	CHECK(j == NULL);
-	return 0;
+	return;
 }
 
 static long lock_file_pid(const char *path)
@@ -406,7 +406,7 @@ static long lock_file_pid(const char *path)
 	return pid;
 }
 
-static int scenario_lock(void)
+static void scenario_lock(void)
 {
 	const char *path = jt_path("lock.db");
 	struct err e = { 0 };
@@ -477,15 +477,12 @@ static int scenario_lock(void)
 	CHECK_INT(lock_file_pid(path), pid); /* stale, and harmless */
 	CHECK_INT(journal_open(path, &j, &e), 0);
 	journal_close(&j);
-	return 0;
+	return;
 }
 
 int main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(void);
-	} scenarios[] = {
+	static const struct test_scenario scenarios[] = {
 		{ "migrate", scenario_migrate },
 		{ "fresh", scenario_fresh },
 		{ "migrate-atomic", scenario_migrate_atomic },
@@ -495,18 +492,8 @@ int main(int argc, char **argv)
 		{ "mode", scenario_mode },
 		{ "lock", scenario_lock },
 	};
-	int ran = 0;
 	jt_mkdir("journal-open");
-	for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
-		if (argc > 1 && strcmp(argv[1], scenarios[i].name) != 0)
-			continue;
-		scenarios[i].fn();
-		ran++;
-	}
+	int r = test_run_scenarios(argc, argv, scenarios, sizeof scenarios / sizeof scenarios[0]);
 	jt_cleanup();
-	if (!ran) {
-		fprintf(stderr, "unknown scenario %s\n", argc > 1 ? argv[1] : "");
-		return 2;
-	}
-	return test_done();
+	return r;
 }
