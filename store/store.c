@@ -192,6 +192,60 @@ void store_listing_free(struct store_listing *l)
 	memset(l, 0, sizeof *l);
 }
 
+static int is_wsp(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+int store_header_field(const char *hdr, size_t len, const char *name, struct buf *out)
+{
+	size_t nl = strlen(name);
+	size_t i = 0;
+	while (i < len) {
+		/* i is at the start of a line */
+		if (hdr[i] == '\n' || (hdr[i] == '\r' && i + 1 < len && hdr[i + 1] == '\n'))
+			return 0; /* end of header */
+		int match = !is_wsp(hdr[i]) && i + nl < len && strncasecmp(hdr + i, name, nl) == 0;
+		size_t j = i + nl;
+		if (match) {
+			while (j < len && is_wsp(hdr[j]))
+				j++;
+			match = j < len && hdr[j] == ':';
+		}
+		if (!match) {
+			const char *e = memchr(hdr + i, '\n', len - i);
+			if (!e)
+				return 0;
+			i = (size_t)(e - hdr) + 1;
+			continue;
+		}
+		size_t start = out->len;
+		for (j++; j < len; j++) {
+			char c = hdr[j];
+			if (c == '\r')
+				continue;
+			if (c == '\n') {
+				if (j + 1 < len && is_wsp(hdr[j + 1]))
+					continue;
+				break;
+			}
+			if (buf_addch(out, c) < 0)
+				return -1;
+		}
+		/* trim */
+		size_t s = start;
+		while (s < out->len && is_wsp(out->data[s]))
+			s++;
+		size_t e2 = out->len;
+		while (e2 > s && is_wsp(out->data[e2 - 1]))
+			e2--;
+		memmove(out->data + start, out->data + s, e2 - s);
+		buf_truncate(out, start + (e2 - s));
+		return 1;
+	}
+	return 0;
+}
+
 /* Message-IDs and Dates are compared after trimming folding white space,
  * since servers and mail readers re-fold long header lines. */
 static void hash_field(EVP_MD_CTX *md, const char *tag, const char *v)

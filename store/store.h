@@ -236,6 +236,14 @@ struct store {
 	char *label; /* for messages: "imap://user@host", "maildir:/path" */
 };
 
+/* Value of the first header field `name` (case-insensitive, without the
+ * colon) in the header block `hdr`, unfolded (line breaks before white space
+ * removed) and trimmed, appended to out. Stops at the end of the header.
+ * 1 when found, 0 when not, -1 when out is full. The one header reader of
+ * the project: the fingerprint of a message must come out the same whichever
+ * store or path read it. */
+int store_header_field(const char *hdr, size_t len, const char *name, struct buf *out);
+
 /* Content fingerprint: SHA-256 over (Message-ID, Date, size); without a
  * Message-ID, over (Date, size, internal date). 32 bytes. */
 void store_fingerprint(const char *msgid, const char *date, uint64_t size,

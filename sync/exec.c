@@ -249,49 +249,13 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int header_start(const char *line, size_t len, const char *name, size_t *skip)
-{
-	size_t n = strlen(name);
-	if (len <= n || line[n] != ':' || strncasecmp(line, name, n) != 0)
-		return 0;
-	*skip = n + 1;
-	return 1;
-}
-
 int exec_header_fields(const char *hdr, size_t n, struct buf *msgid, struct buf *date)
 {
-	const char *p = hdr, *end = hdr + n;
-	struct buf *cur = NULL;
-	int seen_id = 0, seen_date = 0;
 	buf_reset(msgid);
 	buf_reset(date);
-	while (p < end) {
-		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		size_t len = eol ? (size_t)(eol - p) : (size_t)(end - p);
-		const char *next = eol ? eol + 1 : end;
-		if (len && p[len - 1] == '\r')
-			len--;
-		if (len == 0)
-			break;
-		size_t skip = 0;
-		if (p[0] == ' ' || p[0] == '\t') {
-			if (cur && buf_add(cur, p, len) < 0)
-				return -1;
-		} else if (!seen_id && header_start(p, len, "message-id", &skip)) {
-			seen_id = 1;
-			cur = msgid;
-			if (buf_add(cur, p + skip, len - skip) < 0)
-				return -1;
-		} else if (!seen_date && header_start(p, len, "date", &skip)) {
-			seen_date = 1;
-			cur = date;
-			if (buf_add(cur, p + skip, len - skip) < 0)
-				return -1;
-		} else {
-			cur = NULL;
-		}
-		p = next;
-	}
+	if (store_header_field(hdr, n, "Message-ID", msgid) < 0 ||
+	    store_header_field(hdr, n, "Date", date) < 0)
+		return -1;
 	return 0;
 }
 

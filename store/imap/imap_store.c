@@ -1234,57 +1234,17 @@ static int imap_fetch(struct store *st, const char *const *keys, size_t n,
 /* ------------------------------------------------------------------ */
 /* headers                                                              */
 
-/* Value of header `name` (with ':') in an unfolded copy; "" if absent. */
-static void header_value(const char *hdr, size_t len, const char *name, struct buf *out)
-{
-	size_t nl = strlen(name);
-	buf_reset(out);
-	for (size_t i = 0; i < len;) {
-		size_t eol = i;
-		while (eol < len && hdr[eol] != '\n')
-			eol++;
-		int match = (i == 0 || hdr[i - 1] == '\n') && len - i >= nl &&
-			    !strncasecmp(hdr + i, name, nl);
-		if (!match) {
-			i = eol + 1;
-			continue;
-		}
-		/* value: this line after the colon plus continuation lines */
-		size_t p = i + nl;
-		for (;;) {
-			for (; p < eol; p++) {
-				char c = hdr[p];
-				if (c == '\r')
-					continue;
-				if ((c == ' ' || c == '\t') && (out->len == 0 ||
-				    out->data[out->len - 1] == ' '))
-					continue;
-				buf_addch(out, c == '\t' ? ' ' : c);
-			}
-			if (eol + 1 < len && (hdr[eol + 1] == ' ' || hdr[eol + 1] == '\t')) {
-				if (out->len && out->data[out->len - 1] != ' ')
-					buf_addch(out, ' ');
-				p = eol + 1;
-				eol = p;
-				while (eol < len && hdr[eol] != '\n')
-					eol++;
-				continue;
-			}
-			break;
-		}
-		while (out->len && out->data[out->len - 1] == ' ')
-			buf_truncate(out, out->len - 1);
-		return;
-	}
-}
-
 void imap_store_parse_headers(const char *hdr, size_t len, struct buf *msgid,
 			      struct buf *date)
 {
-	if (msgid)
-		header_value(hdr, len, "Message-ID:", msgid);
-	if (date)
-		header_value(hdr, len, "Date:", date);
+	if (msgid) {
+		buf_reset(msgid);
+		store_header_field(hdr, len, "Message-ID", msgid);
+	}
+	if (date) {
+		buf_reset(date);
+		store_header_field(hdr, len, "Date", date);
+	}
 }
 
 struct hdr_ctx {

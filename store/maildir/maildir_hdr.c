@@ -1,5 +1,5 @@
 /*
- * maildir_hdr.c — header field extraction and RFC 5322 date parsing (see
+ * maildir_hdr.c — header block length and RFC 5322 date parsing (see
  * maildir_hdr.h). Pure: no I/O, no state.
  */
 #include "maildir/maildir_hdr.h"
@@ -28,59 +28,6 @@ size_t maildir_hdr_block_len(const char *text, size_t len)
 	return len;
 }
 
-static int is_wsp(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-int maildir_hdr_field(const char *hdr, size_t len, const char *name, struct buf *out)
-{
-	size_t nl = strlen(name);
-	size_t i = 0;
-	while (i < len) {
-		/* i is at the start of a line */
-		if (hdr[i] == '\n' || (hdr[i] == '\r' && i + 1 < len && hdr[i + 1] == '\n'))
-			return 0; /* end of header */
-		int match = !is_wsp(hdr[i]) && i + nl < len && strncasecmp(hdr + i, name, nl) == 0;
-		size_t j = i + nl;
-		if (match) {
-			while (j < len && is_wsp(hdr[j]))
-				j++;
-			match = j < len && hdr[j] == ':';
-		}
-		if (!match) {
-			const char *e = memchr(hdr + i, '\n', len - i);
-			if (!e)
-				return 0;
-			i = (size_t)(e - hdr) + 1;
-			continue;
-		}
-		size_t start = out->len;
-		for (j++; j < len; j++) {
-			char c = hdr[j];
-			if (c == '\r')
-				continue;
-			if (c == '\n') {
-				if (j + 1 < len && is_wsp(hdr[j + 1]))
-					continue;
-				break;
-			}
-			if (buf_addch(out, c) < 0)
-				return -1;
-		}
-		/* trim */
-		size_t s = start;
-		while (s < out->len && is_wsp(out->data[s]))
-			s++;
-		size_t e2 = out->len;
-		while (e2 > s && is_wsp(out->data[e2 - 1]))
-			e2--;
-		memmove(out->data + start, out->data + s, e2 - s);
-		buf_truncate(out, start + (e2 - s));
-		return 1;
-	}
-	return 0;
-}
 
 static const char *skip_cfws(const char *p)
 {

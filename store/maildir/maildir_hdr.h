@@ -1,6 +1,7 @@
 /*
  * maildir_hdr.h — the little header reading the Maildir driver needs, pure:
- * one unfolded header field out of a header block, and an RFC 5322 date
+ * the length of a header block (fields come from store_header_field() in
+ * store.h), and an RFC 5322 date
  * (for the internal-date fallback when a file's mtime is bogus).
  */
 #ifndef MF_MAILDIR_HDR_H
@@ -14,11 +15,6 @@
 /* Length of the header block at the start of text (up to and including
  * the empty line), or len when the block does not end within text. */
 size_t maildir_hdr_block_len(const char *text, size_t len);
-
-/* Value of the first field `name` (case-insensitive) in the header block,
- * unfolded (line breaks before white space removed) and trimmed, appended
- * to out. Returns 1 when found, 0 when not, -1 when out is full. */
-int maildir_hdr_field(const char *hdr, size_t len, const char *name, struct buf *out);
 
 /* Parse an RFC 5322 date-time ("Tue, 1 Jul 2003 10:52:37 +0200", day name
  * and seconds optional, obsolete zone names UT/GMT/EST.. accepted) into

@@ -258,7 +258,7 @@ static int64_t date_from_header(int fd)
 	buf_init(&hdr, HDR_MAX);
 	buf_init(&date, 4096);
 	if (read_header(fd, &hdr, NULL) == 0 &&
-	    maildir_hdr_field(hdr.data, hdr.len, "Date", &date) == 1 &&
+	    store_header_field(hdr.data, hdr.len, "Date", &date) == 1 &&
 	    maildir_hdr_parse_date(date.data, &t) < 0)
 		t = -1;
 	buf_release(&hdr);
@@ -405,8 +405,8 @@ static int md_headers(struct store *st, const char *key, struct buf *msgid, stru
 	buf_init(&hdr, HDR_MAX);
 	int rc = read_header(fd, &hdr, e);
 	close(fd);
-	if (rc == 0 && (maildir_hdr_field(hdr.data, hdr.len, "Message-ID", msgid) < 0 ||
-			maildir_hdr_field(hdr.data, hdr.len, "Date", date) < 0))
+	if (rc == 0 && (store_header_field(hdr.data, hdr.len, "Message-ID", msgid) < 0 ||
+			store_header_field(hdr.data, hdr.len, "Date", date) < 0))
 		rc = err_set(e, ERR_LIMIT, "header field too long in '%s'", key);
 	buf_release(&hdr);
 	return rc;

@@ -429,13 +429,13 @@ static void test_dates(void)
 	const char *h = "Subject: a\r\n\tb\r\nmessage-id:  <x@y> \r\n\r\nMessage-ID: <no>\r\n";
 	struct buf b;
 	buf_init(&b, 0);
-	CHECK_INT(maildir_hdr_field(h, strlen(h), "Subject", &b), 1);
+	CHECK_INT(store_header_field(h, strlen(h), "Subject", &b), 1);
 	CHECK_STR(b.data, "a\tb");
 	buf_reset(&b);
-	CHECK_INT(maildir_hdr_field(h, strlen(h), "Message-ID", &b), 1);
+	CHECK_INT(store_header_field(h, strlen(h), "Message-ID", &b), 1);
 	CHECK_STR(b.data, "<x@y>");
 	buf_reset(&b);
-	CHECK_INT(maildir_hdr_field(h, strlen(h), "Date", &b), 0);
+	CHECK_INT(store_header_field(h, strlen(h), "Date", &b), 0);
 	CHECK_INT(maildir_hdr_block_len(h, strlen(h)), 39);
 	buf_release(&b);
 }

@@ -625,11 +625,11 @@ static void case_headers(void)
 		const char *hdr, *msgid, *date;
 	} t[] = {
 		{ "Message-ID: <a@b>\r\nDate: Mon, 2 Jan 2023\r\n\r\nbody Message-ID: <x>\r\n",
-		  " <a@b>", " Mon, 2 Jan 2023" },
-		{ "message-id:\n <folded@b>\nDATE: x\n\n", " <folded@b>", " x" },
+		  "<a@b>", "Mon, 2 Jan 2023" },
+		{ "message-id:\n <folded@b>\nDATE: x\n\n", "<folded@b>", "x" },
 		{ "Subject: s\r\nX-Message-ID: <no>\r\n\r\n", "", "" },
-		{ "Message-ID: <first>\nMessage-ID: <second>\n", " <first>", "" },
-		{ "Date: a\r\n b\r\n\tc\r\nTo: x\r\n", "", " a b\tc" },
+		{ "Message-ID: <first>\nMessage-ID: <second>\n", "<first>", "" },
+		{ "Date: a\r\n b\r\n\tc\r\nTo: x\r\n", "", "a b\tc" },
 		{ "", "", "" },
 	};
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
