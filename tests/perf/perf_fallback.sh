@@ -22,12 +22,7 @@ case $mode in
     *) mf_fail "unknown mode '$mode'" ;;
 esac
 sync_user $u
-for f in INBOX Work Lists/Big; do
-    for i in $(seq 1 10); do
-        mf_msg "$u-$f-$i" "$f $i" >"$T/m"
-        mf_deliver $u "$f" "$T/m"
-    done
-done
+seed_folders $u 10
 mf_doveadm flags add -u $u '\Seen' mailbox INBOX uid 1:5
 mf_doveadm flags add -u $u '\Flagged $Work' mailbox Work uid 2:4
 

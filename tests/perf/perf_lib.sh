@@ -11,6 +11,18 @@ psync() {
         --local "maildir:$dir" --state "$state" "$@"
 }
 
+# seed_folders USER COUNT: COUNT messages in each of INBOX, Work and
+# Lists/Big, with Message-IDs <USER-FOLDER-N@test>, delivered through doveadm.
+seed_folders() {
+    local user=$1 count=$2 f i
+    for f in INBOX Work Lists/Big; do
+        for i in $(seq 1 "$count"); do
+            mf_msg "$user-$f-$i" "$f $i" >"$T/m"
+            mf_deliver "$user" "$f" "$T/m"
+        done
+    done
+}
+
 # commands TRACE: the client's command lines of a -vv trace, tags dropped
 # ("SELECT \"A\"", "UID FETCH 1:* (...)").
 commands() { sed -n 's/^> [A-Za-z0-9]* //p' "$1"; }

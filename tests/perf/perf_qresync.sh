@@ -11,12 +11,7 @@ source "$(dirname "$0")/perf_lib.sh"
 mf_require_dovecot
 u=perf_qresync
 sync_user $u
-for f in INBOX Work Lists/Big; do
-    for i in $(seq 1 12); do
-        mf_msg "$u-$f-$i" "$f $i" >"$T/m"
-        mf_deliver $u "$f" "$T/m"
-    done
-done
+seed_folders $u 12
 mf_doveadm flags add -u $u '\Seen' mailbox INBOX uid 1:6
 mf_doveadm flags add -u $u '\Flagged $Work' mailbox Work uid 2:4
 run() { psync $u "$MF_IMAP_PORT" "$T/mail" "$T/state" "$@"; }
