@@ -303,9 +303,8 @@ static void dmg_short_header(const char *path)
 	CHECK_INT(truncate(path, 60), 0);
 }
 
-static void dmg_scribbled(const char *path)
+static void scribble(const char *path)
 {
-	make_big(path);
 	struct stat st;
 	CHECK_INT(stat(path, &st), 0);
 	unsigned char junk[4096 * 4];
@@ -314,6 +313,12 @@ static void dmg_scribbled(const char *path)
 	off_t at = (st.st_size / 2) & ~(off_t)4095;
 	CHECK(fd >= 0 && pwrite(fd, junk, sizeof junk, at) == (ssize_t)sizeof junk);
 	close(fd);
+}
+
+static void dmg_scribbled(const char *path)
+{
+	make_big(path);
+	scribble(path);
 }
 
 static void scenario_damaged(void)
@@ -406,6 +411,36 @@ static long lock_file_pid(const char *path)
 	return pid;
 }
 
+static int lock_file_clean(const char *path)
+{
+	char lp[600];
+	size_t n;
+	snprintf(lp, sizeof lp, "%s.lock", path);
+	unsigned char *p = jt_slurp(lp, &n);
+	int clean = p && n > 6 && memcmp(p, "clean ", 6) == 0;
+	free(p);
+	return clean;
+}
+
+/* A clean close stamps the lock file (quick_check is then skipped at the
+ * next open); a damaged file written after that stamp is still refused,
+ * and a refused journal gets no stamp. */
+static void scenario_stamp(void)
+{
+	const char *path = jt_path("stamp.db");
+	make_big(path);
+	CHECK(lock_file_clean(path));
+	struct journal *j = jt_open(path);
+	CHECK(!lock_file_clean(path));
+	CHECK_INT(lock_file_pid(path), getpid());
+	journal_close(&j);
+	CHECK(lock_file_clean(path));
+	scribble(path); /* a later write: mtime and content change */
+	refuse(path, ERR_CORRUPT, "is damaged");
+	CHECK(!lock_file_clean(path));
+	refuse(path, ERR_CORRUPT, "left untouched");
+}
+
 static void scenario_lock(void)
 {
 	const char *path = jt_path("lock.db");
@@ -491,6 +526,7 @@ int main(int argc, char **argv)
 		{ "damaged", scenario_damaged },
 		{ "mode", scenario_mode },
 		{ "lock", scenario_lock },
+		{ "stamp", scenario_stamp },
 	};
 	jt_mkdir("journal-open");
 	int r = test_run_scenarios(argc, argv, scenarios, sizeof scenarios / sizeof scenarios[0]);
