@@ -127,12 +127,20 @@ void store_msg_free(struct store_msg *m);
 void store_msgs_free(struct store_msg *v, size_t n);
 
 /* "Only what changed since" for list_msgs. A store that cannot use a field
- * ignores it and lists everything (the result is then marked full). */
+ * ignores it and lists everything (the result is then marked full).
+ * `known` (borrowed for the call, sorted by strcmp, may be NULL) holds keys
+ * whose size and internal date the caller already has (the journal's
+ * paired keys): a store MAY list those with size = 0 and idate = -1 and
+ * skip any per-message work for them (the Maildir driver then stats no
+ * file); flags and every other field keep their meaning. A since with only
+ * `known` set (uidvalidity 0, modseq 0, marker "") asks for a full listing. */
 struct store_since {
 	uint32_t uidvalidity;
 	uint64_t modseq;      /* CONDSTORE CHANGEDSINCE / QRESYNC */
 	uint32_t uidnext;     /* messages with uid >= uidnext are new */
 	char marker[64];
+	const char *const *known;
+	size_t nknown;
 };
 
 /* Result of list_msgs. With full = 1 `msgs` is every message in the
