@@ -55,6 +55,7 @@ struct md_store {
 	struct maildir_pending *pend;
 	size_t npend;
 	int dirty_cur, dirty_new;
+	unsigned long list_stats, list_reads; /* maildir_store_list_stats */
 };
 
 /* maildir_folder.c */

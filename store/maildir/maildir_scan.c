@@ -101,6 +101,7 @@ static int read_sub(int dirfd, const char *sub, int (*fn)(void *, const char *, 
 struct collect {
 	struct maildir_scan_ent *v;
 	size_t n, alloc;
+	int pass;
 };
 
 static int collect_one(void *ctx, const char *name, int in_new)
@@ -119,6 +120,8 @@ static int collect_one(void *ctx, const char *name, int in_new)
 	en->name = mf_strdup(name);
 	en->in_new = in_new;
 	en->p = p;
+	en->mtime = -1;
+	en->seen_pass = c->pass;
 	return 0;
 }
 
@@ -139,16 +142,20 @@ static int same_times(const struct timespec a[2], const struct timespec b[2])
 	       a[1].tv_sec == b[1].tv_sec && a[1].tv_nsec == b[1].tv_nsec;
 }
 
-/* Sort and keep one entry per key, preferring cur/ over new/. Which of
- * several passes' names survives does not matter: verify() stats it and
- * finds the key again if the name is stale. */
+/* Sort and keep one entry per key, preferring cur/ over new/, with the
+ * last pass that saw the key. Which of several passes' names survives does
+ * not matter: verify() stats it and finds the key again if the name is
+ * stale. */
 static void dedup(struct collect *c)
 {
 	if (c->n)
 		qsort(c->v, c->n, sizeof *c->v, ent_cmp);
 	size_t w = 0;
 	for (size_t r = 0; r < c->n; r++) {
-		if (w && strcmp(c->v[w - 1].key, c->v[r].key) == 0) {
+		struct maildir_scan_ent *last = w ? &c->v[w - 1] : NULL;
+		if (last && strcmp(last->key, c->v[r].key) == 0) {
+			if (c->v[r].seen_pass > last->seen_pass)
+				last->seen_pass = c->v[r].seen_pass;
 			ent_free(&c->v[r]);
 			continue;
 		}
@@ -158,12 +165,14 @@ static void dedup(struct collect *c)
 }
 
 /* Stat the entry's file; on ENOENT find the key again. 1 ok, 0 gone, -1. */
-static int verify(int dirfd, struct maildir_scan_ent *en, struct err *e)
+static int verify(int dirfd, struct maildir_scan_ent *en, unsigned long *nstat,
+		  struct err *e)
 {
 	char path[PATH_MAX];
 	for (int tries = 0; tries < LOCATE_TRIES + 1; tries++) {
 		struct stat st;
 		snprintf(path, sizeof path, "%s/%s", en->in_new ? "new" : "cur", en->name);
+		(*nstat)++;
 		if (fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 			if (!S_ISREG(st.st_mode))
 				return 0;
@@ -186,12 +195,15 @@ static int verify(int dirfd, struct maildir_scan_ent *en, struct err *e)
 	return 0;
 }
 
-int maildir_scan_list(int dirfd, struct maildir_scan *out, struct err *e)
+/* The passes and the dedup; with names_only, only keys missing from the
+ * last pass (deleted or renamed while listing?) are stat'ed. */
+static int scan(int dirfd, int names_only, struct maildir_scan *out, struct err *e)
 {
 	struct collect c = { 0 };
 	struct timespec before[2], after[2];
 	memset(out, 0, sizeof *out);
 	for (int pass = 0; pass < SCAN_PASSES_MAX; pass++) {
+		c.pass = pass;
 		dir_mtimes(dirfd, before);
 		/* new/ first: a file moving new/ -> cur/ is then seen at least once. */
 		if (read_sub(dirfd, "new", collect_one, &c, e) < 0 ||
@@ -205,7 +217,11 @@ int maildir_scan_list(int dirfd, struct maildir_scan *out, struct err *e)
 	dedup(&c);
 	size_t w = 0;
 	for (size_t i = 0; i < c.n; i++) {
-		int r = verify(dirfd, &c.v[i], e);
+		if (names_only && c.v[i].seen_pass == c.pass) {
+			c.v[w++] = c.v[i];
+			continue;
+		}
+		int r = verify(dirfd, &c.v[i], &out->nstat, e);
 		if (r < 0) {
 			for (size_t j = i; j < c.n; j++)
 				ent_free(&c.v[j]);
@@ -228,6 +244,22 @@ fail:
 		ent_free(&c.v[i]);
 	free(c.v);
 	return -1;
+}
+
+int maildir_scan_list(int dirfd, struct maildir_scan *out, struct err *e)
+{
+	return scan(dirfd, 0, out, e);
+}
+
+int maildir_scan_names(int dirfd, struct maildir_scan *out, struct err *e)
+{
+	return scan(dirfd, 1, out, e);
+}
+
+int maildir_scan_stat(int dirfd, struct maildir_scan *s, struct maildir_scan_ent *en,
+		      struct err *e)
+{
+	return verify(dirfd, en, &s->nstat, e);
 }
 
 struct locate {

@@ -92,6 +92,12 @@ size_t maildir_store_kw_overflow(struct store *st, const char *key, struct flags
 	return o->kws.nkw;
 }
 
+unsigned long maildir_store_list_stats(struct store *st)
+{
+	struct md_store *s = (struct md_store *)st;
+	return s->list_stats + s->list_reads;
+}
+
 void maildir_store_kw_overflow_set(struct store *st, const char *key, const struct flagset *kws)
 {
 	struct md_store *s = (struct md_store *)st;
@@ -281,6 +287,47 @@ static void name_flags(struct md_store *s, const char *key, const struct maildir
 	maildir_store_kw_overflow(&s->base, key, f);
 }
 
+static int key_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int known_key(const struct store_since *since, const char *key)
+{
+	return since && since->nknown &&
+	       bsearch(&key, since->known, since->nknown, sizeof *since->known, key_cmp);
+}
+
+/* Fill m from the scan entry: flags from the name; for a key the caller
+ * knows nothing more (size from W= or 0, idate -1); else size (W= or read)
+ * and date (mtime, or Date: for a bogus mtime). */
+static void list_one(struct md_store *s, const struct maildir_scan_ent *en, int known,
+		     struct store_msg *m)
+{
+	m->key = mf_strdup(en->key);
+	name_flags(s, en->key, &en->p, &m->flags);
+	m->size = en->p.has_w ? en->p.w : 0;
+	m->idate = known ? -1 : en->mtime;
+	if (known || (en->p.has_w && en->mtime > 0))
+		return;
+	/* Foreign file without W=, or a bogus mtime: read it. */
+	int fd;
+	struct maildir_name p2;
+	if (open_msg(s, m->key, &fd, &p2, NULL) != 1)
+		return;
+	s->list_reads++;
+	if (!en->p.has_w)
+		crlf_size(fd, &m->size, NULL);
+	if (en->mtime <= 0)
+		m->idate = date_from_header(fd);
+	close(fd);
+}
+
+/*
+ * With since->known the folder is read by names only and the files of
+ * known keys are never touched; the others are stat'ed one by one (and
+ * dropped from the scan when gone, so that the scan stays the listing).
+ */
 static int md_list_msgs(struct store *st, const struct store_since *since,
 			struct store_listing *out, struct err *e)
 {
@@ -290,34 +337,39 @@ static int md_list_msgs(struct store *st, const struct store_since *since,
 		return err_set(e, ERR_USAGE, "no mailbox is open");
 	if (since && since->marker[0] && maildir_scan_unchanged(s->boxfd, since->marker))
 		return 0; /* full = 0, nothing changed */
+	int names = since && since->nknown;
 	maildir_scan_free(&s->scan);
 	s->scanned = 0;
 	if (maildir_keywords_read(s->kw, s->boxfd, e) < 0 ||
-	    maildir_scan_list(s->boxfd, &s->scan, e) < 0)
+	    (names ? maildir_scan_names : maildir_scan_list)(s->boxfd, &s->scan, e) < 0)
 		return -1;
 	s->scanned = 1;
 	out->msgs = mf_calloc(s->scan.n ? s->scan.n : 1, sizeof *out->msgs);
 	out->full = 1;
+	size_t w = 0;
+	int rc = 0;
 	for (size_t i = 0; i < s->scan.n; i++) {
 		struct maildir_scan_ent *en = &s->scan.v[i];
-		struct store_msg *m = &out->msgs[out->n];
-		m->key = mf_strdup(en->key);
-		name_flags(s, en->key, &en->p, &m->flags);
-		m->size = en->p.has_w ? en->p.w : 0;
-		m->idate = en->mtime;
-		out->n++;
-		if (en->p.has_w && en->mtime > 0)
-			continue;
-		/* Foreign file without W=, or a bogus mtime: read it. */
-		int fd;
-		struct maildir_name p2;
-		if (open_msg(s, m->key, &fd, &p2, NULL) != 1)
-			continue;
-		if (!en->p.has_w)
-			crlf_size(fd, &m->size, NULL);
-		if (en->mtime <= 0)
-			m->idate = date_from_header(fd);
-		close(fd);
+		int known = known_key(since, en->key);
+		if (names && !known && en->mtime < 0 && rc == 0) {
+			int r = maildir_scan_stat(s->boxfd, &s->scan, en, e);
+			if (r <= 0) {
+				rc = r; /* -1: stop listing; the scan keeps the rest */
+				free(en->key);
+				free(en->name);
+				continue;
+			}
+		}
+		s->scan.v[w++] = *en;
+		if (rc == 0)
+			list_one(s, &s->scan.v[w - 1], known, &out->msgs[out->n++]);
+	}
+	s->scan.n = w;
+	s->list_stats += s->scan.nstat;
+	if (rc < 0) {
+		store_listing_free(out);
+		memset(out, 0, sizeof *out);
+		return -1;
 	}
 	return 0;
 }

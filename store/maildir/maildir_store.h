@@ -35,6 +35,10 @@
  *    none) and, for a stale name, look the key up on disk again.
  *  - list_msgs with since->marker equal to the folder's current trusted
  *    marker returns full = 0 and no messages (the folder did not change).
+ *  - list_msgs with since->known (store.h) reads the folder by names only:
+ *    a known key is listed with its flags, size W= (0 without) and idate
+ *    -1, and its file is neither stat'ed nor opened; every other key as
+ *    without known. A known key whose file is gone is simply absent.
  *  - delete_box refuses (ERR_INUSE) a folder that still holds messages
  *    unless opts.delete_nonempty; INBOX cannot be deleted or renamed. A
  *    VERBATIM folder with subfolders keeps its directory (only the Maildir
@@ -79,5 +83,9 @@ size_t maildir_store_kw_overflow(struct store *s, const char *key, struct flagse
 /* Seed the overflow keywords of `key` (from the journal) for the open
  * folder, replacing what was known; kws->sys is ignored. */
 void maildir_store_kw_overflow_set(struct store *s, const char *key, const struct flagset *kws);
+
+/* For tests: message files stat'ed or opened by list_msgs since the store
+ * was opened (a listing with every key known adds 0). */
+unsigned long maildir_store_list_stats(struct store *s);
 
 #endif
