@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "lib/banned.h"
@@ -22,6 +23,21 @@
 #define LOCATE_TRIES_MAX 50
 
 static const char *const subdirs[2] = { "cur", "new" };
+
+/* statfs f_type of the file systems the fine rule trusts (maildir_scan.h):
+ * local, nanosecond timestamps taken from the kernel's coarse clock (or
+ * later, with multigrain timestamps). */
+static const unsigned long fine_fs_types[] = {
+	0xEF53UL,     /* ext2, ext3, ext4 */
+	0x58465342UL, /* xfs */
+	0x9123683EUL, /* btrfs */
+	0x01021994UL, /* tmpfs */
+	0xF2F52010UL, /* f2fs */
+	0xCA451A4EUL, /* bcachefs */
+	0x2FC12FC1UL, /* zfs */
+};
+#define MARKER_MARGIN_NS 1000000LL /* 1 ms */
+#define NS_PER_S 1000000000LL
 
 static void ent_free(struct maildir_scan_ent *en)
 {
@@ -342,16 +358,50 @@ int maildir_scan_clean_tmp(int dirfd, time_t now, unsigned *removed_r, struct er
 	return 0;
 }
 
+int maildir_scan_fine_fs(int dirfd)
+{
+	struct statfs sf;
+	struct stat st, sub;
+	if (fstatfs(dirfd, &sf) < 0 || fstat(dirfd, &st) < 0)
+		return 0;
+	/* cur/ or new/ on another file system (a mount point): not judged */
+	for (int i = 0; i < 2; i++)
+		if (fstatat(dirfd, subdirs[i], &sub, 0) < 0 || sub.st_dev != st.st_dev)
+			return 0;
+	for (size_t i = 0; i < sizeof fine_fs_types / sizeof *fine_fs_types; i++)
+		if ((unsigned long)sf.f_type == fine_fs_types[i])
+			return 1;
+	return 0;
+}
+
+static long long ts_ns(const struct timespec *t)
+{
+	return (long long)t->tv_sec * NS_PER_S + t->tv_nsec;
+}
+
+int maildir_scan_marker_trusted(const struct timespec mt[2], const struct timespec *coarse,
+				const struct timespec *now, int fine_fs)
+{
+	if (fine_fs && mt[0].tv_nsec != 0 && mt[1].tv_nsec != 0 &&
+	    ts_ns(&mt[0]) < ts_ns(coarse) - MARKER_MARGIN_NS &&
+	    ts_ns(&mt[1]) < ts_ns(coarse) - MARKER_MARGIN_NS)
+		return 1;
+	return now->tv_sec > mt[0].tv_sec + 1 && now->tv_sec > mt[1].tv_sec + 1;
+}
+
 int maildir_scan_marker(int dirfd, char out[MAILDIR_MARKER_MAX], struct err *e)
 {
-	struct timespec ts[2], now;
+	struct timespec ts[2], coarse, now;
+	/* the coarse clock BEFORE the mtimes: see maildir_scan.h */
+	if (clock_gettime(CLOCK_REALTIME_COARSE, &coarse) < 0)
+		coarse.tv_sec = coarse.tv_nsec = 0;
 	dir_mtimes(dirfd, ts);
 	if (ts[0].tv_sec < 0 || ts[1].tv_sec < 0) {
 		out[0] = '\0';
 		return err_set(e, ERR_NOTFOUND, "folder has no cur/ or new/");
 	}
 	clock_gettime(CLOCK_REALTIME, &now);
-	int trusted = now.tv_sec > ts[0].tv_sec + 1 && now.tv_sec > ts[1].tv_sec + 1;
+	int trusted = maildir_scan_marker_trusted(ts, &coarse, &now, maildir_scan_fine_fs(dirfd));
 	snprintf(out, MAILDIR_MARKER_MAX, "v1:%lld.%09ld:%lld.%09ld%s", (long long)ts[0].tv_sec,
 		 ts[0].tv_nsec, (long long)ts[1].tv_sec, ts[1].tv_nsec, trusted ? "" : ":u");
 	return 0;

@@ -22,10 +22,38 @@
  * so are non-regular files.
  *
  * Change marker: "v1:<cur mtime s.ns>:<new mtime s.ns>", with ":u" appended
- * when it cannot be trusted: when it is taken less than 2 seconds after
- * one of the mtimes, a later change may carry the same timestamp (file
- * systems with coarse timestamps, the kernel's coarse clock). Only a
- * trusted marker that still matches lets a caller skip the folder.
+ * when it cannot be trusted, i.e. when a later change of the folder might
+ * leave both mtimes as they are. Only a trusted marker that still matches
+ * lets a caller skip the folder. A change of a directory's entries sets its
+ * mtime to the kernel's current time, taken after the entries changed.
+ * Two rules decide (maildir_scan_marker_trusted):
+ *  - Fine rule, on a local file system with nanosecond timestamps (statfs
+ *    type ext2/3/4, xfs, btrfs, tmpfs, f2fs, bcachefs, zfs; cur/ and new/ on
+ *    the folder's own file system): such timestamps come from the kernel's
+ *    coarse clock, CLOCK_REALTIME_COARSE (with multigrain timestamps, Linux
+ *    6.13+, they are >= it). The marker reads that clock BEFORE it stats
+ *    cur/ and new/. When both mtimes are older than that reading minus a
+ *    1 ms margin, a change that takes its time after the reading gets an
+ *    mtime >= the reading (truncated to the file system's granularity,
+ *    which the margin covers down to 1 ms), hence one different from the
+ *    mtime seen: the marker changes. A change that took its time before
+ *    the reading had changed the entries before it, so a listing made
+ *    AFTER the marker sees it (callers take the marker first, as open_box
+ *    does, then list). Reading the clock after the stat would not do: a
+ *    change made in the same clock tick just after the stat gets the mtime
+ *    already seen (without multigrain timestamps) while the tick may have
+ *    moved on by the reading. Both mtimes must also have a non-zero
+ *    tv_nsec: a zero suggests a file system storing whole seconds (ext4
+ *    with 128-byte inodes) or a copy that dropped the nanoseconds. Under
+ *    this rule a marker is trusted a few milliseconds (a clock tick plus
+ *    the margin) after the last write.
+ *  - Otherwise (other file systems, network ones included; a zero tv_nsec)
+ *    the 2 s rule: untrusted until the current second (CLOCK_REALTIME) is
+ *    2 past each mtime's second, enough for file systems with 1 s
+ *    timestamps.
+ * Both assume the wall clock is not stepped backwards between two markers.
+ * The text format is the same under both rules, so stored journals stay
+ * valid.
  */
 #ifndef MF_MAILDIR_SCAN_H
 #define MF_MAILDIR_SCAN_H
@@ -82,6 +110,14 @@ int maildir_scan_clean_tmp(int dirfd, time_t now, unsigned *removed_r, struct er
 
 /* The folder's change marker as described above. */
 int maildir_scan_marker(int dirfd, char out[MAILDIR_MARKER_MAX], struct err *e);
+/* The trust rule above, pure (for tests): mt are the mtimes of cur/ and
+ * new/, coarse the CLOCK_REALTIME_COARSE reading taken before they were
+ * read, now CLOCK_REALTIME after; fine_fs as maildir_scan_fine_fs. */
+int maildir_scan_marker_trusted(const struct timespec mt[2], const struct timespec *coarse,
+				const struct timespec *now, int fine_fs);
+/* 1 when the folder's cur/ and new/ lie on a file system the fine rule
+ * trusts (statfs type in the list above, same st_dev as the folder). */
+int maildir_scan_fine_fs(int dirfd);
 /* 1 when `marker` is trusted and the folder still has the same mtimes. */
 int maildir_scan_unchanged(int dirfd, const char *marker);
 

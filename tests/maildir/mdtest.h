@@ -7,10 +7,14 @@
 #define MF_MDTEST_H
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "maildir/maildir_scan.h"
 #include "maildir/maildir_store.h"
 #include "testlib.h"
 
@@ -126,6 +130,28 @@ static inline int md_count(const char *dir, const char *sub)
 	if (d)
 		closedir(d);
 	return n;
+}
+
+/* Change new/ (a dot file created and removed: no message) and take the
+ * marker at once, all within one tick of the coarse clock (retried until
+ * the tick did not move meanwhile): such a marker must be untrusted under
+ * either rule of maildir_scan.h. Returns 1 when such a sample was had. */
+static inline int md_fresh_marker(int dfd, char marker[MAILDIR_MARKER_MAX])
+{
+	for (int tries = 0; tries < 1000; tries++) {
+		struct timespec c0, c1;
+		clock_gettime(CLOCK_REALTIME_COARSE, &c0);
+		int fd = openat(dfd, "new/.mf-touch", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0)
+			close(fd);
+		unlinkat(dfd, "new/.mf-touch", 0);
+		if (maildir_scan_marker(dfd, marker, NULL) < 0)
+			return 0;
+		clock_gettime(CLOCK_REALTIME_COARSE, &c1);
+		if (c0.tv_sec == c1.tv_sec && c0.tv_nsec == c1.tv_nsec)
+			return 1;
+	}
+	return 0;
 }
 
 static inline void md_rmrf(const char *dir)
