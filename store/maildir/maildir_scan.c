@@ -141,15 +141,24 @@ static int collect_one(void *ctx, const char *name, int in_new)
 	return 0;
 }
 
-static void dir_mtimes(int dirfd, struct timespec ts[2])
+/* mtimes (and devices, dev may be NULL) of cur/ and new/; -1 if absent */
+static void dir_stats(int dirfd, struct timespec ts[2], dev_t *dev)
 {
 	for (int i = 0; i < 2; i++) {
 		struct stat st;
-		if (fstatat(dirfd, subdirs[i], &st, 0) == 0)
+		if (fstatat(dirfd, subdirs[i], &st, 0) == 0) {
 			ts[i] = st.st_mtim;
-		else
+			if (dev)
+				dev[i] = st.st_dev;
+		} else {
 			ts[i].tv_sec = ts[i].tv_nsec = -1;
+		}
 	}
+}
+
+static void dir_mtimes(int dirfd, struct timespec ts[2])
+{
+	dir_stats(dirfd, ts, NULL);
 }
 
 static int same_times(const struct timespec a[2], const struct timespec b[2])
@@ -358,20 +367,28 @@ int maildir_scan_clean_tmp(int dirfd, time_t now, unsigned *removed_r, struct er
 	return 0;
 }
 
-int maildir_scan_fine_fs(int dirfd)
+/* The folder's file system is fine and holds cur/ and new/ (devices). */
+static int fs_is_fine(int dirfd, const dev_t dev[2])
 {
 	struct statfs sf;
-	struct stat st, sub;
+	struct stat st;
 	if (fstatfs(dirfd, &sf) < 0 || fstat(dirfd, &st) < 0)
 		return 0;
 	/* cur/ or new/ on another file system (a mount point): not judged */
-	for (int i = 0; i < 2; i++)
-		if (fstatat(dirfd, subdirs[i], &sub, 0) < 0 || sub.st_dev != st.st_dev)
-			return 0;
+	if (dev[0] != st.st_dev || dev[1] != st.st_dev)
+		return 0;
 	for (size_t i = 0; i < sizeof fine_fs_types / sizeof *fine_fs_types; i++)
 		if ((unsigned long)sf.f_type == fine_fs_types[i])
 			return 1;
 	return 0;
+}
+
+int maildir_scan_fine_fs(int dirfd)
+{
+	struct timespec ts[2];
+	dev_t dev[2];
+	dir_stats(dirfd, ts, dev);
+	return ts[0].tv_sec >= 0 && ts[1].tv_sec >= 0 && fs_is_fine(dirfd, dev);
 }
 
 static long long ts_ns(const struct timespec *t)
@@ -392,16 +409,17 @@ int maildir_scan_marker_trusted(const struct timespec mt[2], const struct timesp
 int maildir_scan_marker(int dirfd, char out[MAILDIR_MARKER_MAX], struct err *e)
 {
 	struct timespec ts[2], coarse, now;
+	dev_t dev[2];
 	/* the coarse clock BEFORE the mtimes: see maildir_scan.h */
 	if (clock_gettime(CLOCK_REALTIME_COARSE, &coarse) < 0)
 		coarse.tv_sec = coarse.tv_nsec = 0;
-	dir_mtimes(dirfd, ts);
+	dir_stats(dirfd, ts, dev);
 	if (ts[0].tv_sec < 0 || ts[1].tv_sec < 0) {
 		out[0] = '\0';
 		return err_set(e, ERR_NOTFOUND, "folder has no cur/ or new/");
 	}
 	clock_gettime(CLOCK_REALTIME, &now);
-	int trusted = maildir_scan_marker_trusted(ts, &coarse, &now, maildir_scan_fine_fs(dirfd));
+	int trusted = maildir_scan_marker_trusted(ts, &coarse, &now, fs_is_fine(dirfd, dev));
 	snprintf(out, MAILDIR_MARKER_MAX, "v1:%lld.%09ld:%lld.%09ld%s", (long long)ts[0].tv_sec,
 		 ts[0].tv_nsec, (long long)ts[1].tv_sec, ts[1].tv_nsec, trusted ? "" : ":u");
 	return 0;
