@@ -160,12 +160,16 @@ static int md_open_box(struct store *st, const char *name, int read_only,
 	return 0;
 }
 
-/* The map key -> file name comes from the last listing; without one, scan
- * once so that a run of lookups does not read the directories per key. */
+/* The map key -> file name comes from the last listing; without one (an
+ * unchanged folder is not listed), read the names once so that a run of
+ * lookups does not read the directories per key. Names only: every user
+ * of a name handles a stale one, so no file needs a stat here. */
 static struct maildir_scan_ent *find_ent(struct md_store *s, const char *key)
 {
-	if (!s->scanned && maildir_scan_list(s->boxfd, &s->scan, NULL) == 0)
+	if (!s->scanned && maildir_scan_names(s->boxfd, &s->scan, NULL) == 0) {
 		s->scanned = 1;
+		s->list_stats += s->scan.nstat;
+	}
 	return maildir_scan_find(&s->scan, key);
 }
 

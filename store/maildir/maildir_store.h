@@ -31,8 +31,9 @@
  *    read error as end(ok = 0, ERR_IO). A sink whose begin() refuses a
  *    message gets no end() for it; a failing write() gets end(ok = 0).
  *    fetch itself fails only when no folder is open.
- *  - Lookups by key use the last listing (one scan is made if there was
- *    none) and, for a stale name, look the key up on disk again.
+ *  - Lookups by key use the last listing (one names-only scan, no stat, is
+ *    made if there was none) and, for a stale name, look the key up on
+ *    disk again.
  *  - list_msgs with since->marker equal to the folder's current trusted
  *    marker returns full = 0 and no messages (the folder did not change).
  *  - list_msgs with since->known (store.h) reads the folder by names only:
@@ -83,9 +84,16 @@ size_t maildir_store_kw_overflow(struct store *s, const char *key, struct flagse
 /* Seed the overflow keywords of `key` (from the journal) for the open
  * folder, replacing what was known; kws->sys is ignored. */
 void maildir_store_kw_overflow_set(struct store *s, const char *key, const struct flagset *kws);
+/* Free the store of a forked child without writing anything: deliveries
+ * still pending belong to the parent process (they are not renamed, not
+ * fsynced, their memory goes with the child's _exit). */
+void maildir_store_abandon(struct store *st);
 
-/* For tests: message files stat'ed or opened by list_msgs since the store
- * was opened (a listing with every key known adds 0). */
+/* For tests: message files stat'ed or opened to list the open folder since
+ * the store was opened, by list_msgs and by the names-only scan a lookup
+ * (fetch, set_flags, expunge, headers) makes when there was no listing. A
+ * listing with every key known adds 0, and so does such a scan, unless
+ * files are renamed or deleted while it reads the directories. */
 unsigned long maildir_store_list_stats(struct store *s);
 
 #endif

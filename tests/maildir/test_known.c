@@ -4,7 +4,8 @@
  * maildir_store_list_stats) and come with idate -1 and size W= (0 without),
  * unknown keys come with their real size and date, and everything that
  * later needs a file (fetch, set_flags, expunge, headers) still finds it
- * after a mail reader renamed or deleted files behind the listing. Also
+ * after a mail reader renamed or deleted files behind the listing, or with
+ * no listing at all (the names are then read once, no stat). Also
  * maildir_scan_names / maildir_scan_stat directly. One scenario per meson
  * test.
  */
@@ -357,7 +358,67 @@ static void t_scan_names(void)
 	fx_close(&f);
 }
 
+/* Lookups with no listing before (the folder was unchanged, so the caller
+ * did not list it, or list_msgs answered "nothing changed"): set_flags,
+ * fetch, headers and expunge read the names once and stat nothing. */
+static void t_no_listing(void)
+{
+	struct fx f;
+	struct err e = { 0 };
+	struct store_box_state st;
+	fx_open(&f);
+	for (int round = 0; round < 2; round++) {
+		CHECK_INT(f.s->ops->open_box(f.s, "INBOX", 0, &st, &e), 0);
+		if (round == 1) {
+			/* a since whose marker still matches: no listing made */
+			struct store_since since = { 0 };
+			struct store_listing l;
+			struct timespec past[2] = { { IDATE0, 5 }, { IDATE0, 5 } };
+			utimensat(f.dfd, "cur", past, 0);
+			utimensat(f.dfd, "new", past, 0);
+			CHECK_INT(maildir_scan_marker(f.dfd, since.marker, &e), 0);
+			CHECK_INT(f.s->ops->list_msgs(f.s, &since, &l, &e), 0);
+			CHECK_INT(l.full, 0);
+			CHECK_INT(l.n, 0);
+			store_listing_free(&l);
+		}
+		unsigned long before = maildir_store_list_stats(f.s);
+		const char *const *k = (const char *const *)f.dkeys + 10 * round;
+		struct flagset add;
+		flagset_init(&add);
+		add.sys = MF_FLAGGED;
+		CHECK_INT(f.s->ops->set_flags(f.s, k, 3, &add, NULL, &e), 0);
+		struct store_sink sk;
+		struct md_sink ms;
+		md_sink_init(&ms, &sk);
+		CHECK_INT(f.s->ops->fetch(f.s, k, 1, &sk, &e), 0);
+		CHECK_INT(ms.ok, 1);
+		CHECK_INT(ms.data.len, strlen(MSG));
+		CHECK(ms.meta.flags.sys & MF_FLAGGED);
+		md_sink_free(&ms);
+		struct buf mid, date;
+		buf_init(&mid, 1024);
+		buf_init(&date, 1024);
+		CHECK_INT(f.s->ops->headers(f.s, k[1], &mid, &date, &e), 0);
+		CHECK_STR(mid.data, "<known@test>");
+		buf_release(&mid);
+		buf_release(&date);
+		CHECK_INT(f.s->ops->expunge(f.s, k + 2, 1, &e), 0);
+		CHECK_INT(f.s->ops->flush(f.s, &e), 0);
+		CHECK_INT(maildir_store_list_stats(f.s) - before, 0);
+		char *name;
+		int in_new;
+		CHECK_INT(maildir_scan_locate(f.dfd, k[0], &name, &in_new, &e), 1);
+		CHECK(name && strstr(name, ":2,F") != NULL);
+		free(name);
+		CHECK_INT(maildir_scan_locate(f.dfd, k[2], &name, &in_new, &e), 0);
+	}
+	CHECK_INT(md_count(f.inbox, "cur") + md_count(f.inbox, "new"), NMSG + 1 - 2);
+	fx_close(&f);
+}
+
 static const struct test_scenario scenarios[] = {
+	{ "no-listing", t_no_listing },
 	{ "all-known", t_all_known },   { "half-known", t_half_known },
 	{ "stale-names", t_stale_names }, { "vanished", t_vanished },
 	{ "scan-names", t_scan_names },
