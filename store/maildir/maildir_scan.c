@@ -396,10 +396,16 @@ static long long ts_ns(const struct timespec *t)
 	return (long long)t->tv_sec * NS_PER_S + t->tv_nsec;
 }
 
+/* A timestamp finer than the margin: not a whole number of milliseconds. */
+static int sub_ms(const struct timespec *t)
+{
+	return t->tv_nsec % MARKER_MARGIN_NS != 0;
+}
+
 int maildir_scan_marker_trusted(const struct timespec mt[2], const struct timespec *coarse,
 				const struct timespec *now, int fine_fs)
 {
-	if (fine_fs && mt[0].tv_nsec != 0 && mt[1].tv_nsec != 0 &&
+	if (fine_fs && sub_ms(&mt[0]) && sub_ms(&mt[1]) &&
 	    ts_ns(&mt[0]) < ts_ns(coarse) - MARKER_MARGIN_NS &&
 	    ts_ns(&mt[1]) < ts_ns(coarse) - MARKER_MARGIN_NS)
 		return 1;

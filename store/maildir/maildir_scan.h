@@ -42,12 +42,15 @@
  *    does, then list). Reading the clock after the stat would not do: a
  *    change made in the same clock tick just after the stat gets the mtime
  *    already seen (without multigrain timestamps) while the tick may have
- *    moved on by the reading. Both mtimes must also have a non-zero
- *    tv_nsec: a zero suggests a file system storing whole seconds (ext4
- *    with 128-byte inodes) or a copy that dropped the nanoseconds. Under
+ *    moved on by the reading. Both mtimes must also have a tv_nsec that
+ *    is not a whole number of milliseconds (zero included): that suggests
+ *    a file system storing whole seconds (ext4 with 128-byte inodes), a
+ *    copy that dropped the nanoseconds, or a granularity coarser than the
+ *    margin (bcachefs with a coarse time_precision); a true nanosecond
+ *    timestamp falls there once in a million times, harmlessly. Under
  *    this rule a marker is trusted a few milliseconds (a clock tick plus
  *    the margin) after the last write.
- *  - Otherwise (other file systems, network ones included; a zero tv_nsec)
+ *  - Otherwise (other file systems, network ones included; whole ms)
  *    the 2 s rule: untrusted until the current second (CLOCK_REALTIME) is
  *    2 past each mtime's second, enough for file systems with 1 s
  *    timestamps.

@@ -46,6 +46,10 @@ static void t_rule(void)
 		{ T0 + 5, T0 + 7, T0 + 1999 * MS, T0 + 1999 * MS, 0, 0 },
 		{ T0 + 5, T0 + 7, T0 + 2 * S, T0 + 2 * S, 0, 1 },
 		{ T0 + 5, T0 + S + 7, T0 + 2 * S, T0 + 2 * S, 0, 0 },
+		/* whole milliseconds (a coarse granularity) too */
+		{ T0 + 5 * MS, T0 + 7, T0 + 500 * MS, T0 + 500 * MS, 1, 0 },
+		{ T0 + 7, T0 + 9 * MS, T0 + 500 * MS, T0 + 500 * MS, 1, 0 },
+		{ T0 + 5 * MS + 1, T0 + 7, T0 + 500 * MS, T0 + 500 * MS, 1, 1 },
 		/* a zero tv_nsec falls back to the 2 s rule */
 		{ T0, T0 + 7, T0 + 500 * MS, T0 + 500 * MS, 1, 0 },
 		{ T0 + 7, T0, T0 + 1500 * MS, T0 + 1500 * MS, 1, 0 },
@@ -87,11 +91,12 @@ static const char *tmpbase(void)
 	return t && *t ? t : "/tmp";
 }
 
+/* Both mtimes finer than whole milliseconds (see the fine rule). */
 static int dir_nsec_nonzero(int dfd)
 {
 	struct stat a, b;
 	return fstatat(dfd, "cur", &a, 0) == 0 && fstatat(dfd, "new", &b, 0) == 0 &&
-	       a.st_mtim.tv_nsec != 0 && b.st_mtim.tv_nsec != 0;
+	       a.st_mtim.tv_nsec % MS != 0 && b.st_mtim.tv_nsec % MS != 0;
 }
 
 static int untrusted(const char *m)
@@ -267,7 +272,7 @@ static void t_write_changes(void)
 	int fine = maildir_scan_fine_fs(dfd) && dir_nsec_nonzero(dfd);
 	int rounds = fine ? 1000 : 3, changed = 0, waited = 0;
 	for (int r = 0; r < rounds; r++) {
-		if (!wait_trusted(dfd, m1, fine ? 1000 : 4000))
+		if (!wait_trusted(dfd, m1, 4000)) /* 2 s rule at worst */
 			break;
 		waited++;
 		write_one(dfd, r);
