@@ -335,6 +335,8 @@ struct boxrun {
 	struct side_state sd[2];
 	struct journal_pair *pairs;
 	size_t npairs;
+	size_t pair_count;         /* pairs in the journal, loaded or not */
+	int subset;                /* pairs holds only what the deltas touch */
 	struct keyset paired[2];
 	int keys_invalid[2];
 	unsigned errors;
@@ -393,6 +395,23 @@ static struct journal_pair *pair_of(struct boxrun *b, const struct plan_action *
 	return NULL;
 }
 
+/* The keys a side's delta listing mentions (listed or vanished). */
+static size_t delta_keys(const struct side_state *sd, const char **v)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < sd->ls.n; i++)
+		v[n++] = sd->ls.msgs[i].key;
+	for (size_t i = 0; i < sd->ls.nvanished; i++)
+		v[n++] = sd->ls.vanished[i];
+	return n;
+}
+
+/* (Re)load the pair's journal pairs. With b->subset (both listings are
+ * deltas) only the pairs those deltas mention, plus pending ones, are
+ * loaded: a pair neither delta mentions is unchanged on both sides and the
+ * planner plans nothing for it, so an incremental run reads O(changes)
+ * rows, not the whole mailbox. Pairs created during the run come from
+ * listed messages, so the same keys find them on a reload. */
 static int load_pairs(struct exec *x, struct boxrun *b, struct err *e)
 {
 	journal_pairs_free(b->pairs, b->npairs);
@@ -400,11 +419,42 @@ static int load_pairs(struct exec *x, struct boxrun *b, struct err *e)
 	b->npairs = 0;
 	for (int s = 0; s < 2; s++)
 		keyset_free(&b->paired[s]);
-	if (b->jb.id && journal_pairs(x->j, b->jb.id, &b->pairs, &b->npairs, e) < 0)
+	int rc = 0;
+	if (b->jb.id && b->subset) {
+		const char **k[2];
+		size_t n[2];
+		for (int s = 0; s < 2; s++) {
+			const struct side_state *sd = &b->sd[s];
+			k[s] = mf_calloc(sd->ls.n + sd->ls.nvanished + 1, sizeof *k[s]);
+			n[s] = delta_keys(sd, k[s]);
+		}
+		rc = journal_pairs_some(x->j, b->jb.id, k[0], n[0], k[1], n[1], &b->pairs,
+					&b->npairs, e);
+		free(k[0]);
+		free(k[1]);
+	} else if (b->jb.id) {
+		rc = journal_pairs(x->j, b->jb.id, &b->pairs, &b->npairs, e);
+		b->pair_count = b->npairs;
+	}
+	if (rc < 0)
 		return -1;
 	for (int s = 0; s < 2; s++)
 		keyset_build(&b->paired[s], b->pairs, b->npairs, s);
 	return 0;
+}
+
+/* After listing: are both listings deltas small enough that loading the
+ * pairs they mention beats loading every pair? */
+static void choose_subset(struct boxrun *b)
+{
+	size_t keys = 0;
+	for (int s = 0; s < 2; s++) {
+		const struct side_state *sd = &b->sd[s];
+		if (sd->ls.full || b->keys_invalid[s])
+			return;
+		keys += sd->ls.n + sd->ls.nvanished;
+	}
+	b->subset = keys < b->pair_count / 2;
 }
 
 /* Open the pair's mailboxes; in a dry run a mailbox that does not exist yet
@@ -1337,17 +1387,24 @@ static int is_maildir(const struct store *s)
 	return !strcmp(s->ops->type, "maildir");
 }
 
-static int overflow_seed(struct exec *x, struct boxrun *b, struct err *e)
+/* Has the journal ever kept keywords a Maildir folder could not hold? */
+static int overflow_any(struct exec *x, struct boxrun *b, int *any_r, struct err *e)
 {
 	char *flag = NULL;
-	struct store *l = x->s[SIDE_LOCAL];
-	if (!is_maildir(l) || !b->jb.id || !b->sd[SIDE_LOCAL].exists)
+	*any_r = 0;
+	if (!is_maildir(x->s[SIDE_LOCAL]) || !b->jb.id || !b->sd[SIDE_LOCAL].exists)
 		return 0;
 	if (jcheck(x, journal_meta_get(x->j, "kw_overflow", &flag, e), e) < 0)
 		return -1;
-	int any = flag && *flag == '1';
+	*any_r = flag && *flag == '1';
 	free(flag);
-	for (size_t i = 0; any && i < b->npairs; i++) {
+	return 0;
+}
+
+static int overflow_seed(struct exec *x, struct boxrun *b, struct err *e)
+{
+	struct store *l = x->s[SIDE_LOCAL];
+	for (size_t i = 0; i < b->npairs; i++) {
 		struct flagset f;
 		flagset_init(&f);
 		if (!b->pairs[i].lkey)
@@ -1501,7 +1558,7 @@ static int keys_void(const struct boxrun *b, int side)
 {
 	const struct store_box_state *st = &b->sd[side].st;
 	const struct journal_box *jb = &b->jb;
-	if (!b->npairs || !b->sd[side].exists)
+	if (!b->pair_count || !b->sd[side].exists)
 		return 0;
 	if (side == SIDE_REMOTE)
 		return jb->uidvalidity && st->uidvalidity && jb->uidvalidity != st->uidvalidity;
@@ -1541,7 +1598,14 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 		if (jcheck(x, journal_box_put(x->j, &b.jb, e), e) < 0)
 			goto out;
 	}
-	if (load_pairs(x, &b, e) < 0 || overflow_seed(x, &b, e) < 0)
+	/* Keywords kept in the journal must reach the Maildir store before it
+	 * lists, and they are found through the pairs: then load them all now. */
+	int overflow = 0;
+	if (overflow_any(x, &b, &overflow, e) < 0)
+		goto out;
+	if (overflow ? load_pairs(x, &b, e) < 0 || overflow_seed(x, &b, e) < 0
+		     : b.jb.id && jcheck(x, journal_pair_count(x->j, b.jb.id, &b.pair_count, e),
+					 e) < 0)
 		goto out;
 	for (int s = 0; s < 2; s++)
 		b.keys_invalid[s] = keys_void(&b, s);
@@ -1552,6 +1616,11 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 		if (list_side(x, &b, s, delta ? &since : NULL, e) < 0)
 			goto out;
 		plan_msg_view(&b.sd[s]);
+	}
+	if (!overflow) {
+		choose_subset(&b);
+		if (load_pairs(x, &b, e) < 0)
+			goto out;
 	}
 	if (compute_fps(x, &b, e) < 0)
 		goto out;

@@ -110,6 +110,14 @@ int journal_pairs(struct journal *j, int64_t box_id, struct journal_pair **v_r,
  * is `key`, by id (normally 0 or 1 of them). */
 int journal_pairs_by_key(struct journal *j, int64_t box_id, int side, const char *key,
 			 struct journal_pair **v_r, size_t *n_r, struct err *e);
+/* How many pairs a mailbox pair has. */
+int journal_pair_count(struct journal *j, int64_t box_id, size_t *count_r, struct err *e);
+/* The pairs of a mailbox pair that a delta sync can touch: those whose
+ * remote key is in rkeys or whose local key is in lkeys, and those with a
+ * missing key (pending transfers); ordered by id, each once. */
+int journal_pairs_some(struct journal *j, int64_t box_id, const char *const *rkeys, size_t nr,
+		       const char *const *lkeys, size_t nl, struct journal_pair **v_r,
+		       size_t *n_r, struct err *e);
 /* Pairs with this content fingerprint, in one mailbox pair (box_id != 0) or
  * in all of them (to notice a message moved between folders), by id. */
 int journal_pairs_by_fp(struct journal *j, int64_t box_id, const unsigned char fp[32],
