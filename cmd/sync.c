@@ -71,6 +71,8 @@ static const char usage_text[] =
 	"  --exclude PAT           skip mailboxes matching PAT; both repeatable\n"
 	"  --max-size N            skip messages larger than N bytes (K, M, G suffixes)\n"
 	"  --max-age DAYS          skip messages older than DAYS days\n"
+	"  --jobs N                sync up to N mailboxes at once, each over its own\n"
+	"                          connections (1 to 16, default 2)\n"
 	"  -v, --verbose           more output (-vv: protocol trace)\n"
 	"  -q, --quiet             errors only\n"
 	"  --json                  print the summary as JSON on standard output\n"
@@ -374,6 +376,7 @@ enum {
 	OPT_REMOTE = 256, OPT_LOCAL, OPT_STATE, OPT_PASS_CMD, OPT_PASS_FILE, OPT_LPASS_CMD,
 	OPT_LPASS_FILE, OPT_TLS, OPT_CA, OPT_DRY, OPT_PULL, OPT_PUSH, OPT_EXPUNGE, OPT_LAYOUT,
 	OPT_FSYNC, OPT_INCLUDE, OPT_EXCLUDE, OPT_MAX_SIZE, OPT_MAX_AGE, OPT_JSON, OPT_REMOVE,
+	OPT_JOBS,
 };
 
 static const struct option longopts[] = {
@@ -398,6 +401,7 @@ static const struct option longopts[] = {
 	{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
 	{ "max-age", required_argument, NULL, OPT_MAX_AGE },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "jobs", required_argument, NULL, OPT_JOBS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -494,6 +498,14 @@ static int parse_args(int argc, char **argv, struct args *a, struct exec_opts *o
 			if (parse_size(optarg, &o->plan.max_size) < 0)
 				return usage_error("bad size '%s'", optarg);
 			break;
+		case OPT_JOBS: {
+			uint64_t n;
+			if (parse_size(optarg, &n) < 0 || n < 1 || n > 16 || strspn(optarg, "0123456789")
+			    != strlen(optarg))
+				return usage_error("--jobs takes a number from 1 to 16, not '%s'", optarg);
+			o->jobs = (unsigned)n;
+			break;
+		}
 		case OPT_MAX_AGE: {
 			uint64_t days;
 			if (parse_size(optarg, &days) < 0 || days > 1000000)
@@ -608,6 +620,8 @@ int cmd_sync(int argc, char **argv)
 	o.kill_after_bytes = env_num("MAILFERRY_TEST_KILL_AFTER_BYTES");
 	o.batch_msgs = (unsigned)env_num("MAILFERRY_TEST_BATCH");
 	o.crash_after_flush = env_num("MAILFERRY_TEST_CRASH_AFTER_FLUSH");
+	if (!o.jobs)
+		o.jobs = MF_SYNC_JOBS;
 	o.log = log_cb;
 	o.log_ctx = &c;
 

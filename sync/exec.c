@@ -83,6 +83,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "exec_jobs.h"
 #include "imap/imap_store.h"
 #include "journal/journal.h"
 #include "maildir/maildir_keywords.h"
@@ -114,6 +115,12 @@ struct exec {
 	const struct journal_box *jv;
 	size_t jn;
 	int opts_changed;       /* the options differ from the last run's: open every pair */
+	/* --jobs (exec_jobs.c): run_box_action queues the pairs needing a real
+	 * sync (queue != NULL); run() shares them out after the box actions */
+	const struct plan_box_action **queue;
+	size_t nqueue;
+	int worker;             /* parallel phase: no deferred commits (jdefer) */
+	const char *jpath;      /* the journal, for a worker's own connection */
 };
 
 static const char *side_name(int side)
@@ -183,8 +190,9 @@ static int jcommit(struct exec *x)
 
 static int jdefer(struct exec *x)
 {
-	(void)x; /* the open transaction is committed by the next jcommit */
-	return 0;
+	/* the open transaction is committed by the next jcommit; in parallel
+	 * it would hold SQLite's write lock and serialize the workers */
+	return x->worker ? jcommit(x) : 0;
 }
 
 static void jrollback(struct exec *x)
@@ -2036,6 +2044,10 @@ static int run_box_action(struct exec *x, const struct plan_box_action *a)
 		break;
 	}
 	x->st->boxes++;
+	if (x->queue) { /* --jobs: synced by run_queue */
+		x->queue[x->nqueue++] = a;
+		return 0;
+	}
 	int rc = sync_pair(x, a->rname, a->lname, a->journal_id);
 	if (rc != 0)
 		x->st->boxes_failed++;
@@ -2092,6 +2104,160 @@ static void warn_refused(struct exec *x)
 			xlog(x, EXEC_LOG_WARN, "%s mailbox '%s' skipped: its name cannot be used "
 			     "here", side_name(s), v[i]);
 	}
+}
+
+/* ------------------------------------------------------------ --jobs (exec_jobs.c) */
+
+/* How many workers: 1 for a dry run and under a test switch (they count
+ * steps, bytes and flushes of one process). */
+static unsigned jobs_of(const struct exec *x)
+{
+	const struct exec_opts *o = x->o;
+	if (o->dry_run || o->stop_after || o->kill_after_bytes || o->crash_after_flush)
+		return 1;
+	return o->jobs ? o->jobs : 1;
+}
+
+/* Work a queued pair is expected to be (messages to fetch), so the largest
+ * start first; a pair never completely synced before goes first. */
+static uint64_t pair_weight(const struct exec *x, const struct plan_box_action *a)
+{
+	const struct journal_box *jb = jbox_of(x, a->journal_id);
+	int fresh = !jb || !jb->complete;
+	uint64_t w = fresh ? (uint64_t)1 << 40 : 0;
+	for (int s = 0; s < 2; s++) {
+		const char *name = s == SIDE_REMOTE ? a->rname : a->lname;
+		const struct store_box *b = name ? listed(x, s, name) : NULL;
+		if (!b || !b->has_status)
+			continue;
+		uint32_t uv = jb ? (s == SIDE_REMOTE ? jb->uidvalidity : jb->l_uidvalidity) : 0;
+		uint32_t un = jb ? (s == SIDE_REMOTE ? jb->uidnext : jb->l_uidnext) : 0;
+		if (fresh || uv != b->uidvalidity)
+			w += b->messages;
+		else if (b->uidnext > un)
+			w += b->uidnext - un;
+	}
+	return w;
+}
+
+struct qorder {
+	uint64_t w;
+	size_t i;
+};
+
+static int cmp_qorder(const void *pa, const void *pb)
+{
+	const struct qorder *a = pa, *b = pb;
+	if (a->w != b->w)
+		return a->w > b->w ? -1 : 1;
+	return a->i < b->i ? -1 : a->i > b->i;
+}
+
+static void q_log(void *ctx, enum exec_level lvl, const char *msg)
+{
+	struct exec *x = ctx;
+	xlog(x, lvl, "%s", msg);
+}
+
+static int q_run(void *ctx, size_t i)
+{
+	struct exec *x = ctx;
+	const struct plan_box_action *a = x->queue[i];
+	int rc = sync_pair(x, a->rname, a->lname, a->journal_id);
+	if (rc != 0)
+		x->st->boxes_failed++;
+	if (x->worker && jcommit(x) < 0)
+		rc = -1;
+	return rc < 0 ? (x->jfail ? -1 : 1) : rc;
+}
+
+static int q_before_fork(void *ctx, struct err *e)
+{
+	struct exec *x = ctx;
+	if (jcommit(x) < 0 || jcheck(x, journal_suspend(x->j, e), e) < 0) {
+		*e = x->jerr;
+		return -1;
+	}
+	x->worker = 1;
+	return 0;
+}
+
+static int q_after_fork(void *ctx, struct err *e)
+{
+	struct exec *x = ctx;
+	return jcheck(x, journal_resume(x->j, e), e);
+}
+
+/* In a child: the parent's connections and journal handle are left
+ * without a word (they are still the parent's), then its own are opened. */
+static int q_child_start(void *ctx, struct err *e)
+{
+	struct exec *x = ctx;
+	for (int s = 0; s < 2; s++) {
+		if (x->s[s] && is_maildir(x->s[s]))
+			maildir_store_abandon(x->s[s]);
+		else if (x->s[s] && !strcmp(x->s[s]->ops->type, "imap"))
+			imap_store_abandon(x->s[s]);
+		x->s[s] = NULL;
+	}
+	journal_close(&x->j); /* suspended: only our copy of the lock fd goes */
+	memset(x->st, 0, sizeof *x->st);
+	x->worker = 1;
+	for (int s = 0; s < 2; s++)
+		if (x->open_fn(x->open_ctx, s, &x->s[s], e) < 0)
+			return -1;
+	return journal_open_worker(x->jpath, &x->j, e);
+}
+
+static void q_child_end(void *ctx, struct exec_jobs_result *r)
+{
+	struct exec *x = ctx;
+	if (x->j && x->tx_open)
+		jcommit(x);
+	for (int s = 0; s < 2; s++)
+		close_store(x, s);
+	journal_close(&x->j);
+	r->st = *x->st;
+	r->jfail = x->jfail;
+	r->jerr = x->jerr;
+}
+
+/* Sync the queued pairs over up to jobs_of() workers. 1 when some failed. */
+static int run_queue(struct exec *x)
+{
+	static const struct exec_jobs_ops ops = {
+		.before_fork = q_before_fork,
+		.after_fork = q_after_fork,
+		.child_start = q_child_start,
+		.run = q_run,
+		.child_end = q_child_end,
+		.log = q_log,
+	};
+	struct qorder *qo = mf_calloc(x->nqueue + 1, sizeof *qo);
+	size_t *order = mf_calloc(x->nqueue + 1, sizeof *order);
+	for (size_t i = 0; i < x->nqueue; i++) {
+		qo[i].w = pair_weight(x, x->queue[i]);
+		qo[i].i = i;
+	}
+	qsort(qo, x->nqueue, sizeof *qo, cmp_qorder);
+	for (size_t i = 0; i < x->nqueue; i++)
+		order[i] = qo[i].i;
+	free(qo);
+	struct exec_jobs_result r;
+	struct err e;
+	err_clear(&e);
+	unsigned jobs = jobs_of(x);
+	xlog(x, EXEC_LOG_TRACE, "%zu mailbox pairs to sync, %u workers", x->nqueue,
+	     jobs < x->nqueue ? jobs : (unsigned)x->nqueue);
+	int rc = exec_jobs_run(order, x->nqueue, jobs, &ops, x, &r, &e);
+	free(order);
+	x->worker = 0;
+	exec_jobs_stats_add(x->st, &r.st);
+	if (r.jfail)
+		jcheck(x, -1, &r.jerr);
+	if (rc < 0 && !x->jfail)
+		jcheck(x, -1, &e);
+	return r.partial;
 }
 
 static int run(struct exec *x, struct err *e)
@@ -2165,6 +2331,8 @@ static int run(struct exec *x, struct err *e)
 		err_set(e, ERR_PERM, "cannot plan the mailboxes");
 		goto out;
 	}
+	if (jobs_of(x) > 1)
+		x->queue = mf_calloc(pb.n + 1, sizeof *x->queue);
 	for (size_t i = 0; i < pb.n; i++) {
 		int r = run_box_action(x, &pb.v[i]);
 		if (r < 0 || x->jfail) {
@@ -2174,12 +2342,20 @@ static int run(struct exec *x, struct err *e)
 		if (r > 0)
 			partial = 1;
 	}
+	if (x->queue && run_queue(x))
+		partial = 1;
+	if (x->jfail) {
+		*e = x->jerr;
+		goto out;
+	}
 	if (!partial && x->opts_changed && !x->o->dry_run &&
 	    jcheck(x, journal_meta_set(x->j, "plan_opts", optsig.data, e), e) < 0)
 		goto out;
 	rc = partial ? EXEC_PARTIAL : EXEC_OK;
 out:
 	buf_release(&optsig);
+	free(x->queue);
+	x->queue = NULL;
 	if (x->jfail && rc == EXEC_FAILED)
 		*e = x->jerr;
 	plan_boxes_free(&pb);
@@ -2287,6 +2463,7 @@ int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
 	x.open_fn = open_fn;
 	x.open_ctx = open_ctx;
 	x.st = st;
+	x.jpath = journal_path;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 
 	const char *jpath = journal_path;

@@ -1838,6 +1838,17 @@ static void imap_store_close(struct store *st)
 	free(s);
 }
 
+/* A forked child's copy: the connection is the parent's (no LOGOUT, no
+ * TLS close_notify: SSL_free sends nothing), only the fd is closed. */
+void imap_store_abandon(struct store *st)
+{
+	struct imap_store *s = S(st);
+	if (!s)
+		return;
+	imap_client_free(&s->c);
+	imap_store_close(st);
+}
+
 static const struct store_ops imap_store_ops = {
 	.type = "imap",
 	.close = imap_store_close,

@@ -119,6 +119,9 @@ int imap_store_open_box_since(struct store *s, const char *name, int read_only,
  * non-ASCII bytes shown as '?', for a warning. Owned by the store, valid
  * until its next list_boxes or close. Returns how many. */
 size_t imap_store_refused_names(struct store *st, const char *const **v_r);
+/* Free the store of a forked child without a word to the server (no LOGOUT,
+ * no TLS close_notify): the connection belongs to the parent process. */
+void imap_store_abandon(struct store *st);
 
 /* Every change to the open mailbox since `modseq`, under QRESYNC only
  * (ERR_USAGE otherwise): UID FETCH 1:* (UID FLAGS ... MODSEQ) (CHANGEDSINCE

@@ -50,6 +50,8 @@
 /* PRAGMA application_id: "MFJ1". */
 #define JOURNAL_APP_ID 0x4d464a31
 #define JOURNAL_BUSY_MS 250
+/* parallel workers wait for each other's commits (fsyncs under load) */
+#define JOURNAL_WORKER_BUSY_MS 120000
 #define KW_TEXT_MAX ((size_t)1 << 20)
 
 /* migrations[i]: schema version i -> i + 1. Append only; never edit a step
@@ -622,6 +624,49 @@ void journal_close(struct journal **jp)
 	free(j->path);
 	free(j);
 	*jp = NULL;
+}
+
+int journal_suspend(struct journal *j, struct err *e)
+{
+	if (j->in_tx)
+		return err_set(e, ERR_USAGE, "journal '%s': a transaction is open", j->path);
+	for (int i = 0; i < ST__N; i++) {
+		sqlite3_finalize(j->st[i]);
+		j->st[i] = NULL;
+	}
+	int rc = sqlite3_close(j->db);
+	if (rc != SQLITE_OK)
+		return db_err(j, e, rc, "closing");
+	j->db = NULL;
+	return 0;
+}
+
+int journal_resume(struct journal *j, struct err *e)
+{
+	if (j->db)
+		return 0;
+	if (db_open(j, e) < 0 || db_setup(j, e) < 0) {
+		sqlite3_close(j->db);
+		j->db = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int journal_open_worker(const char *path, struct journal **j_r, struct err *e)
+{
+	struct journal *j = mf_calloc(1, sizeof *j);
+	*j_r = NULL;
+	j->path = mf_strdup(path);
+	j->lockfd = -1;
+	if (db_open(j, e) < 0 || db_setup(j, e) < 0) {
+		journal_close(&j);
+		return -1;
+	}
+	sqlite3_busy_timeout(j->db, JOURNAL_WORKER_BUSY_MS);
+	j->sound = 1;
+	*j_r = j;
+	return 0;
 }
 
 int journal_check(struct journal *j, struct err *e)

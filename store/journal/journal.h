@@ -38,6 +38,17 @@ struct journal;
 int journal_open(const char *path, struct journal **j_r, struct err *e);
 /* Close and unlock; NULLs *j. */
 void journal_close(struct journal **j);
+/* Parallel sync (sync/exec_jobs.c). SQLite state must not cross a fork():
+ * journal_suspend() closes the connection (committing nothing: no
+ * transaction may be open) but keeps the channel lock; journal_resume()
+ * reopens it. A suspended journal may only be resumed or closed (a forked
+ * child closes its copy: the flock stays with the parent's descriptor).
+ * journal_open_worker() opens a second connection to a journal whose lock
+ * another process of the same run holds: no lock, no check, no migration,
+ * a long busy timeout (writers wait for each other). */
+int journal_suspend(struct journal *j, struct err *e);
+int journal_resume(struct journal *j, struct err *e);
+int journal_open_worker(const char *path, struct journal **j_r, struct err *e);
 /* Full check (PRAGMA integrity_check and foreign_key_check); ERR_CORRUPT
  * with the first problem found. Slow on a big journal: for tests and a
  * future `check` command, not for every run (open does a quick_check). */

@@ -645,6 +645,20 @@ static void md_close(struct store *st)
 	free(s);
 }
 
+/* A forked child's copy: deliveries still pending are the parent's to
+ * rename and fsync; the child only forgets them (their memory goes with
+ * the child's _exit) and closes its descriptors. */
+void maildir_store_abandon(struct store *st)
+{
+	struct md_store *s = (struct md_store *)st;
+	if (!s)
+		return;
+	s->pend = NULL;
+	s->npend = 0;
+	s->dirty_cur = s->dirty_new = 0;
+	md_close(st);
+}
+
 static const struct store_ops maildir_ops = {
 	.type = "maildir",
 	.close = md_close,
