@@ -227,7 +227,8 @@ static void t_stale_names(void)
 		CHECK_INT(k.ok, i < 10);
 		if (i < 10) {
 			CHECK_INT(k.data.len, strlen(MSG));
-			CHECK(k.data.len == strlen(MSG) && memcmp(k.data.data, MSG, k.data.len) == 0);
+			CHECK(k.data.len == strlen(MSG) &&
+			      memcmp(k.data.data, MSG, k.data.len) == 0);
 			CHECK_INT(k.meta.flags.sys, MF_SEEN | MF_FLAGGED);
 			CHECK(k.meta.idate >= IDATE0);
 		} else {

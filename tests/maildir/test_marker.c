@@ -159,7 +159,8 @@ static void t_settle(void)
 	struct statfs sf;
 	check_fresh_then_settled(tmpbase());
 	/* tmpfs too, where there is one */
-	if (statfs("/dev/shm", &sf) == 0 && sf.f_type == 0x01021994 && access("/dev/shm", W_OK) == 0)
+	if (statfs("/dev/shm", &sf) == 0 && sf.f_type == 0x01021994 &&
+	    access("/dev/shm", W_OK) == 0)
 		check_fresh_then_settled("/dev/shm");
 }
 
