@@ -1113,11 +1113,8 @@ static int do_changes(struct exec *x, struct boxrun *b, const struct plan *p, in
 				x->st->dir[side].marked_deleted++;
 			else
 				x->st->dir[side].flags++;
-			if (pp) {
-				struct journal_pair q = *pp;
-				q.base = a->flags;
-				r = journal_pair_put(x->j, &q, e);
-			}
+			if (pp)
+				r = journal_pair_set_base(x->j, pp->id, &a->flags, e);
 		}
 		if (jcheck(x, r, e) < 0 ||
 		    jcheck(x, journal_intent_clear(x->j, cv[i].intent_id, e), e) < 0) {

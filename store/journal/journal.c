@@ -26,10 +26,22 @@
  *    copy or a restore changes or lacks the stamp, and the check runs.
  *  - Schema: `migrations[i]` brings user_version from i to i + 1 in its own
  *    IMMEDIATE transaction, so a crash mid-migration leaves version i whole.
- *  - Durability: WAL with synchronous=FULL: COMMIT returns once the WAL is
- *    fsynced. Each commit and each auto-committed mutating call is a "step"
- *    (counted for the stop-after test switch). Every mutating call here is
- *    a single SQL statement, so outside begin/commit it is atomic by itself.
+ *  - Durability: WAL with synchronous=NORMAL. A COMMIT is in the WAL (the
+ *    page cache) when it returns, so a killed process (SIGKILL, abort,
+ *    OOM) loses nothing; the WAL is fsynced at checkpoints, so a power
+ *    loss or kernel crash may roll the journal back to an earlier, whole
+ *    state (never a torn one). The executor commits only after the data
+ *    it describes is durable in the stores, so a rolled-back journal
+ *    knows LESS than the stores hold, never more, and the next run
+ *    repairs that like any interrupted run: a message whose pairing was
+ *    lost is found again by fingerprint on both sides (no copy), a lost
+ *    flag base merges to the same flags, a lost deletion finds both sides
+ *    gone. FULL would add an fsync per commit, several per mailbox pair
+ *    (most of an incremental run's wall time), for no state the next run
+ *    cannot rebuild. Each commit and each auto-committed mutating call is
+ *    a "step" (counted for the stop-after test switch). Every mutating
+ *    call here is a single SQL statement, so outside begin/commit it is
+ *    atomic by itself.
  */
 #include "journal/journal.h"
 
@@ -114,6 +126,7 @@ enum st {
 	ST_PAIR_FP_ALL,
 	ST_PAIR_STATS,
 	ST_PAIR_OPEN,
+	ST_PAIR_BASE,
 	ST_KW_GET,
 	ST_KW_SET,
 	ST_KW_DEL,
@@ -155,6 +168,8 @@ static const char *const st_sql[ST__N] = {
 		       " ORDER BY id",
 	[ST_PAIR_FP_ALL] = "SELECT id, " PAIR_COLS " FROM pair WHERE fp = ?1 ORDER BY id",
 	[ST_PAIR_STATS] = "SELECT count(*) FROM pair WHERE box_id = ?1",
+	/* only the row: no index holds base, so no index page is touched */
+	[ST_PAIR_BASE] = "UPDATE pair SET base = ?1 WHERE id = ?2",
 	[ST_PAIR_OPEN] = "SELECT id, " PAIR_COLS " FROM pair WHERE box_id = ?1"
 			 " AND (rkey IS NULL OR lkey IS NULL) ORDER BY id",
 	[ST_KW_GET] = "SELECT keywords FROM kw_overflow WHERE box_id = ?1 AND lkey = ?2",
@@ -555,7 +570,7 @@ static int db_setup(struct journal *j, struct err *e)
 	if (!wal)
 		return err_set(e, ERR_IO, "journal '%s': cannot switch to WAL mode", j->path);
 	int64_t fk;
-	if (exec_sql(j, "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;"
+	if (exec_sql(j, "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;"
 			     " PRAGMA journal_size_limit=16777216;", "setup", e) < 0 ||
 	    pragma_int(j, "PRAGMA foreign_keys", &fk, e) < 0)
 		return -1;
@@ -650,6 +665,8 @@ int journal_resume(struct journal *j, struct err *e)
 		j->db = NULL;
 		return -1;
 	}
+	/* the workers forked meanwhile write too: wait for their commits */
+	sqlite3_busy_timeout(j->db, JOURNAL_WORKER_BUSY_MS);
 	return 0;
 }
 
@@ -1017,6 +1034,11 @@ int journal_pairs_some(struct journal *j, int64_t box_id, const char *const *rke
 	size_t n = 0;
 	*v_r = NULL;
 	*n_r = 0;
+	/* one read transaction for all the lookups, not one (with its WAL
+	 * read-lock round trips) per key */
+	int own = !j->in_tx && sqlite3_get_autocommit(j->db);
+	if (own && exec_sql(j, "BEGIN", "reading message pairs", e) < 0)
+		return -1;
 	for (size_t k = 0; k < nr + nl; k++) {
 		int side = k >= nr;
 		sqlite3_stmt *s = stmt(j, side ? ST_PAIR_LKEY : ST_PAIR_RKEY, e);
@@ -1033,6 +1055,9 @@ int journal_pairs_some(struct journal *j, int64_t box_id, const char *const *rke
 	sqlite3_bind_int64(s, 1, box_id);
 	if (add_pairs(j, s, &v, &n, e) < 0)
 		goto fail;
+	if (own && exec_sql(j, "COMMIT", "reading message pairs", e) < 0)
+		goto fail;
+	own = 0;
 	if (n)
 		qsort(v, n, sizeof *v, cmp_pair_id);
 	size_t w = 0;
@@ -1047,6 +1072,8 @@ int journal_pairs_some(struct journal *j, int64_t box_id, const char *const *rke
 	*n_r = w;
 	return 0;
 fail:
+	if (own)
+		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
 	journal_pairs_free(v, n);
 	return -1;
 }
@@ -1112,6 +1139,30 @@ int journal_pair_put(struct journal *j, struct journal_pair *p, struct err *e)
 			       j->path, p->id);
 	if (!p->id)
 		p->id = sqlite3_last_insert_rowid(j->db);
+	if (!in_tx)
+		step_done(j);
+	return 0;
+}
+
+int journal_pair_set_base(struct journal *j, int64_t id, const struct flagset *base,
+			  struct err *e)
+{
+	sqlite3_stmt *s = stmt(j, ST_PAIR_BASE, e);
+	if (!s)
+		return -1;
+	if (bind_flags(j, s, 1, base, e) < 0) {
+		stmt_done(s);
+		return -1;
+	}
+	sqlite3_bind_int64(s, 2, id);
+	int in_tx = j->in_tx;
+	int rc = sqlite3_step(s);
+	stmt_done(s);
+	if (rc != SQLITE_DONE)
+		return db_err(j, e, rc, "writing message pair");
+	if (sqlite3_changes(j->db) == 0)
+		return err_set(e, ERR_NOTFOUND, "journal '%s' has no message pair %" PRId64,
+			       j->path, id);
 	if (!in_tx)
 		step_done(j);
 	return 0;

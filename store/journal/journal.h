@@ -39,9 +39,9 @@ int journal_open(const char *path, struct journal **j_r, struct err *e);
 /* Close and unlock; NULLs *j. */
 void journal_close(struct journal **j);
 /* Parallel sync (sync/exec_jobs.c). SQLite state must not cross a fork():
- * journal_suspend() closes the connection (committing nothing: no
- * transaction may be open) but keeps the channel lock; journal_resume()
- * reopens it. A suspended journal may only be resumed or closed (a forked
+ * journal_suspend() closes the connection (no transaction may be open) but
+ * keeps the channel lock; journal_resume() reopens it, with the workers'
+ * busy timeout. A suspended journal may only be resumed or closed (a forked
  * child closes its copy: the flock stays with the parent's descriptor).
  * journal_open_worker() opens a second connection to a journal whose lock
  * another process of the same run holds: no lock, no check, no migration,
@@ -136,6 +136,10 @@ int journal_pairs_by_fp(struct journal *j, int64_t box_id, const unsigned char f
 /* Insert (p->id == 0; sets p->id) or update by id. */
 int journal_pair_put(struct journal *j, struct journal_pair *p, struct err *e);
 int journal_pair_delete(struct journal *j, int64_t id, struct err *e);
+/* Only the base flags of pair `id` (cheaper than journal_pair_put: no
+ * index is rewritten). */
+int journal_pair_set_base(struct journal *j, int64_t id, const struct flagset *base,
+			  struct err *e);
 
 /* Keywords that the local store could not hold (a Maildir folder takes at
  * most 26), kept per local key so that they still sync. get initialises

@@ -200,7 +200,7 @@ static void t_whole_seconds(void)
 	CHECK_INT(utimensat(dfd, "new", old, 0), 0);
 	CHECK_INT(maildir_scan_marker(dfd, m, &e), 0);
 	CHECK(!untrusted(m));
-	char want[MAILDIR_MARKER_MAX];
+	char want[2 * MAILDIR_MARKER_MAX];
 	snprintf(want, sizeof want, "v1:%lld.000000000:%lld.000000000",
 		 (long long)now.tv_sec - 3, (long long)now.tv_sec - 3);
 	CHECK_STR(m, want); /* the format stored journals hold */
