@@ -171,9 +171,12 @@ static void collect(int resfd, const pid_t *kids, size_t nk, const struct exec_j
 		}
 	}
 	for (size_t k = 0; k < nk; k++) {
-		int status;
-		while (waitpid(kids[k], &status, 0) < 0 && errno == EINTR)
+		int status = 0;
+		pid_t w;
+		while ((w = waitpid(kids[k], &status, 0)) < 0 && errno == EINTR)
 			;
+		if (w < 0)
+			continue; /* reaped elsewhere (SIGCHLD ignored): its result says enough */
 		if (WIFSIGNALED(status))
 			jlog(ops, ctx, EXEC_LOG_ERROR, "worker %ld killed by signal %d",
 			     (long)kids[k], WTERMSIG(status));
@@ -251,6 +254,8 @@ int exec_jobs_run(const size_t *order, size_t n, unsigned jobs, const struct exe
 		drain(q[0], ops, ctx, r);
 		if (run_here(order + queued, n - queued, ops, ctx, r) < 0)
 			rc = -1;
+		else if (ops->idle)
+			ops->idle(ctx);
 	}
 	close(q[0]);
 	collect(res[0], kids, nk, ops, ctx, r);
