@@ -121,6 +121,10 @@ struct exec {
 	size_t nqueue;
 	int worker;             /* parallel phase: no deferred commits (jdefer) */
 	const char *jpath;      /* the journal, for a worker's own connection */
+	/* local folders this process wrote to, whose stored marker is the
+	 * pre-write one: settled (checked, new marker stored) at the end */
+	int64_t *settle;
+	size_t nsettle;
 };
 
 static const char *side_name(int side)
@@ -1572,6 +1576,13 @@ static int keys_void(const struct boxrun *b, int side)
 	return jb->lident[0] && st->ident[0] && strcmp(jb->lident, st->ident) != 0;
 }
 
+static int wrote_local(const struct plan *p)
+{
+	const struct plan_counts *c = &p->counts;
+	return c->copy[SIDE_LOCAL] || c->flags[SIDE_LOCAL] || c->mark_deleted[SIDE_LOCAL] ||
+	       c->expunge[SIDE_LOCAL];
+}
+
 static int sync_pair_once(struct exec *x, const char *rname, const char *lname, int64_t jid,
 			  struct err *e)
 {
@@ -1704,6 +1715,11 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 		learn_own_changes(x, &b, &p);
 	if (b.errors == 0 && store_markers(x, &b, p.need_full, e) < 0)
 		goto out;
+	if (b.errors == 0 && !p.need_full[SIDE_LOCAL] && wrote_local(&p) && b.jb.id &&
+	    is_maildir(x->s[SIDE_LOCAL]) && !x->o->dry_run) {
+		x->settle = mf_reallocarray(x->settle, x->nsettle + 1, sizeof *x->settle);
+		x->settle[x->nsettle++] = b.jb.id;
+	}
 	rc = b.errors ? 1 : 0;
 out:
 	/* what a deferred transaction holds is true: keep it even on failure;
@@ -1887,21 +1903,12 @@ static int listing_is_journal(const struct store_listing *ls, const struct journ
 	return ok;
 }
 
-/* The remote side is unchanged but the local folder's marker does not let
- * it be skipped (our own writes of the last run moved its mtimes, or they
- * were too recent to be trusted). Instead of a full sync of the pair, list
- * the folder alone (readdir and stat, no file opens, no SELECT) and compare
- * it with the journal: when it holds exactly the pairs with their base
- * flags, nothing changed since the last complete sync; the marker taken
- * BEFORE that listing is recorded when trusted, so that a change made
- * during or after the listing still shows next time. 1: unchanged
- * (skip the pair), 0: sync it. */
-static int local_verified(struct exec *x, const struct plan_box_action *a)
+/* Does the open local folder hold exactly the journal's pairs of box `id`,
+ * each with its base flags? Names only: every key the journal knows is
+ * listed without a stat (store_since.known), and an extra file is a
+ * difference anyway. 1 yes, 0 no (or could not tell). */
+static int folder_is_journal(struct exec *x, struct store *s, int64_t id)
 {
-	const struct journal_box *jb = remote_unchanged(x, a);
-	const struct store_box *l = listed(x, SIDE_LOCAL, a->lname);
-	struct store *s = x->s[SIDE_LOCAL];
-	struct store_box_state st;
 	struct store_listing ls;
 	struct journal_pair *pv = NULL;
 	struct journal_intent *iv = NULL;
@@ -1909,43 +1916,129 @@ static int local_verified(struct exec *x, const struct plan_box_action *a)
 	struct err e;
 	int ok = 0;
 
-	if (!jb || !l || l->has_status || !is_maildir(s) || !jb->lmarker[0] || !jb->lident[0])
-		return 0;
 	memset(&ls, 0, sizeof ls);
-	if (journal_intents(x->j, jb->id, &iv, &in, &e) < 0 || in)
+	if (journal_intents(x->j, id, &iv, &in, &e) < 0 || in)
 		goto out;
-	if (s->ops->open_box(s, a->lname, 1, &st, &e) < 0)
+	if (journal_pairs(x->j, id, &pv, &pn, &e) < 0)
 		goto out;
-	if (!st.marker[0] || strcmp(st.ident, jb->lident) != 0 ||
-	    (jb->l_uidvalidity && st.uidvalidity != jb->l_uidvalidity))
-		goto out;
-	if (s->ops->list_msgs(s, NULL, &ls, &e) < 0 || !ls.full)
-		goto out;
-	if (journal_pairs(x->j, jb->id, &pv, &pn, &e) < 0)
-		goto out;
-	ok = listing_is_journal(&ls, pv, pn);
-	/* An untrusted marker would not spare the next run this check: it is
-	 * not worth a journal write (and its fsync). */
-	if (ok && !x->o->dry_run && strcmp(st.marker, jb->lmarker) != 0 &&
-	    !marker_untrusted(st.marker)) {
-		struct journal_box nb;
-		memset(&nb, 0, sizeof nb);
-		if (load_jbox(x, jb->id, &nb, &e) < 0) {
-			ok = x->jfail ? -1 : 0;
-			goto out;
-		}
-		snprintf(nb.lmarker, sizeof nb.lmarker, "%s", st.marker);
-		/* deferred like store_markers: lost in a crash, it only costs
-		 * this check again */
-		if (jbegin(x) < 0 || jcheck(x, journal_box_put(x->j, &nb, &e), &e) < 0)
-			ok = -1;
-		journal_box_free(&nb);
-	}
+	const char **known = mf_calloc(pn + 1, sizeof *known);
+	size_t nk = 0;
+	for (size_t i = 0; i < pn; i++)
+		if (pv[i].lkey)
+			known[nk++] = pv[i].lkey;
+	qsort(known, nk, sizeof *known, cmp_str);
+	struct store_since since;
+	memset(&since, 0, sizeof since);
+	since.known = known;
+	since.nknown = nk;
+	int r = s->ops->list_msgs(s, &since, &ls, &e);
+	free(known);
+	ok = r == 0 && ls.full && listing_is_journal(&ls, pv, pn);
 out:
 	journal_intents_free(iv, in);
 	journal_pairs_free(pv, pn);
 	store_listing_free(&ls);
 	return ok;
+}
+
+/* Store `marker` as box id's local marker (deferred like store_markers:
+ * lost in a crash, it only costs a listing next time). */
+static int put_lmarker(struct exec *x, int64_t id, const char *marker)
+{
+	struct journal_box nb;
+	struct err e;
+	memset(&nb, 0, sizeof nb);
+	if (load_jbox(x, id, &nb, &e) < 0)
+		return x->jfail ? -1 : 0;
+	snprintf(nb.lmarker, sizeof nb.lmarker, "%s", marker);
+	int rc = 0;
+	if (jbegin(x) < 0 || jcheck(x, journal_box_put(x->j, &nb, &e), &e) < 0 || jdefer(x) < 0)
+		rc = -1;
+	journal_box_free(&nb);
+	return rc;
+}
+
+/* The remote side is unchanged but the local folder's marker does not let
+ * it be skipped (our own writes of the last run moved its mtimes, or they
+ * were too recent to be trusted). Instead of a full sync of the pair, list
+ * the folder alone (names only: no stat, no file opens, no SELECT) and
+ * compare it with the journal: when it holds exactly the pairs with their
+ * base flags, nothing changed since the last complete sync; the marker
+ * taken BEFORE that listing is recorded when trusted, so that a change
+ * made during or after the listing still shows next time. 1: unchanged
+ * (skip the pair), 0: sync it. */
+static int local_verified(struct exec *x, const struct plan_box_action *a)
+{
+	const struct journal_box *jb = remote_unchanged(x, a);
+	const struct store_box *l = listed(x, SIDE_LOCAL, a->lname);
+	struct store *s = x->s[SIDE_LOCAL];
+	struct store_box_state st;
+	struct err e;
+
+	if (!jb || !l || l->has_status || !is_maildir(s) || !jb->lmarker[0] || !jb->lident[0])
+		return 0;
+	if (s->ops->open_box(s, a->lname, 1, &st, &e) < 0)
+		return 0;
+	if (!st.marker[0] || strcmp(st.ident, jb->lident) != 0 ||
+	    (jb->l_uidvalidity && st.uidvalidity != jb->l_uidvalidity))
+		return 0;
+	if (!folder_is_journal(x, s, jb->id))
+		return 0;
+	/* An untrusted marker would not spare the next run this check: it is
+	 * not worth a journal write. */
+	if (!x->o->dry_run && strcmp(st.marker, jb->lmarker) != 0 &&
+	    !marker_untrusted(st.marker) && put_lmarker(x, jb->id, st.marker) < 0)
+		return -1;
+	return 1;
+}
+
+static void sleep_us(long us)
+{
+	struct timespec ts = { 0, us * 1000 };
+	nanosleep(&ts, NULL);
+}
+
+/* The folders this process wrote to still have their pre-write marker in
+ * the journal, so the next run would list them again. Now that the run's
+ * writes are done (and the clock has moved past most of them), take each
+ * folder's marker, list it (names only) and compare it with the journal,
+ * exactly as local_verified does: equal, the marker taken BEFORE the
+ * listing is stored, so a change by anyone else during or after that
+ * listing still shows next time, and one made before it shows as a
+ * difference now (the marker is then left as it was). A marker is
+ * trusted once its mtimes are older than the kernel's coarse clock
+ * (maildir_scan.h): waiting a few milliseconds once, for the last folder
+ * written, beats a full listing on the next run. */
+static int settle_local(struct exec *x)
+{
+	struct store *s = x->s[SIDE_LOCAL];
+	int rc = 0;
+	for (size_t i = 0; i < x->nsettle && rc == 0 && s; i++) {
+		struct journal_box jb;
+		struct store_box_state st;
+		struct err e;
+		memset(&jb, 0, sizeof jb);
+		if (load_jbox(x, x->settle[i], &jb, &e) < 0) {
+			rc = x->jfail ? -1 : 0;
+			continue;
+		}
+		int r = -1;
+		for (int tries = 0; tries < 6; tries++) {
+			r = jb.lmarker[0] && jb.complete ? s->ops->open_box(s, jb.lname, 1, &st, &e)
+							 : -1;
+			if (r < 0 || !marker_untrusted(st.marker))
+				break;
+			sleep_us(2000);
+		}
+		if (r == 0 && !marker_untrusted(st.marker) && strcmp(st.marker, jb.lmarker) != 0 &&
+		    !strcmp(st.ident, jb.lident) && folder_is_journal(x, s, jb.id))
+			rc = put_lmarker(x, jb.id, st.marker);
+		journal_box_free(&jb);
+	}
+	free(x->settle);
+	x->settle = NULL;
+	x->nsettle = 0;
+	return rc;
 }
 
 static int run_box_action(struct exec *x, const struct plan_box_action *a)
@@ -2206,9 +2299,19 @@ static int q_child_start(void *ctx, struct err *e)
 	return journal_open_worker(x->jpath, &x->j, e);
 }
 
+/* The parent's own folders are settled while the children finish. */
+static void q_idle(void *ctx)
+{
+	struct exec *x = ctx;
+	if (x->j && !x->jfail && x->nsettle)
+		settle_local(x);
+}
+
 static void q_child_end(void *ctx, struct exec_jobs_result *r)
 {
 	struct exec *x = ctx;
+	if (x->j && !x->jfail && x->nsettle)
+		settle_local(x);
 	if (x->j && x->tx_open)
 		jcommit(x);
 	for (int s = 0; s < 2; s++)
@@ -2227,6 +2330,7 @@ static int run_queue(struct exec *x)
 		.after_fork = q_after_fork,
 		.child_start = q_child_start,
 		.run = q_run,
+		.idle = q_idle,
 		.child_end = q_child_end,
 		.log = q_log,
 	};
@@ -2341,6 +2445,8 @@ static int run(struct exec *x, struct err *e)
 	}
 	if (x->queue && run_queue(x))
 		partial = 1;
+	if (!x->jfail && x->nsettle)
+		settle_local(x);
 	if (x->jfail) {
 		*e = x->jerr;
 		goto out;
@@ -2496,6 +2602,7 @@ int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
 		rc = EXEC_FAILED;
 	}
 out:
+	free(x.settle);
 	for (int s = 0; s < 2; s++)
 		close_store(&x, s);
 	journal_close(&x.j);

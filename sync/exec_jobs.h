@@ -38,6 +38,9 @@ struct exec_jobs_ops {
 	/* Sync queued pair i: 0 synced, 1 partly or failed (go on), -1 stop
 	 * (the journal failed). Sets worker mode (no deferred commits) itself. */
 	int (*run)(void *ctx, size_t i);
+	/* Parent (may be NULL): its share of the queue is done, the children
+	 * may still work; called before waiting for them. */
+	void (*idle)(void *ctx);
 	/* Child, at the end: close its connections, fill *r (stats, jfail). */
 	void (*child_end)(void *ctx, struct exec_jobs_result *r);
 	/* A message for the run's log (may be NULL). */
