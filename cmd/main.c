@@ -4,6 +4,9 @@
  */
 #include <stdio.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "cmd.h"
 #include "lib/banned.h"
@@ -25,8 +28,22 @@ static void usage(FILE *f)
 	fputs("\nRun 'mailferry <command> --help' for the options of a command.\n", f);
 }
 
+/* glibc raises its mmap threshold (up to 32 MiB) each time a large block
+ * is freed, so after the first big mailbox the per-mailbox arrays (listings,
+ * journal pairs, plan views) come from the heap, where freed space stays
+ * resident and fragments: peak RSS then follows the whole account rather
+ * than the largest mailbox. A fixed threshold keeps them in mappings that
+ * go back to the kernel when freed (issue 5). */
+static void malloc_tune(void)
+{
+#ifdef __GLIBC__
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
+}
+
 int main(int argc, char **argv)
 {
+	malloc_tune();
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

@@ -618,6 +618,22 @@ static int cmp_order(const void *a, const void *b)
  * full answer) into one record. */
 static void list_finish(struct list_ctx *l)
 {
+	/* The usual answer (FETCH in sequence order, no flag update in
+	 * between) is already in strictly ascending UID order: keep the array,
+	 * without its growth slack, rather than hold a sorted copy next to it
+	 * (a listing is the largest thing alive while a mailbox syncs). */
+	size_t asc = 1;
+	while (asc < l->n && l->v[asc - 1].uid < l->v[asc].uid)
+		asc++;
+	if (asc >= l->n) {
+		for (size_t i = 0; i < l->n; i++)
+			if (l->v[i].size == UINT64_MAX)
+				l->v[i].size = 0;
+		if (!l->v || l->n < l->cap)
+			l->v = mf_reallocarray(l->v, l->n ? l->n : 1, sizeof *l->v);
+		l->cap = l->n;
+		return;
+	}
 	struct order *o = mf_reallocarray(NULL, l->n ? l->n : 1, sizeof *o);
 	for (size_t i = 0; i < l->n; i++)
 		o[i] = (struct order){ l->v[i].uid, i };
