@@ -1466,8 +1466,10 @@ static int overflow_save(struct exec *x, struct boxrun *b, struct err *e)
 	return began ? jcommit(x) : 0;
 }
 
+static int marker_untrusted(const char *m);
+
 /* Record the markers read when the pair's sync started (I6). */
-static int store_markers(struct exec *x, struct boxrun *b, const int need_full[2],
+static int store_markers(struct exec *x, struct boxrun *b, const int need_full[2], int wrote,
 			 struct err *e)
 {
 	const struct store_box_state *r = &b->sd[SIDE_REMOTE].st, *l = &b->sd[SIDE_LOCAL].st;
@@ -1477,7 +1479,11 @@ static int store_markers(struct exec *x, struct boxrun *b, const int need_full[2
 	b->jb.highestmodseq = need_full[SIDE_REMOTE] ? 0 : r->highestmodseq;
 	snprintf(b->jb.rident, sizeof b->jb.rident, "%s", r->ident);
 	snprintf(b->jb.lident, sizeof b->jb.lident, "%s", l->ident);
-	snprintf(b->jb.lmarker, sizeof b->jb.lmarker, "%s", need_full[SIDE_LOCAL] ? "" : l->marker);
+	/* a marker read before our own writes is stored as untrusted (":u"):
+	 * it no longer matches, and the next run's local_verified (or this
+	 * run's settle_local) knows the difference may be ours */
+	snprintf(b->jb.lmarker, sizeof b->jb.lmarker, "%s%s", need_full[SIDE_LOCAL] ? "" : l->marker,
+		 !need_full[SIDE_LOCAL] && wrote && !marker_untrusted(l->marker) ? ":u" : "");
 	b->jb.l_uidvalidity = l->uidvalidity;
 	b->jb.l_uidnext = l->uidnext;
 	b->jb.l_highestmodseq = need_full[SIDE_LOCAL] ? 0 : l->highestmodseq;
@@ -1574,6 +1580,17 @@ static int keys_void(const struct boxrun *b, int side)
 	if (jb->l_uidvalidity && st->uidvalidity && jb->l_uidvalidity != st->uidvalidity)
 		return 1;
 	return jb->lident[0] && st->ident[0] && strcmp(jb->lident, st->ident) != 0;
+}
+
+#define OP(o) (1u << (o))
+
+/* Does the plan hold an action whose op is in the mask (OP(...) | ...)? */
+static int has_op(const struct plan *p, unsigned mask)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (mask & OP(p->v[i].op))
+			return 1;
+	return 0;
 }
 
 static int wrote_local(const struct plan *p)
@@ -1699,7 +1716,9 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 		     p.counts.copy[SIDE_LOCAL], p.counts.copy[SIDE_REMOTE],
 		     p.counts.flags[SIDE_LOCAL], p.counts.flags[SIDE_REMOTE]);
 
-	if (do_journal_only(x, &b, &p, e) < 0 || load_pairs(x, &b, e) < 0)
+	if (do_journal_only(x, &b, &p, e) < 0 ||
+	    (has_op(&p, OP(PLAN_PAIR) | OP(PLAN_REKEY) | OP(PLAN_BASE) | OP(PLAN_UNPAIR)) &&
+	     load_pairs(x, &b, e) < 0))
 		goto out;
 	static const enum plan_op order[] = { PLAN_EXPUNGE, PLAN_FLAGS, PLAN_MARK_DELETED };
 	for (size_t k = 0; k < sizeof order / sizeof order[0]; k++)
@@ -1709,11 +1728,13 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 	for (int s = 0; s < 2; s++)
 		if (do_copies(x, &b, &p, s, e) < 0)
 			goto out;
-	if (load_pairs(x, &b, e) < 0 || overflow_save(x, &b, e) < 0)
+	/* copies made pairs, expunges dropped some: what follows needs them */
+	if ((has_op(&p, OP(PLAN_COPY) | OP(PLAN_EXPUNGE)) && load_pairs(x, &b, e) < 0) ||
+	    overflow_save(x, &b, e) < 0)
 		goto out;
 	if (b.errors == 0)
 		learn_own_changes(x, &b, &p);
-	if (b.errors == 0 && store_markers(x, &b, p.need_full, e) < 0)
+	if (b.errors == 0 && store_markers(x, &b, p.need_full, wrote_local(&p), e) < 0)
 		goto out;
 	if (b.errors == 0 && !p.need_full[SIDE_LOCAL] && wrote_local(&p) && b.jb.id &&
 	    is_maildir(x->s[SIDE_LOCAL]) && !x->o->dry_run) {
@@ -1976,6 +1997,10 @@ static int local_verified(struct exec *x, const struct plan_box_action *a)
 	struct err e;
 
 	if (!jb || !l || l->has_status || !is_maildir(s) || !jb->lmarker[0] || !jb->lident[0])
+		return 0;
+	/* a trusted marker that no longer matches means a change we did not
+	 * make: listing the folder here would only be done again by the sync */
+	if (!marker_untrusted(jb->lmarker))
 		return 0;
 	if (s->ops->open_box(s, a->lname, 1, &st, &e) < 0)
 		return 0;
