@@ -285,10 +285,15 @@ static void pending_free(struct maildir_pending *p)
 	free(p->key);
 }
 
+/* Below this many files, fsync each: syncfs() writes back everything
+ * dirty on the file system (the server's and other workers' data too),
+ * which only pays off for a large batch. */
+#define SYNCFS_MIN_FILES 16
+
 /* Make the queued tmp files durable: syncfs, else fsync each. */
 static int sync_files(struct md_store *s, struct err *e)
 {
-	if (syncfs(s->boxfd) == 0)
+	if (s->npend >= SYNCFS_MIN_FILES && syncfs(s->boxfd) == 0)
 		return 0;
 	for (size_t i = 0; i < s->npend; i++) {
 		char path[512];
