@@ -133,7 +133,9 @@ void store_msgs_free(struct store_msg *v, size_t n);
  * paired keys): a store MAY list those with size = 0 and idate = -1 and
  * skip any per-message work for them (the Maildir driver then stats no
  * file); flags and every other field keep their meaning. A since with only
- * `known` set (uidvalidity 0, modseq 0, marker "") asks for a full listing. */
+ * `known` set (uidvalidity 0, modseq 0, marker "") asks for a full listing.
+ * `flags_only` says the same of every key: the caller wants keys and flags
+ * alone (to compare them with the journal). */
 struct store_since {
 	uint32_t uidvalidity;
 	uint64_t modseq;      /* CONDSTORE CHANGEDSINCE / QRESYNC */
@@ -141,6 +143,7 @@ struct store_since {
 	char marker[64];
 	const char *const *known;
 	size_t nknown;
+	int flags_only;
 };
 
 /* Result of list_msgs. With full = 1 `msgs` is every message in the

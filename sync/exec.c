@@ -1893,71 +1893,63 @@ static int pair_unchanged(const struct exec *x, const struct plan_box_action *a)
 	return marker_unchanged(jb->lmarker, l->marker);
 }
 
-static int cmp_msg_key(const void *k, const void *m)
-{
-	return strcmp(k, ((const struct store_msg *)m)->key);
-}
+/* Walking the journal's pairs in local-key order next to a listing in key
+ * order: every pair must have both keys and find its message, with its
+ * base flags, at the same position. */
+struct walk {
+	const struct store_listing *ls;
+	size_t i;
+	int differs;
+	struct buf text;
+};
 
-/* Does the listing hold exactly the journal's pairs, each with its base
- * flags? Every pair must have both keys (anything else may be pending work). */
-static int listing_is_journal(const struct store_listing *ls, const struct journal_pair *pv,
-			      size_t pn)
+static int walk_pair(void *ctx, const char *rkey, const char *lkey, const char *base)
 {
-	if (pn != ls->n)
-		return 0;
-	int sorted = 1;
-	for (size_t i = 1; i < ls->n && sorted; i++)
-		sorted = strcmp(ls->msgs[i - 1].key, ls->msgs[i].key) < 0;
-	if (!sorted)
-		return 0;
-	unsigned char *seen = mf_calloc(ls->n + 1, 1);
-	int ok = 1;
-	for (size_t i = 0; i < pn && ok; i++) {
-		const struct store_msg *m = NULL;
-		if (pv[i].rkey && pv[i].lkey)
-			m = bsearch(pv[i].lkey, ls->msgs, ls->n, sizeof *ls->msgs, cmp_msg_key);
-		ok = m && !seen[m - ls->msgs] && flagset_equal(&m->flags, &pv[i].base);
-		if (m)
-			seen[m - ls->msgs] = 1;
+	struct walk *w = ctx;
+	if (!rkey || !lkey || w->i >= w->ls->n || strcmp(lkey, w->ls->msgs[w->i].key) != 0) {
+		w->differs = 1;
+		return 1;
 	}
-	free(seen);
-	return ok;
+	buf_reset(&w->text);
+	if (flagset_format(&w->ls->msgs[w->i].flags, &w->text) < 0 ||
+	    strcmp(w->text.len ? w->text.data : "", base) != 0) {
+		w->differs = 1;
+		return 1;
+	}
+	w->i++;
+	return 0;
 }
 
 /* Does the open local folder hold exactly the journal's pairs of box `id`,
- * each with its base flags? Names only: every key the journal knows is
- * listed without a stat (store_since.known), and an extra file is a
- * difference anyway. 1 yes, 0 no (or could not tell). */
+ * each with its base flags? Names only (store_since.flags_only: no stat),
+ * and the journal is streamed in key order beside the sorted listing, so
+ * only the listing is held in memory. 1 yes, 0 no (or could not tell). */
 static int folder_is_journal(struct exec *x, struct store *s, int64_t id)
 {
 	struct store_listing ls;
-	struct journal_pair *pv = NULL;
 	struct journal_intent *iv = NULL;
-	size_t pn = 0, in = 0;
+	size_t in = 0;
 	struct err e;
 	int ok = 0;
 
 	memset(&ls, 0, sizeof ls);
 	if (journal_intents(x->j, id, &iv, &in, &e) < 0 || in)
 		goto out;
-	if (journal_pairs(x->j, id, &pv, &pn, &e) < 0)
-		goto out;
-	const char **known = mf_calloc(pn + 1, sizeof *known);
-	size_t nk = 0;
-	for (size_t i = 0; i < pn; i++)
-		if (pv[i].lkey)
-			known[nk++] = pv[i].lkey;
-	qsort(known, nk, sizeof *known, cmp_str);
 	struct store_since since;
 	memset(&since, 0, sizeof since);
-	since.known = known;
-	since.nknown = nk;
-	int r = s->ops->list_msgs(s, &since, &ls, &e);
-	free(known);
-	ok = r == 0 && ls.full && listing_is_journal(&ls, pv, pn);
+	since.flags_only = 1;
+	if (s->ops->list_msgs(s, &since, &ls, &e) < 0 || !ls.full)
+		goto out;
+	for (size_t i = 1; i < ls.n; i++)
+		if (strcmp(ls.msgs[i - 1].key, ls.msgs[i].key) >= 0)
+			goto out;
+	struct walk w = { .ls = &ls };
+	buf_init(&w.text, 0);
+	int r = journal_pairs_walk(x->j, id, walk_pair, &w, &e);
+	ok = r == 0 && !w.differs && w.i == ls.n;
+	buf_release(&w.text);
 out:
 	journal_intents_free(iv, in);
-	journal_pairs_free(pv, pn);
 	store_listing_free(&ls);
 	return ok;
 }

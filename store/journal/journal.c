@@ -128,6 +128,7 @@ enum st {
 	ST_PAIR_STATS,
 	ST_PAIR_OPEN,
 	ST_PAIR_BASE,
+	ST_PAIR_BY_LKEY,
 	ST_KW_GET,
 	ST_KW_SET,
 	ST_KW_DEL,
@@ -171,6 +172,7 @@ static const char *const st_sql[ST__N] = {
 	[ST_PAIR_STATS] = "SELECT count(*) FROM pair WHERE box_id = ?1",
 	/* only the row: no index holds base, so no index page is touched */
 	[ST_PAIR_BASE] = "UPDATE pair SET base = ?1 WHERE id = ?2",
+	[ST_PAIR_BY_LKEY] = "SELECT rkey, lkey, base FROM pair WHERE box_id = ?1 ORDER BY lkey",
 	[ST_PAIR_OPEN] = "SELECT id, " PAIR_COLS " FROM pair WHERE box_id = ?1"
 			 " AND (rkey IS NULL OR lkey IS NULL) ORDER BY id",
 	[ST_KW_GET] = "SELECT keywords FROM kw_overflow WHERE box_id = ?1 AND lkey = ?2",
@@ -1159,6 +1161,25 @@ int journal_pair_put(struct journal *j, struct journal_pair *p, struct err *e)
 	if (!in_tx)
 		step_done(j);
 	return 0;
+}
+
+int journal_pairs_walk(struct journal *j, int64_t box_id, journal_walk_fn *fn, void *ctx,
+		       struct err *e)
+{
+	sqlite3_stmt *s = stmt(j, ST_PAIR_BY_LKEY, e);
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, box_id);
+	int rc, stop = 0;
+	while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *base = (const char *)sqlite3_column_text(s, 2);
+		stop = fn(ctx, (const char *)sqlite3_column_text(s, 0),
+			  (const char *)sqlite3_column_text(s, 1), base ? base : "");
+	}
+	stmt_done(s);
+	if (!stop && rc != SQLITE_DONE)
+		return db_err(j, e, rc, "reading message pairs");
+	return stop;
 }
 
 int journal_pair_set_base(struct journal *j, int64_t id, const struct flagset *base,

@@ -136,6 +136,14 @@ int journal_pairs_by_fp(struct journal *j, int64_t box_id, const unsigned char f
 /* Insert (p->id == 0; sets p->id) or update by id. */
 int journal_pair_put(struct journal *j, struct journal_pair *p, struct err *e);
 int journal_pair_delete(struct journal *j, int64_t id, struct err *e);
+/* Every pair of a mailbox pair in local-key order (strcmp order; pairs
+ * without a local key first), streamed: fn gets the keys (NULL when
+ * missing) and the base flags as stored text (flagset_format), and returns
+ * 0 to go on or 1 to stop. Nothing is held in memory. Returns 0, 1 when fn
+ * stopped, -1 on error. */
+typedef int journal_walk_fn(void *ctx, const char *rkey, const char *lkey, const char *base);
+int journal_pairs_walk(struct journal *j, int64_t box_id, journal_walk_fn *fn, void *ctx,
+		       struct err *e);
 /* Only the base flags of pair `id` (cheaper than journal_pair_put: no
  * index is rewritten). */
 int journal_pair_set_base(struct journal *j, int64_t id, const struct flagset *base,

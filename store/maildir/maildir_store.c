@@ -298,8 +298,9 @@ static int key_cmp(const void *a, const void *b)
 
 static int known_key(const struct store_since *since, const char *key)
 {
-	return since && since->known && since->nknown &&
-	       bsearch(&key, since->known, since->nknown, sizeof *since->known, key_cmp);
+	return since && (since->flags_only ||
+			 (since->known && since->nknown &&
+			  bsearch(&key, since->known, since->nknown, sizeof *since->known, key_cmp)));
 }
 
 /* Fill m from the scan entry: flags from the name; for a key the caller
@@ -341,7 +342,7 @@ static int md_list_msgs(struct store *st, const struct store_since *since,
 		return err_set(e, ERR_USAGE, "no mailbox is open");
 	if (since && since->marker[0] && maildir_scan_unchanged(s->boxfd, since->marker))
 		return 0; /* full = 0, nothing changed */
-	int names = since && since->known && since->nknown;
+	int names = since && (since->flags_only || (since->known && since->nknown));
 	maildir_scan_free(&s->scan);
 	s->scanned = 0;
 	if (maildir_keywords_read(s->kw, s->boxfd, e) < 0 ||

@@ -54,4 +54,31 @@ idle expunged
 both_equal $u "$T/mail"
 l=$(local_state "$T/mail")
 ! grep -q "$u-Gamma-2@" <<<"$l" || mf_fail "the expunged message is still local"
+
+# A change the marker cannot show: a flag added by renaming a file in Gamma
+# with the directories' mtimes put back, and the stored marker made
+# untrusted (":u", as a run leaves it when it wrote after reading it). The
+# next run must still find the change by comparing the folder with the
+# journal, and push it.
+f=$(grep -l "$u-Gamma-3@" "$T"/mail/Gamma/*/* | head -1)
+cur=$(stat -c %y "$T/mail/Gamma/cur")
+new=$(stat -c %y "$T/mail/Gamma/new")
+case $f in
+    */new/*) mv "$f" "$T/mail/Gamma/cur/$(basename "$f"):2,F" ;;
+    *) mv "$f" "${f%%:2,*}:2,F${f##*:2,}" ;;
+esac
+touch -d "$cur" "$T/mail/Gamma/cur"
+touch -d "$new" "$T/mail/Gamma/new"
+python3 - "$T"/state/*.db <<'PY' || mf_fail "cannot edit the journal"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+n = db.execute("UPDATE box SET lmarker = lmarker || ':u' WHERE lname = 'Gamma'"
+               " AND lmarker NOT LIKE '%:u'").rowcount
+db.commit()
+sys.exit(0 if n == 1 else 1)
+PY
+run -q || mf_fail "sync of a hidden local change failed"
+r=$(remote_state $u)
+has_msg "$r" Gamma "$u-Gamma-3" '\Flagged' || mf_fail "the hidden local flag was not pushed"
+both_equal $u "$T/mail"
 echo "ok: folders written by a run are settled by that run"
