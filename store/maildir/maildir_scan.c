@@ -21,6 +21,7 @@
 #define SCAN_PASSES_MAX 4
 #define LOCATE_TRIES 2
 #define LOCATE_TRIES_MAX 50
+#define VERIFY_TRIES_MAX 50
 
 static const char *const subdirs[2] = { "cur", "new" };
 
@@ -189,12 +190,16 @@ static void dedup(struct collect *c)
 	c->n = w;
 }
 
-/* Stat the entry's file; on ENOENT find the key again. 1 ok, 0 gone, -1. */
+/* Stat the entry's file; on ENOENT find the key again. 1 ok, 0 gone, -1.
+ * A file that locate keeps finding under a new name exists: "gone" would
+ * make the caller propagate a deletion, so after VERIFY_TRIES_MAX renames
+ * in a row the listing fails instead (the folder changes too fast now; the
+ * next run lists it again). */
 static int verify(int dirfd, struct maildir_scan_ent *en, unsigned long *nstat,
 		  struct err *e)
 {
 	char path[PATH_MAX];
-	for (int tries = 0; tries < LOCATE_TRIES + 1; tries++) {
+	for (int tries = 0; tries < VERIFY_TRIES_MAX; tries++) {
 		struct stat st;
 		snprintf(path, sizeof path, "%s/%s", en->in_new ? "new" : "cur", en->name);
 		(*nstat)++;
@@ -217,7 +222,8 @@ static int verify(int dirfd, struct maildir_scan_ent *en, unsigned long *nstat,
 		en->in_new = in_new;
 		maildir_name_parse(name, &en->p);
 	}
-	return 0;
+	return err_set(e, ERR_IO, "message '%s' was renamed %d times while listing", en->key,
+		       VERIFY_TRIES_MAX);
 }
 
 /* The passes and the dedup; with names_only, only keys missing from the
