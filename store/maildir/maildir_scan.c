@@ -321,8 +321,10 @@ int maildir_scan_locate(int dirfd, const char *key, char **name_r, int *in_new_r
 	struct timespec before[2], after[2];
 	*name_r = NULL;
 	/* A miss counts only when the directories did not change meanwhile
-	 * (readdir may skip an entry renamed under it); give up after a
-	 * bounded number of busy rounds. */
+	 * (readdir may skip an entry renamed under it); after a bounded number
+	 * of busy rounds, fail rather than call the message gone (a caller
+	 * would propagate that as a deletion). */
+	int quiet = 0;
 	for (int tries = 0; tries < LOCATE_TRIES_MAX; tries++) {
 		dir_mtimes(dirfd, before);
 		if (read_sub(dirfd, "new", locate_one, &l, e) < 0 ||
@@ -336,9 +338,12 @@ int maildir_scan_locate(int dirfd, const char *key, char **name_r, int *in_new_r
 			return 1;
 		}
 		dir_mtimes(dirfd, after);
-		if (same_times(before, after) && tries + 1 >= LOCATE_TRIES)
+		quiet = same_times(before, after);
+		if (quiet && tries + 1 >= LOCATE_TRIES)
 			break;
 	}
+	if (!quiet)
+		return err_set(e, ERR_IO, "folder changes too fast to find message '%s'", key);
 	return 0;
 }
 

@@ -103,7 +103,9 @@ void maildir_scan_free(struct maildir_scan *s);
 struct maildir_scan_ent *maildir_scan_find(const struct maildir_scan *s, const char *key);
 
 /* Find the current file of key in new/ or cur/ (retrying a rename race).
- * Returns 1 (found: *name_r owned by the caller, *in_new_r), 0 (gone), -1. */
+ * Returns 1 (found: *name_r owned by the caller, *in_new_r), 0 (gone: a
+ * miss while the directories stood still), -1 (an error, or the folder
+ * kept changing: never "gone" on a guess). */
 int maildir_scan_locate(int dirfd, const char *key, char **name_r, int *in_new_r,
 			struct err *e);
 
