@@ -1734,9 +1734,10 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 		goto out;
 	if (b.errors == 0)
 		learn_own_changes(x, &b, &p);
-	if (b.errors == 0 && store_markers(x, &b, p.need_full, wrote_local(&p), e) < 0)
+	int wrote = wrote_local(&p);
+	if (b.errors == 0 && store_markers(x, &b, p.need_full, wrote, e) < 0)
 		goto out;
-	if (b.errors == 0 && !p.need_full[SIDE_LOCAL] && wrote_local(&p) && b.jb.id &&
+	if (b.errors == 0 && !p.need_full[SIDE_LOCAL] && wrote && b.jb.id &&
 	    is_maildir(x->s[SIDE_LOCAL]) && !x->o->dry_run) {
 		x->settle = mf_reallocarray(x->settle, x->nsettle + 1, sizeof *x->settle);
 		x->settle[x->nsettle++] = b.jb.id;
@@ -1971,15 +1972,32 @@ static int put_lmarker(struct exec *x, int64_t id, const char *marker)
 	return rc;
 }
 
+/* The local folder `jb` names was just opened (st): is it still the one
+ * the journal knows, holding exactly its pairs with their base flags? When
+ * it is and st's marker is trusted and new, that marker (taken BEFORE the
+ * listing, so a change made during or after it still shows next time) is
+ * stored. 1 equal, 0 not (or cannot tell), -1 the journal failed. */
+static int folder_check_mark(struct exec *x, const struct journal_box *jb,
+			     const struct store_box_state *st)
+{
+	if (!st->marker[0] || strcmp(st->ident, jb->lident) != 0 ||
+	    (jb->l_uidvalidity && st->uidvalidity != jb->l_uidvalidity) ||
+	    !folder_is_journal(x, x->s[SIDE_LOCAL], jb->id))
+		return 0;
+	/* An untrusted marker would not spare the next run this check: it is
+	 * not worth a journal write. */
+	if (!x->o->dry_run && strcmp(st->marker, jb->lmarker) != 0 &&
+	    !marker_untrusted(st->marker) && put_lmarker(x, jb->id, st->marker) < 0)
+		return -1;
+	return 1;
+}
+
 /* The remote side is unchanged but the local folder's marker does not let
- * it be skipped (our own writes of the last run moved its mtimes, or they
- * were too recent to be trusted). Instead of a full sync of the pair, list
+ * it be skipped: the stored marker was read before our own writes of an
+ * earlier run (untrusted, ":u"). Instead of a full sync of the pair, list
  * the folder alone (names only: no stat, no file opens, no SELECT) and
- * compare it with the journal: when it holds exactly the pairs with their
- * base flags, nothing changed since the last complete sync; the marker
- * taken BEFORE that listing is recorded when trusted, so that a change
- * made during or after the listing still shows next time. 1: unchanged
- * (skip the pair), 0: sync it. */
+ * compare it with the journal (folder_check_mark). 1: unchanged (skip the
+ * pair), 0: sync it, -1: the journal failed. */
 static int local_verified(struct exec *x, const struct plan_box_action *a)
 {
 	const struct journal_box *jb = remote_unchanged(x, a);
@@ -1996,23 +2014,7 @@ static int local_verified(struct exec *x, const struct plan_box_action *a)
 		return 0;
 	if (s->ops->open_box(s, a->lname, 1, &st, &e) < 0)
 		return 0;
-	if (!st.marker[0] || strcmp(st.ident, jb->lident) != 0 ||
-	    (jb->l_uidvalidity && st.uidvalidity != jb->l_uidvalidity))
-		return 0;
-	if (!folder_is_journal(x, s, jb->id))
-		return 0;
-	/* An untrusted marker would not spare the next run this check: it is
-	 * not worth a journal write. */
-	if (!x->o->dry_run && strcmp(st.marker, jb->lmarker) != 0 &&
-	    !marker_untrusted(st.marker) && put_lmarker(x, jb->id, st.marker) < 0)
-		return -1;
-	return 1;
-}
-
-static void sleep_us(long us)
-{
-	struct timespec ts = { 0, us * 1000 };
-	nanosleep(&ts, NULL);
+	return folder_check_mark(x, jb, &st);
 }
 
 /* The folders this process wrote to still have their pre-write marker in
@@ -2026,36 +2028,30 @@ static void sleep_us(long us)
  * trusted once its mtimes are older than the kernel's coarse clock
  * (maildir_scan.h): waiting a few milliseconds once, for the last folder
  * written, beats a full listing on the next run. */
-static int settle_local(struct exec *x)
+static void settle_local(struct exec *x)
 {
 	struct store *s = x->s[SIDE_LOCAL];
-	int rc = 0;
-	for (size_t i = 0; i < x->nsettle && rc == 0 && s; i++) {
+	for (size_t i = 0; i < x->nsettle && s && x->j && !x->jfail; i++) {
 		struct journal_box jb;
 		struct store_box_state st;
 		struct err e;
 		memset(&jb, 0, sizeof jb);
-		if (load_jbox(x, x->settle[i], &jb, &e) < 0) {
-			rc = x->jfail ? -1 : 0;
+		if (load_jbox(x, x->settle[i], &jb, &e) < 0)
 			continue;
-		}
-		int r = -1;
-		for (int tries = 0; tries < 6; tries++) {
-			r = jb.lmarker[0] && jb.complete ? s->ops->open_box(s, jb.lname, 1, &st, &e)
-							 : -1;
+		int r = jb.lmarker[0] && jb.complete ? 0 : -1;
+		for (int tries = 0; r == 0 && tries < 6; tries++) {
+			r = s->ops->open_box(s, jb.lname, 1, &st, &e);
 			if (r < 0 || !marker_untrusted(st.marker))
 				break;
-			sleep_us(2000);
+			sleep_ms(2);
 		}
-		if (r == 0 && !marker_untrusted(st.marker) && strcmp(st.marker, jb.lmarker) != 0 &&
-		    !strcmp(st.ident, jb.lident) && folder_is_journal(x, s, jb.id))
-			rc = put_lmarker(x, jb.id, st.marker);
+		if (r == 0 && !marker_untrusted(st.marker) && strcmp(st.marker, jb.lmarker) != 0)
+			folder_check_mark(x, &jb, &st); /* a journal failure sets x->jfail */
 		journal_box_free(&jb);
 	}
 	free(x->settle);
 	x->settle = NULL;
 	x->nsettle = 0;
-	return rc;
 }
 
 static int run_box_action(struct exec *x, const struct plan_box_action *a)
@@ -2319,16 +2315,13 @@ static int q_child_start(void *ctx, struct err *e)
 /* The parent's own folders are settled while the children finish. */
 static void q_idle(void *ctx)
 {
-	struct exec *x = ctx;
-	if (x->j && !x->jfail && x->nsettle)
-		settle_local(x);
+	settle_local(ctx);
 }
 
 static void q_child_end(void *ctx, struct exec_jobs_result *r)
 {
 	struct exec *x = ctx;
-	if (x->j && !x->jfail && x->nsettle)
-		settle_local(x);
+	settle_local(x);
 	if (x->j && x->tx_open)
 		jcommit(x);
 	for (int s = 0; s < 2; s++)
@@ -2462,8 +2455,7 @@ static int run(struct exec *x, struct err *e)
 	}
 	if (x->queue && run_queue(x))
 		partial = 1;
-	if (!x->jfail && x->nsettle)
-		settle_local(x);
+	settle_local(x);
 	if (x->jfail) {
 		*e = x->jerr;
 		goto out;
@@ -2550,9 +2542,10 @@ static int dry_journal(const char *path, char *dir, size_t dirsz, struct buf *co
 
 /* ------------------------------------------------------------ entry point */
 
-/* The journal is opened (lock, quick_check: O(journal size)) on a thread
- * while the stores connect, greet and log in, which is mostly waiting for
- * the server. Nothing else touches the journal until the join. */
+/* The journal is opened (lock, checks: quick_check is O(journal size)
+ * after an unclean close) on a thread while the stores connect, greet and
+ * log in, which is mostly waiting for the server. Nothing else touches the
+ * journal until the join. */
 struct jopen {
 	const char *path;
 	struct journal *j;
