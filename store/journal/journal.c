@@ -125,7 +125,7 @@ enum st {
 	ST_PAIR_LKEY,
 	ST_PAIR_FP,
 	ST_PAIR_FP_ALL,
-	ST_PAIR_STATS,
+	ST_PAIR_COUNT,
 	ST_PAIR_OPEN,
 	ST_PAIR_BASE,
 	ST_PAIR_BY_LKEY,
@@ -169,7 +169,7 @@ static const char *const st_sql[ST__N] = {
 	[ST_PAIR_FP] = "SELECT id, " PAIR_COLS " FROM pair WHERE fp = ?1 AND box_id = ?2"
 		       " ORDER BY id",
 	[ST_PAIR_FP_ALL] = "SELECT id, " PAIR_COLS " FROM pair WHERE fp = ?1 ORDER BY id",
-	[ST_PAIR_STATS] = "SELECT count(*) FROM pair WHERE box_id = ?1",
+	[ST_PAIR_COUNT] = "SELECT count(*) FROM pair WHERE box_id = ?1",
 	/* only the row: no index holds base, so no index page is touched */
 	[ST_PAIR_BASE] = "UPDATE pair SET base = ?1 WHERE id = ?2",
 	[ST_PAIR_BY_LKEY] = "SELECT rkey, lkey, base FROM pair WHERE box_id = ?1 ORDER BY lkey",
@@ -942,22 +942,24 @@ static void flags_from_col(sqlite3_stmt *s, int i, struct flagset *f)
 		flagset_parse(f, t);
 }
 
-/* Read the pairs a bound statement selects (PAIR_COLS after the id).
- * `hint`: the expected row count (0: unknown). The array is held for a
- * whole mailbox pair's sync next to its listings, so it is sized to the
- * rows, not to the next power of two (peak RSS, issue 5). */
-static int read_pairs(struct journal *j, sqlite3_stmt *s, size_t hint,
-		      struct journal_pair **v_r, size_t *n_r, struct err *e)
+/* A growing array of pairs; the caller frees it (journal_pairs_free). */
+struct pairvec {
+	struct journal_pair *v;
+	size_t n, cap;
+};
+
+/* Append the pairs a bound statement selects (PAIR_COLS after the id) to
+ * pv. `hint`: the expected row count (0: unknown) for a first allocation. */
+static int append_pairs(struct journal *j, sqlite3_stmt *s, size_t hint, struct pairvec *pv,
+			struct err *e)
 {
-	struct journal_pair *v = NULL;
-	size_t n = 0, cap = 0;
 	int rc;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap ? cap + cap / 2 : (hint ? hint : 64);
-			v = mf_reallocarray(v, cap, sizeof *v);
+		if (pv->n == pv->cap) {
+			pv->cap = pv->cap ? pv->cap + pv->cap / 2 : (hint ? hint : 64);
+			pv->v = mf_reallocarray(pv->v, pv->cap, sizeof *pv->v);
 		}
-		struct journal_pair *p = &v[n++];
+		struct journal_pair *p = &pv->v[pv->n++];
 		memset(p, 0, sizeof *p);
 		p->id = sqlite3_column_int64(s, 0);
 		p->box_id = sqlite3_column_int64(s, 1);
@@ -968,17 +970,32 @@ static int read_pairs(struct journal *j, sqlite3_stmt *s, size_t hint,
 		p->idate = sqlite3_column_int64(s, 6);
 		col_fp(s, 7, &p->has_fp, p->fp);
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != SQLITE_DONE)
 		db_err(j, e, rc, "reading message pairs");
-		stmt_done(s);
-		journal_pairs_free(v, n);
+	stmt_done(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Hand pv out sized to its rows: it is held for a whole mailbox pair's sync
+ * next to its listings, so not to the next growth step (peak RSS). */
+static void pairvec_out(struct pairvec *pv, struct journal_pair **v_r, size_t *n_r)
+{
+	if (pv->n && pv->n < pv->cap)
+		pv->v = mf_reallocarray(pv->v, pv->n, sizeof *pv->v);
+	*v_r = pv->v;
+	*n_r = pv->n;
+}
+
+/* The pairs a bound statement selects, as a sized array. */
+static int read_pairs(struct journal *j, sqlite3_stmt *s, size_t hint,
+		      struct journal_pair **v_r, size_t *n_r, struct err *e)
+{
+	struct pairvec pv = { 0 };
+	if (append_pairs(j, s, hint, &pv, e) < 0) {
+		journal_pairs_free(pv.v, pv.n);
 		return -1;
 	}
-	stmt_done(s);
-	if (n && n < cap)
-		v = mf_reallocarray(v, n, sizeof *v);
-	*v_r = v;
-	*n_r = n;
+	pairvec_out(&pv, v_r, n_r);
 	return 0;
 }
 
@@ -1013,7 +1030,7 @@ int journal_pairs_by_key(struct journal *j, int64_t box_id, int side, const char
 
 int journal_pair_count(struct journal *j, int64_t box_id, size_t *count_r, struct err *e)
 {
-	sqlite3_stmt *s = stmt(j, ST_PAIR_STATS, e);
+	sqlite3_stmt *s = stmt(j, ST_PAIR_COUNT, e);
 	*count_r = 0;
 	if (!s)
 		return -1;
@@ -1031,29 +1048,11 @@ static int cmp_pair_id(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* Append the pairs `s` selects to (*v, *n). */
-static int add_pairs(struct journal *j, sqlite3_stmt *s, struct journal_pair **v, size_t *n,
-		     struct err *e)
-{
-	struct journal_pair *w = NULL;
-	size_t m = 0;
-	if (read_pairs(j, s, 0, &w, &m, e) < 0)
-		return -1;
-	if (m) {
-		*v = mf_reallocarray(*v, *n + m, sizeof **v);
-		memcpy(*v + *n, w, m * sizeof *w);
-		*n += m;
-	}
-	free(w);
-	return 0;
-}
-
 int journal_pairs_some(struct journal *j, int64_t box_id, const char *const *rkeys, size_t nr,
 		       const char *const *lkeys, size_t nl, struct journal_pair **v_r,
 		       size_t *n_r, struct err *e)
 {
-	struct journal_pair *v = NULL;
-	size_t n = 0;
+	struct pairvec pv = { 0 };
 	*v_r = NULL;
 	*n_r = 0;
 	/* one read transaction for all the lookups, not one (with its WAL
@@ -1068,35 +1067,35 @@ int journal_pairs_some(struct journal *j, int64_t box_id, const char *const *rke
 			goto fail;
 		sqlite3_bind_int64(s, 1, box_id);
 		bind_text(s, 2, side ? lkeys[k - nr] : rkeys[k], SIZE_MAX);
-		if (add_pairs(j, s, &v, &n, e) < 0)
+		if (append_pairs(j, s, 0, &pv, e) < 0)
 			goto fail;
 	}
 	sqlite3_stmt *s = stmt(j, ST_PAIR_OPEN, e);
 	if (!s)
 		goto fail;
 	sqlite3_bind_int64(s, 1, box_id);
-	if (add_pairs(j, s, &v, &n, e) < 0)
+	if (append_pairs(j, s, 0, &pv, e) < 0)
 		goto fail;
 	if (own && exec_sql(j, "COMMIT", "reading message pairs", e) < 0)
 		goto fail;
 	own = 0;
-	if (n)
-		qsort(v, n, sizeof *v, cmp_pair_id);
+	if (pv.n)
+		qsort(pv.v, pv.n, sizeof *pv.v, cmp_pair_id);
 	size_t w = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (w && v[w - 1].id == v[i].id) {
-			journal_pair_free(&v[i]);
+	for (size_t i = 0; i < pv.n; i++) {
+		if (w && pv.v[w - 1].id == pv.v[i].id) {
+			journal_pair_free(&pv.v[i]);
 			continue;
 		}
-		v[w++] = v[i];
+		pv.v[w++] = pv.v[i];
 	}
-	*v_r = v;
-	*n_r = w;
+	pv.n = w;
+	pairvec_out(&pv, v_r, n_r);
 	return 0;
 fail:
 	if (own)
 		sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
-	journal_pairs_free(v, n);
+	journal_pairs_free(pv.v, pv.n);
 	return -1;
 }
 
