@@ -96,6 +96,13 @@
 #define DEF_BATCH_BYTES ((uint64_t)64 << 20)
 #define HDR_MAX (64 * 1024)
 
+/* A local folder written by this run, to be settled at its end. */
+struct settle {
+	int64_t id;             /* journal box */
+	int unlisted;           /* the sync began from the journal's state (its
+				 * local listing was an empty delta) */
+};
+
 struct exec {
 	const struct exec_opts *o;
 	exec_open_fn *open_fn;
@@ -123,7 +130,7 @@ struct exec {
 	const char *jpath;      /* the journal, for a worker's own connection */
 	/* local folders this process wrote to, whose stored marker is the
 	 * pre-write one: settled (checked, new marker stored) at the end */
-	int64_t *settle;
+	struct settle *settle;
 	size_t nsettle;
 };
 
@@ -366,6 +373,11 @@ static void boxrun_free(struct boxrun *b)
 	journal_pairs_free(b->pairs, b->npairs);
 	b->pairs = NULL;
 	b->npairs = 0;
+}
+
+static int is_maildir(const struct store *s)
+{
+	return !strcmp(s->ops->type, "maildir");
 }
 
 static const char *box_name(const struct boxrun *b, int side)
@@ -1068,6 +1080,15 @@ static int do_changes(struct exec *x, struct boxrun *b, const struct plan *p, in
 	if (jcommit(x) < 0)
 		goto out;
 
+	/* A Maildir folder that was not listed holds what the journal says:
+	 * each file is named after its pair's base flags, so the store can
+	 * rename or remove it without reading the folder. */
+	if (side == SIDE_LOCAL && is_maildir(s) && !b->sd[side].ls.full)
+		for (size_t i = 0; i < n; i++) {
+			const struct journal_pair *pp = pair_of(b, cv[i].a);
+			if (pp)
+				maildir_store_hint(s, cv[i].a->key, &pp->base);
+		}
 	/* I2: one store call per distinct change */
 	struct flagset deleted;
 	flagset_init(&deleted);
@@ -1390,13 +1411,9 @@ static void count_skips(struct exec *x, const struct plan *p)
 /* A Maildir folder holds at most 26 keywords; the driver keeps the others
  * in memory for the open folder and the journal keeps them across runs.
  * The channel meta "kw_overflow" says whether any were ever stored, so the
- * common case costs no lookups. */
-static int is_maildir(const struct store *s)
-{
-	return !strcmp(s->ops->type, "maildir");
-}
-
-/* Has the journal ever kept keywords a Maildir folder could not hold? */
+ * common case costs no lookups.
+ *
+ * Has the journal ever kept keywords a Maildir folder could not hold? */
 static int overflow_any(struct exec *x, struct boxrun *b, int *any_r, struct err *e)
 {
 	char *flag = NULL;
@@ -1740,7 +1757,8 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 	if (b.errors == 0 && !p.need_full[SIDE_LOCAL] && wrote && b.jb.id &&
 	    is_maildir(x->s[SIDE_LOCAL]) && !x->o->dry_run) {
 		x->settle = mf_reallocarray(x->settle, x->nsettle + 1, sizeof *x->settle);
-		x->settle[x->nsettle++] = b.jb.id;
+		x->settle[x->nsettle++] = (struct settle){
+			.id = b.jb.id, .unlisted = !b.sd[SIDE_LOCAL].ls.full };
 	}
 	rc = b.errors ? 1 : 0;
 out:
@@ -1992,6 +2010,31 @@ static int folder_check_mark(struct exec *x, const struct journal_box *jb,
 	return 1;
 }
 
+/* folder_check_mark in O(changes), for a folder whose sync began from the
+ * journal's state (its marker matched: nothing listed): when the store saw
+ * nothing but its own changes in it since (maildir_store_clean), it holds
+ * the journal's state plus exactly the changes the journal recorded. The
+ * marker st was read before that question, as the watch requires. 1 marker
+ * stored (or nothing to store), 0 cannot tell (list instead). */
+static int folder_watched_mark(struct exec *x, const struct journal_box *jb,
+			       const struct store_box_state *st)
+{
+	struct journal_intent *iv = NULL;
+	size_t in = 0;
+	struct err e;
+	if (!st->marker[0] || strcmp(st->ident, jb->lident) != 0 ||
+	    (jb->l_uidvalidity && st->uidvalidity != jb->l_uidvalidity) ||
+	    !maildir_store_clean(x->s[SIDE_LOCAL], jb->lname))
+		return 0;
+	int r = journal_intents(x->j, jb->id, &iv, &in, &e);
+	journal_intents_free(iv, in);
+	if (r < 0 || in)
+		return 0;
+	if (!x->o->dry_run && strcmp(st->marker, jb->lmarker) != 0)
+		put_lmarker(x, jb->id, st->marker);
+	return 1;
+}
+
 /* The remote side is unchanged but the local folder's marker does not let
  * it be skipped: the stored marker was read before our own writes of an
  * earlier run (untrusted, ":u"). Instead of a full sync of the pair, list
@@ -2036,7 +2079,7 @@ static void settle_local(struct exec *x)
 		struct store_box_state st;
 		struct err e;
 		memset(&jb, 0, sizeof jb);
-		if (load_jbox(x, x->settle[i], &jb, &e) < 0)
+		if (load_jbox(x, x->settle[i].id, &jb, &e) < 0)
 			continue;
 		int r = jb.lmarker[0] && jb.complete ? 0 : -1;
 		for (int tries = 0; r == 0 && tries < 6; tries++) {
@@ -2045,8 +2088,14 @@ static void settle_local(struct exec *x)
 				break;
 			sleep_ms(2);
 		}
-		if (r == 0 && !marker_untrusted(st.marker) && strcmp(st.marker, jb.lmarker) != 0)
-			folder_check_mark(x, &jb, &st); /* a journal failure sets x->jfail */
+		if (r == 0 && !marker_untrusted(st.marker) && strcmp(st.marker, jb.lmarker) != 0) {
+			/* a journal failure sets x->jfail */
+			if (x->settle[i].unlisted && folder_watched_mark(x, &jb, &st))
+				xlog(x, EXEC_LOG_TRACE, "%s: settled: only our own changes seen",
+				     jb.rname);
+			else if (folder_check_mark(x, &jb, &st) == 1)
+				xlog(x, EXEC_LOG_TRACE, "%s: settled: local folder listed", jb.rname);
+		}
 		journal_box_free(&jb);
 	}
 	free(x->settle);

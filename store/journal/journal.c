@@ -195,6 +195,8 @@ struct journal {
 	int in_tx;
 	unsigned long steps;
 	unsigned long stop_after;
+	int busy_ms;      /* how long to wait for another writer (busy_wait) */
+	struct timespec busy_since;
 	sqlite3_stmt *st[ST__N];
 };
 
@@ -499,6 +501,31 @@ static int file_prepare(struct journal *j, struct err *e)
 
 /* ---- open, check, migrate ---- */
 
+/* SQLite's own busy handler sleeps ever longer (up to 100 ms a time), so a
+ * worker waiting for another's short write transaction would go on
+ * sleeping long after the lock was free: poll every half millisecond. */
+static int busy_wait(void *ctx, int count)
+{
+	struct journal *j = ctx;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (count == 0)
+		j->busy_since = now;
+	int64_t waited = (now.tv_sec - j->busy_since.tv_sec) * 1000 +
+			 (now.tv_nsec - j->busy_since.tv_nsec) / 1000000;
+	if (waited >= j->busy_ms)
+		return 0;
+	struct timespec d = { 0, 500000 };
+	nanosleep(&d, NULL);
+	return 1;
+}
+
+static void set_busy(struct journal *j, int ms)
+{
+	j->busy_ms = ms;
+	sqlite3_busy_handler(j->db, busy_wait, j);
+}
+
 static int db_open(struct journal *j, struct err *e)
 {
 	/* NOMUTEX: one connection, used by one thread at a time (opened on a
@@ -509,7 +536,7 @@ static int db_open(struct journal *j, struct err *e)
 	if (rc != SQLITE_OK)
 		return db_err(j, e, rc, "opening");
 	sqlite3_extended_result_codes(j->db, 1);
-	sqlite3_busy_timeout(j->db, JOURNAL_BUSY_MS);
+	set_busy(j, JOURNAL_BUSY_MS);
 	return 0;
 }
 
@@ -679,7 +706,7 @@ int journal_resume(struct journal *j, struct err *e)
 		return -1;
 	}
 	/* the workers forked meanwhile write too: wait for their commits */
-	sqlite3_busy_timeout(j->db, JOURNAL_WORKER_BUSY_MS);
+	set_busy(j, JOURNAL_WORKER_BUSY_MS);
 	return 0;
 }
 
@@ -693,7 +720,7 @@ int journal_open_worker(const char *path, struct journal **j_r, struct err *e)
 		journal_close(&j);
 		return -1;
 	}
-	sqlite3_busy_timeout(j->db, JOURNAL_WORKER_BUSY_MS);
+	set_busy(j, JOURNAL_WORKER_BUSY_MS);
 	j->sound = 1;
 	*j_r = j;
 	return 0;

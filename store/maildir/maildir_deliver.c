@@ -323,6 +323,7 @@ int maildir_deliver_flush(struct store *st, struct err *e)
 		char path[512];
 		snprintf(path, sizeof path, "tmp/%s", p->tmp);
 		if (renameat(s->boxfd, path, s->boxfd, p->dest) == 0) {
+			maildir_watch_own(s->watch, s->wslot, 1); /* tmp/ is not watched */
 			done[i] = 1;
 			if (p->dest[0] == 'n')
 				s->dirty_new = 1;

@@ -447,6 +447,7 @@ int maildir_folder_delete(struct store *st, const char *name, struct err *e)
 	int fd, configured;
 	if (maildir_layout_is_inbox(name))
 		return err_set(e, ERR_USAGE, "INBOX cannot be deleted");
+	maildir_watch_distrust(s->watch); /* its watched directories go */
 	if (s->box && strcmp(s->box, name) == 0 && maildir_store_close_box(s, e) < 0)
 		return -1;
 	if (maildir_folder_open(s, name, &fd, e) < 0)
@@ -529,6 +530,7 @@ int maildir_folder_rename(struct store *st, const char *from, const char *to, st
 	int c1, c2, fd, rc = -1;
 	if (maildir_layout_is_inbox(from) || maildir_layout_is_inbox(to))
 		return err_set(e, ERR_USAGE, "INBOX cannot be renamed");
+	maildir_watch_distrust(s->watch); /* a watch would follow the old name's directories */
 	if (s->box && strcmp(s->box, from) == 0 && maildir_store_close_box(s, e) < 0)
 		return -1;
 	if (maildir_folder_open(s, from, &fd, e) < 0)

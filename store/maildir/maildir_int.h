@@ -15,6 +15,7 @@
 #include "maildir/maildir_keywords.h"
 #include "maildir/maildir_scan.h"
 #include "maildir/maildir_store.h"
+#include "maildir/maildir_watch.h"
 
 #define MAILDIR_ID_FILE ".mailferry-id"
 
@@ -50,12 +51,20 @@ struct md_store {
 	struct maildir_keywords *kw;
 	struct maildir_scan scan;
 	int scanned;      /* scan holds a listing of this folder */
+	/* names the caller guessed from its journal (maildir_store_hint), used
+	 * instead of a listing while they keep hitting */
+	struct maildir_scan hints;
+	int hints_sorted;
+	unsigned hint_misses;
+	struct maildir_watch *watch; /* folders written, for maildir_store_clean */
+	int wslot;        /* the open folder's watch slot, -1 none */
 	struct maildir_overflow *ovf;
 	size_t novf;
 	struct maildir_pending *pend;
 	size_t npend;
 	int dirty_cur, dirty_new;
 	unsigned long list_stats, list_reads; /* maildir_store_list_stats */
+	unsigned long dir_scans; /* maildir_store_dir_scans */
 };
 
 /* maildir_folder.c */

@@ -92,6 +92,17 @@ size_t maildir_store_kw_overflow(struct store *st, const char *key, struct flags
 	return o->kws.nkw;
 }
 
+int maildir_store_clean(struct store *st, const char *box)
+{
+	struct md_store *s = (struct md_store *)st;
+	return maildir_watch_clean(s->watch, maildir_layout_is_inbox(box) ? "INBOX" : box);
+}
+
+unsigned long maildir_store_dir_scans(struct store *st)
+{
+	return ((struct md_store *)st)->dir_scans;
+}
+
 unsigned long maildir_store_list_stats(struct store *st)
 {
 	struct md_store *s = (struct md_store *)st;
@@ -122,6 +133,9 @@ int maildir_store_close_box(struct md_store *s, struct err *e)
 	maildir_keywords_free(&s->kw);
 	maildir_scan_free(&s->scan);
 	s->scanned = 0;
+	maildir_scan_free(&s->hints);
+	s->hint_misses = 0;
+	s->wslot = -1;
 	ovf_free_all(s);
 	return rc;
 }
@@ -139,6 +153,9 @@ static int md_open_box(struct store *st, const char *name, int read_only,
 		return -1;
 	if (maildir_folder_open(s, name, &fd, e) < 0)
 		return -1;
+	const char *box = maildir_layout_is_inbox(name) ? "INBOX" : name;
+	/* before the marker is read: any change after it is then an event */
+	s->wslot = read_only ? -1 : maildir_watch_add(s->watch, box, fd);
 	s->kw = maildir_keywords_new();
 	/* The identity is created even for a read-only open, so that it is the
 	 * same whichever call saw the folder first (list_boxes creates it too);
@@ -150,7 +167,7 @@ static int md_open_box(struct store *st, const char *name, int read_only,
 		return -1;
 	}
 	s->boxfd = fd;
-	s->box = mf_strdup(maildir_layout_is_inbox(name) ? "INBOX" : name);
+	s->box = mf_strdup(box);
 	s->read_only = read_only;
 	if (!read_only)
 		maildir_scan_clean_tmp(fd, time(NULL), NULL, NULL);
@@ -160,13 +177,53 @@ static int md_open_box(struct store *st, const char *name, int read_only,
 	return 0;
 }
 
+#define HINT_MISSES_MAX 8
+
+/* maildir_scan_locate, counted (maildir_store_dir_scans) */
+static int locate(struct md_store *s, const char *key, char **name_r, int *in_new_r,
+		  struct err *e)
+{
+	s->dir_scans++;
+	return maildir_scan_locate(s->boxfd, key, name_r, in_new_r, e);
+}
+
+static int ent_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct maildir_scan_ent *)a)->key,
+		      ((const struct maildir_scan_ent *)b)->key);
+}
+
+/* A guessed name, while guesses pay: after HINT_MISSES_MAX wrong ones
+ * (each costing a directory read in maildir_scan_locate) one listing is
+ * cheaper. */
+static struct maildir_scan_ent *hint_find(struct md_store *s, const char *key)
+{
+	if (s->scanned || !s->hints.n || s->hint_misses >= HINT_MISSES_MAX)
+		return NULL;
+	if (!s->hints_sorted) {
+		qsort(s->hints.v, s->hints.n, sizeof *s->hints.v, ent_cmp);
+		s->hints_sorted = 1;
+	}
+	return maildir_scan_find(&s->hints, key);
+}
+
+/* An entry's name was not on disk: count it when it was a guess. */
+static void ent_missed(struct md_store *s, const struct maildir_scan_ent *en)
+{
+	if (en && en >= s->hints.v && en < s->hints.v + s->hints.n)
+		s->hint_misses++;
+}
+
 /* The map key -> file name comes from the last listing; without one (an
  * unchanged folder is not listed), read the names once so that a run of
  * lookups does not read the directories per key. Names only: every user
  * of a name handles a stale one, so no file needs a stat here. */
 static struct maildir_scan_ent *find_ent(struct md_store *s, const char *key)
 {
-	if (!s->scanned && maildir_scan_names(s->boxfd, &s->scan, NULL) == 0) {
+	struct maildir_scan_ent *h = hint_find(s, key);
+	if (h)
+		return h;
+	if (!s->scanned && (s->dir_scans++, maildir_scan_names(s->boxfd, &s->scan, NULL) == 0)) {
 		s->scanned = 1;
 		s->list_stats += s->scan.nstat;
 	}
@@ -184,7 +241,7 @@ static int open_msg(struct md_store *s, const char *key, int *fd_r, struct maild
 	int in_new = en ? en->in_new : 0;
 	for (int tries = 0; tries < 4; tries++) {
 		if (!name) {
-			int r = maildir_scan_locate(s->boxfd, key, &name, &in_new, e);
+			int r = locate(s, key, &name, &in_new, e);
 			if (r <= 0)
 				return r;
 		}
@@ -205,6 +262,8 @@ static int open_msg(struct md_store *s, const char *key, int *fd_r, struct maild
 		}
 		free(name);
 		name = NULL;
+		if (tries == 0)
+			ent_missed(s, en);
 		if (err != ENOENT) {
 			errno = err;
 			return err_sys(e, ERR_IO, "cannot open '%s'", path);
@@ -485,6 +544,27 @@ static int kw_bits(struct md_store *s, const struct flagset *f, int add, uint32_
 	return 0;
 }
 
+void maildir_store_hint(struct store *st, const char *key, const struct flagset *flags)
+{
+	struct md_store *s = (struct md_store *)st;
+	uint32_t kw;
+	if (s->boxfd < 0 || s->scanned || kw_bits(s, flags, 0, &kw, NULL) < 0)
+		return;
+	/* where delivery puts it (maildir_deliver.c): no flags, new/ and no info */
+	int in_new = !(flags->sys & MF_FLAGS_ALL) && !flags->nkw;
+	struct buf name;
+	buf_init(&name, 0);
+	buf_addstr(&name, key);
+	if (!in_new)
+		maildir_name_info(&name, flags->sys & MF_FLAGS_ALL, kw, "");
+	struct maildir_scan_ent en = { .key = mf_strdup(key), .in_new = in_new, .mtime = -1 };
+	en.name = buf_detach(&name, NULL);
+	maildir_name_parse(en.name, &en.p);
+	s->hints.v = mf_reallocarray(s->hints.v, s->hints.n + 1, sizeof *s->hints.v);
+	s->hints.v[s->hints.n++] = en;
+	s->hints_sorted = 0;
+}
+
 /* Rename one message to its new info; 1 done, 0 gone, -1 error. */
 static int reflag_one(struct md_store *s, const char *key, unsigned add_sys, unsigned del_sys,
 		      uint32_t add_kw, uint32_t del_kw, struct err *e)
@@ -495,7 +575,7 @@ static int reflag_one(struct md_store *s, const char *key, unsigned add_sys, uns
 	for (int tries = 0; tries < 4; tries++) {
 		if (!en || tries > 0) {
 			free(name);
-			int r = maildir_scan_locate(s->boxfd, key, &name, &in_new, e);
+			int r = locate(s, key, &name, &in_new, e);
 			if (r <= 0)
 				return r;
 		} else {
@@ -520,6 +600,7 @@ static int reflag_one(struct md_store *s, const char *key, unsigned add_sys, uns
 		int r = renameat(s->boxfd, from.data, s->boxfd, to.data);
 		int err = errno;
 		if (r == 0) {
+			maildir_watch_own(s->watch, s->wslot, 2);
 			s->dirty_cur = 1;
 			s->dirty_new |= in_new;
 			if (en) {
@@ -535,6 +616,8 @@ static int reflag_one(struct md_store *s, const char *key, unsigned add_sys, uns
 			free(name);
 			return 1;
 		}
+		if (tries == 0)
+			ent_missed(s, en);
 		if (err != ENOENT) {
 			errno = err;
 			err_sys(e, ERR_IO, "cannot rename message '%s'", key);
@@ -596,16 +679,19 @@ static int md_expunge(struct store *st, const char *const *keys, size_t n, struc
 			snprintf(path, sizeof path, "%s/%s", en->in_new ? "new" : "cur", en->name);
 			if (unlinkat(s->boxfd, path, 0) == 0) {
 				done = 1;
+				maildir_watch_own(s->watch, s->wslot, 1);
 				s->dirty_cur |= !en->in_new;
 				s->dirty_new |= en->in_new;
 			} else if (errno != ENOENT) {
 				return err_sys(e, ERR_IO, "cannot remove '%s'", path);
+			} else {
+				ent_missed(s, en);
 			}
 		}
 		for (int tries = 0; !done && tries < 4; tries++) {
 			char *name;
 			int in_new;
-			int r = maildir_scan_locate(s->boxfd, keys[i], &name, &in_new, e);
+			int r = locate(s, keys[i], &name, &in_new, e);
 			if (r < 0)
 				return -1;
 			if (r == 0)
@@ -614,6 +700,7 @@ static int md_expunge(struct store *st, const char *const *keys, size_t n, struc
 			free(name);
 			if (unlinkat(s->boxfd, path, 0) == 0) {
 				done = 1;
+				maildir_watch_own(s->watch, s->wslot, 1);
 				s->dirty_cur |= !in_new;
 				s->dirty_new |= in_new;
 			} else if (errno != ENOENT) {
@@ -639,6 +726,7 @@ static void md_close(struct store *st)
 	if (!s)
 		return;
 	maildir_store_close_box(s, NULL);
+	maildir_watch_free(&s->watch);
 	free(s->root);
 	free(s->root_real);
 	free(s->inbox_path);
@@ -726,6 +814,8 @@ int maildir_store_open(const char *root, const struct maildir_opts *o, struct st
 	s->do_fsync = !o->fsync_off;
 	s->delete_nonempty = o->delete_nonempty;
 	s->boxfd = -1;
+	s->watch = maildir_watch_new();
+	s->wslot = -1;
 	if (!s->root_real) {
 		err_sys(e, ERR_IO, "cannot resolve '%s'", root);
 		md_close(&s->base);

@@ -84,6 +84,18 @@ size_t maildir_store_kw_overflow(struct store *s, const char *key, struct flagse
 /* Seed the overflow keywords of `key` (from the journal) for the open
  * folder, replacing what was known; kws->sys is ignored. */
 void maildir_store_kw_overflow_set(struct store *s, const char *key, const struct flagset *kws);
+/* The caller's belief (from its journal) that the file of `key` in the open
+ * folder is named as if its flags were `flags` (in cur/). A lookup by
+ * set_flags, expunge or fetch then tries that name before reading the
+ * folder's directories; a wrong guess costs a lookup of that key, and after
+ * a few wrong guesses the folder is read once as without hints. Ignored
+ * when the folder was listed. Forgotten when the folder is closed. */
+void maildir_store_hint(struct store *s, const char *key, const struct flagset *flags);
+/* 1 when since `box` was first opened for writing by this store, nothing
+ * but this store changed the entries of its cur/ and new/
+ * (maildir_watch.h); 0 when that cannot be told. Call it after reading the
+ * marker to be recorded. */
+int maildir_store_clean(struct store *s, const char *box);
 /* Free the store of a forked child without writing anything: deliveries
  * still pending belong to the parent process (they are not renamed, not
  * fsynced, their memory goes with the child's _exit). */
@@ -95,5 +107,9 @@ void maildir_store_abandon(struct store *st);
  * listing with every key known adds 0, and so does such a scan, unless
  * files are renamed or deleted while it reads the directories. */
 unsigned long maildir_store_list_stats(struct store *s);
+/* For tests: times a lookup read the open folder's directories (a names
+ * scan for lack of a listing, or a search for one key) since the store
+ * was opened. */
+unsigned long maildir_store_dir_scans(struct store *s);
 
 #endif

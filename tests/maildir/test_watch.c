@@ -1,0 +1,217 @@
+/*
+ * test_watch.c — the two O(changes) aids of the Maildir driver:
+ * maildir_store_clean (nothing but this store changed a folder since it was
+ * opened for writing: inotify, maildir_watch.h) and maildir_store_hint
+ * (rename or remove a message by a name guessed from the journal, without
+ * reading the folder; wrong guesses still end right). One scenario per meson
+ * test.
+ */
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mdtest.h"
+
+#define NMSG 12
+
+struct fx {
+	char dir[64];
+	char root[128];
+	char inbox[160];
+	struct store *s;
+	char *keys[NMSG];
+};
+
+/* NMSG messages in INBOX: even ones \Seen (cur/), odd ones unflagged (new/);
+ * then the store is closed and opened again, so the folder is unwatched. */
+static void fx_open(struct fx *f)
+{
+	struct maildir_opts o = { .create = 1, .fsync_off = 1 };
+	struct err e = { 0 };
+	struct store_box_state st;
+	memset(f, 0, sizeof *f);
+	snprintf(f->dir, sizeof f->dir, "/tmp/mf-watch-XXXXXX");
+	if (!mkdtemp(f->dir))
+		abort();
+	snprintf(f->root, sizeof f->root, "%s/m", f->dir);
+	snprintf(f->inbox, sizeof f->inbox, "%s/INBOX", f->root);
+	CHECK_INT(maildir_store_open(f->root, &o, &f->s, &e), 0);
+	CHECK_INT(f->s->ops->open_box(f->s, "INBOX", 0, &st, &e), 0);
+	for (int i = 0; i < NMSG; i++) {
+		static const char msg[] = "From: a@b\r\nSubject: w\r\n\r\nbody\r\n";
+		struct md_cb cb = { 0 };
+		CHECK_INT(md_deliver(f->s, msg, strlen(msg), i % 2 ? "" : "\\Seen", 1600000000 + i,
+				     4096, &cb), 0);
+		CHECK_INT(f->s->ops->flush(f->s, &e), 0);
+		f->keys[i] = mf_strdup(cb.key);
+	}
+	f->s->ops->close(f->s);
+	CHECK_INT(maildir_store_open(f->root, &o, &f->s, &e), 0);
+	CHECK_INT(f->s->ops->open_box(f->s, "INBOX", 0, &st, &e), 0);
+}
+
+static void fx_close(struct fx *f)
+{
+	f->s->ops->close(f->s);
+	for (int i = 0; i < NMSG; i++)
+		free(f->keys[i]);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", f->dir);
+}
+
+static void hint(struct fx *f, int i, const char *flags)
+{
+	struct flagset fl;
+	flagset_init(&fl);
+	flagset_parse(&fl, flags);
+	maildir_store_hint(f->s, f->keys[i], &fl);
+	flagset_free(&fl);
+}
+
+/* Our own flag change, delivery and expunge, then close: clean. */
+static void own_changes(struct fx *f)
+{
+	struct err e = { 0 };
+	struct flagset add;
+	flagset_init(&add);
+	flagset_parse(&add, "\\Flagged");
+	const char *k[2] = { f->keys[0], f->keys[1] }; /* cur/ -> cur/, new/ -> cur/ */
+	CHECK_INT(f->s->ops->set_flags(f->s, k, 2, &add, NULL, &e), 0);
+	CHECK_INT(f->s->ops->expunge(f->s, (const char *const *)&f->keys[2], 1, &e), 0);
+	struct md_cb cb = { 0 };
+	CHECK_INT(md_deliver(f->s, "A: b\r\n\r\nx\r\n", 11, "", 1600000100, 4096, &cb), 0);
+	CHECK_INT(f->s->ops->flush(f->s, &e), 0);
+	flagset_free(&add);
+}
+
+static int clean_after_reopen(struct fx *f)
+{
+	struct store_box_state st;
+	struct err e = { 0 };
+	CHECK_INT(f->s->ops->open_box(f->s, "INBOX", 1, &st, &e), 0);
+	return maildir_store_clean(f->s, "INBOX");
+}
+
+static void t_own_only(struct fx *f)
+{
+	own_changes(f);
+	CHECK_INT(clean_after_reopen(f), 1);
+	CHECK_INT(maildir_store_clean(f->s, "INBOX"), 1); /* asking again changes nothing */
+	CHECK_INT(maildir_store_clean(f->s, "Other"), 0); /* never opened for writing */
+}
+
+static void t_foreign_rename(struct fx *f)
+{
+	own_changes(f);
+	char from[600], to[600];
+	struct maildir_scan sc;
+	int dfd = open(f->inbox, O_RDONLY | O_DIRECTORY);
+	CHECK_INT(maildir_scan_names(dfd, &sc, NULL), 0);
+	struct maildir_scan_ent *en = maildir_scan_find(&sc, f->keys[4]);
+	CHECK(en != NULL);
+	snprintf(from, sizeof from, "cur/%s", en->name);
+	snprintf(to, sizeof to, "cur/%s:2,RS", f->keys[4]);
+	CHECK_INT(renameat(dfd, from, dfd, to), 0); /* a mail reader, while we run */
+	maildir_scan_free(&sc);
+	close(dfd);
+	CHECK_INT(clean_after_reopen(f), 0);
+}
+
+static void t_foreign_add(struct fx *f)
+{
+	own_changes(f);
+	char p[300];
+	snprintf(p, sizeof p, "%s/new/1.foreign", f->inbox);
+	int fd = open(p, O_WRONLY | O_CREAT, 0600);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_INT(clean_after_reopen(f), 0);
+}
+
+static void t_read_only(struct fx *f)
+{
+	struct store_box_state st;
+	struct err e = { 0 };
+	CHECK_INT(f->s->ops->open_box(f->s, "INBOX", 1, &st, &e), 0);
+	f->s->ops->close(f->s); /* reopen the store: its first open is read-only */
+	struct maildir_opts o = { .fsync_off = 1 };
+	CHECK_INT(maildir_store_open(f->root, &o, &f->s, &e), 0);
+	CHECK_INT(clean_after_reopen(f), 0);
+}
+
+static void t_distrust(struct fx *f)
+{
+	struct err e = { 0 };
+	own_changes(f);
+	CHECK_INT(f->s->ops->create_box(f->s, "Other", &e), 0);
+	CHECK_INT(f->s->ops->rename_box(f->s, "Other", "Other2", &e), 0);
+	CHECK_INT(clean_after_reopen(f), 0);
+}
+
+/* Right guesses: the folder's directories are never read. */
+static void t_hints_right(struct fx *f)
+{
+	struct err e = { 0 };
+	unsigned long before = maildir_store_dir_scans(f->s);
+	for (int i = 0; i < 6; i++)
+		hint(f, i, i % 2 ? "" : "\\Seen");
+	struct flagset add;
+	flagset_init(&add);
+	flagset_parse(&add, "\\Answered");
+	CHECK_INT(f->s->ops->set_flags(f->s, (const char *const *)f->keys, 4, &add, NULL, &e), 0);
+	CHECK_INT(f->s->ops->expunge(f->s, (const char *const *)&f->keys[4], 2, &e), 0);
+	CHECK_INT(maildir_store_dir_scans(f->s) - before, 0);
+	flagset_free(&add);
+	CHECK_INT(md_count(f->inbox, "cur"), NMSG / 2 + 2 - 1);
+	CHECK_INT(md_count(f->inbox, "new"), NMSG / 2 - 2 - 1);
+	CHECK_INT(clean_after_reopen(f), 1);
+}
+
+/* Wrong guesses (flags that are not the file's): every change still lands,
+ * and after a few misses the folder is read once instead of per key. */
+static void t_hints_wrong(struct fx *f)
+{
+	struct err e = { 0 };
+	unsigned long before = maildir_store_dir_scans(f->s);
+	for (int i = 0; i < NMSG; i++)
+		hint(f, i, "\\Draft");
+	struct flagset add;
+	flagset_init(&add);
+	flagset_parse(&add, "\\Flagged");
+	CHECK_INT(f->s->ops->set_flags(f->s, (const char *const *)f->keys, NMSG - 1, &add, NULL,
+				       &e), 0);
+	CHECK_INT(f->s->ops->expunge(f->s, (const char *const *)&f->keys[NMSG - 1], 1, &e), 0);
+	flagset_free(&add);
+	CHECK(maildir_store_dir_scans(f->s) - before <= 8 + 1);
+	CHECK_INT(md_count(f->inbox, "new"), 0);
+	CHECK_INT(md_count(f->inbox, "cur"), NMSG - 1);
+	struct store_listing ls;
+	CHECK_INT(f->s->ops->list_msgs(f->s, NULL, &ls, &e), 0);
+	for (size_t i = 0; i < ls.n; i++)
+		CHECK(ls.msgs[i].flags.sys & MF_FLAGGED);
+	store_listing_free(&ls);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		void (*fn)(struct fx *);
+	} cases[] = {
+		{ "own-only", t_own_only },       { "foreign-rename", t_foreign_rename },
+		{ "foreign-add", t_foreign_add }, { "read-only", t_read_only },
+		{ "distrust", t_distrust },       { "hints-right", t_hints_right },
+		{ "hints-wrong", t_hints_wrong },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		if (argc > 1 && strcmp(argv[1], cases[i].name) != 0)
+			continue;
+		struct fx f;
+		fx_open(&f);
+		cases[i].fn(&f);
+		fx_close(&f);
+	}
+	return test_done();
+}
