@@ -127,6 +127,10 @@ struct exec {
 	const struct plan_box_action **queue;
 	size_t nqueue;
 	int worker;             /* parallel phase: no deferred commits (jdefer) */
+	/* --jobs: a second login to the remote account, made while the first
+	 * one logs in; it shares the mailbox STATUS work, then becomes the
+	 * first forked worker's remote connection (NULL when none) */
+	struct store *aide;
 	const char *jpath;      /* the journal, for a worker's own connection */
 	/* local folders this process wrote to, whose stored marker is the
 	 * pre-write one: settled (checked, new marker stored) at the end */
@@ -2228,11 +2232,27 @@ static int check_opts(struct exec *x, struct buf *sig, struct err *e)
 	return 0;
 }
 
+static void close_aide(struct exec *x)
+{
+	if (x->aide) {
+		x->aide->ops->close(x->aide);
+		x->aide = NULL;
+	}
+}
+
 static int list_all(struct exec *x, struct store_box *bv[2], size_t bn[2], struct err *e)
 {
 	for (int s = 0; s < 2; s++) {
 		for (;;) {
-			if (x->s[s]->ops->list_boxes(x->s[s], &bv[s], &bn[s], e) == 0)
+			struct store *st = x->s[s];
+			if (s == SIDE_REMOTE && x->aide && !strcmp(st->ops->type, "imap") &&
+			    imap_store_list_boxes_shared(st, x->aide, &bv[s], &bn[s], e) == 0)
+				break;
+			if (s == SIDE_REMOTE && x->aide) {
+				close_aide(x); /* whatever failed, list the plain way */
+				continue;
+			}
+			if (st->ops->list_boxes(st, &bv[s], &bn[s], e) == 0)
 				break;
 			if (!err_is_temporary(e) || reconnect(x, e) < 0) {
 				err_prefix(e, "listing %s mailboxes", side_name(s));
@@ -2337,14 +2357,24 @@ static int q_before_fork(void *ctx, struct err *e)
 static int q_after_fork(void *ctx, struct err *e)
 {
 	struct exec *x = ctx;
+	if (x->aide) { /* the first child's now */
+		imap_store_abandon(x->aide);
+		x->aide = NULL;
+	}
 	return jcheck(x, journal_resume(x->j, e), e);
 }
 
 /* In a child: the parent's connections and journal handle are left
  * without a word (they are still the parent's), then its own are opened. */
-static int q_child_start(void *ctx, struct err *e)
+static int q_child_start(void *ctx, unsigned k, struct err *e)
 {
 	struct exec *x = ctx;
+	struct store *aide = x->aide;
+	x->aide = NULL;
+	if (aide && k != 1) {
+		imap_store_abandon(aide);
+		aide = NULL;
+	}
 	for (int s = 0; s < 2; s++) {
 		if (x->s[s] && is_maildir(x->s[s]))
 			maildir_store_abandon(x->s[s]);
@@ -2355,8 +2385,9 @@ static int q_child_start(void *ctx, struct err *e)
 	journal_close(&x->j); /* suspended: only our copy of the lock fd goes */
 	memset(x->st, 0, sizeof *x->st);
 	x->worker = 1;
+	x->s[SIDE_REMOTE] = aide; /* logged in already */
 	for (int s = 0; s < 2; s++)
-		if (x->open_fn(x->open_ctx, s, &x->s[s], e) < 0)
+		if (!x->s[s] && x->open_fn(x->open_ctx, s, &x->s[s], e) < 0)
 			return -1;
 	return journal_open_worker(x->jpath, &x->j, e);
 }
@@ -2610,6 +2641,25 @@ static void *jopen_run(void *arg)
 	return NULL;
 }
 
+struct aide_open {
+	exec_open_fn *fn;
+	void *ctx;
+	struct store *s;
+};
+
+static void *aide_run(void *arg)
+{
+	struct aide_open *a = arg;
+	struct err e;
+	if (a->fn(a->ctx, SIDE_REMOTE, &a->s, &e) < 0)
+		a->s = NULL;
+	else if (strcmp(a->s->ops->type, "imap") != 0) {
+		a->s->ops->close(a->s);
+		a->s = NULL;
+	}
+	return NULL;
+}
+
 int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
 	      const struct exec_opts *o, struct exec_stats *st, struct err *e)
 {
@@ -2639,11 +2689,18 @@ int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
 	int threaded = pthread_create(&th, NULL, jopen_run, &jo) == 0;
 	if (!threaded)
 		jopen_run(&jo);
+	struct aide_open ao = { .fn = open_fn, .ctx = open_ctx };
+	pthread_t ath;
+	int athreaded = jobs_of(&x) > 1 && pthread_create(&ath, NULL, aide_run, &ao) == 0;
 	int orc = 0;
 	for (int s = 0; s < 2 && orc == 0; s++)
 		orc = open_fn(open_ctx, s, &x.s[s], e);
 	if (threaded)
 		pthread_join(th, NULL);
+	if (athreaded) {
+		pthread_join(ath, NULL);
+		x.aide = ao.s; /* NULL when that login failed: no matter */
+	}
 	x.j = jo.j;
 	if (jo.rc < 0) {
 		/* the journal's error wins: it is why nothing can be synced */
@@ -2662,6 +2719,7 @@ int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
 	}
 out:
 	free(x.settle);
+	close_aide(&x);
 	for (int s = 0; s < 2; s++)
 		close_store(&x, s);
 	journal_close(&x.j);

@@ -104,10 +104,11 @@ static void drain(int qfd, const struct exec_jobs_ops *ops, void *ctx, struct ex
 	}
 }
 
-static void child(int qfd, int resfd, pid_t parent, const struct exec_jobs_ops *ops, void *ctx)
-	__attribute__((noreturn));
+static void child(unsigned k, int qfd, int resfd, pid_t parent,
+		  const struct exec_jobs_ops *ops, void *ctx) __attribute__((noreturn));
 
-static void child(int qfd, int resfd, pid_t parent, const struct exec_jobs_ops *ops, void *ctx)
+static void child(unsigned k, int qfd, int resfd, pid_t parent,
+		  const struct exec_jobs_ops *ops, void *ctx)
 {
 	struct exec_jobs_result r;
 	struct err e;
@@ -116,7 +117,7 @@ static void child(int qfd, int resfd, pid_t parent, const struct exec_jobs_ops *
 		_exit(0);
 	memset(&r, 0, sizeof r);
 	err_clear(&e);
-	if (ops->child_start(ctx, &e) < 0) {
+	if (ops->child_start(ctx, k, &e) < 0) {
 		jlog(ops, ctx, EXEC_LOG_WARN, "worker %ld: %s (the other workers take its "
 		     "mailboxes)", (long)getpid(), e.msg);
 	} else {
@@ -240,7 +241,7 @@ int exec_jobs_run(const size_t *order, size_t n, unsigned jobs, const struct exe
 		}
 		if (pid == 0) {
 			close(res[0]);
-			child(q[0], res[1], parent, ops, ctx);
+			child(k, q[0], res[1], parent, ops, ctx);
 		}
 		kids[nk++] = pid;
 	}

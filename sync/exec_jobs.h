@@ -32,9 +32,10 @@ struct exec_jobs_ops {
 	int (*before_fork)(void *ctx, struct err *e);
 	/* Parent, after the forks: reopen what before_fork closed. */
 	int (*after_fork)(void *ctx, struct err *e);
-	/* Child, right after the fork: drop the parent's connections without
-	 * a word on them, open its own. -1: this worker takes no pair. */
-	int (*child_start)(void *ctx, struct err *e);
+	/* Child k (1 .. jobs - 1), right after the fork: drop the parent's
+	 * connections without a word on them, open its own. -1: this worker
+	 * takes no pair. */
+	int (*child_start)(void *ctx, unsigned k, struct err *e);
 	/* Sync queued pair i: 0 synced, 1 partly or failed (go on), -1 stop
 	 * (the journal failed). Sets worker mode (no deferred commits) itself. */
 	int (*run)(void *ctx, size_t i);

@@ -365,6 +365,11 @@ static int flush(struct imap_client *c)
 	return 0;
 }
 
+int imap_client_flush(struct imap_client *c)
+{
+	return flush(c);
+}
+
 static int wait_for(struct imap_client *c, struct imap_cmd *cmd)
 {
 	while (!cmd->done && !c->dead)

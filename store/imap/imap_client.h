@@ -202,6 +202,10 @@ int imap_cmd_wait(struct imap_client *c, struct imap_cmd **cmd, struct err *e);
 void imap_cmd_on_done(struct imap_cmd **cmd, imap_done_fn *fn, void *ctx);
 /* Tag of the command ("A12"), for logs. */
 const char *imap_cmd_tag(const struct imap_cmd *cmd);
+/* Send what was submitted now, without waiting for answers (so that a
+ * second connection works while the caller waits on the first). -1 only if
+ * the connection failed. */
+int imap_client_flush(struct imap_client *c);
 /* Wait until nothing is in flight. -1 only if the connection failed. */
 int imap_client_drain(struct imap_client *c, struct err *e);
 /* Commands submitted and not completed. */

@@ -261,14 +261,17 @@ static void fill_status(struct store_box *b, const struct imap_mbox_status *st, 
 }
 
 /* STATUS for every selectable mailbox without LIST-STATUS data: all
- * submitted first, then awaited in order. A mailbox deleted meanwhile keeps
+ * submitted first (every other one on the aide's connection, when there is
+ * one), then awaited in order. A mailbox deleted meanwhile keeps
  * has_status = 0. */
-static int status_batch(struct imap_store *s, const struct imap_boxlist *l, struct store_box *v,
-			const size_t *map, char **utf8, struct err *e)
+static int status_batch(struct imap_store *s, struct imap_store *aide,
+			const struct imap_boxlist *l, struct store_box *v, const size_t *map,
+			char **utf8, struct err *e)
 {
-	size_t n = l->n;
+	size_t n = l->n, k = 0;
 	struct imap_mbox_status *st = mf_calloc(n ? n : 1, sizeof *st);
 	struct imap_cmd **cmds = mf_calloc(n ? n : 1, sizeof *cmds);
+	struct imap_store **on = mf_calloc(n ? n : 1, sizeof *on);
 	unsigned items = status_items(s);
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
@@ -276,14 +279,21 @@ static int status_batch(struct imap_store *s, const struct imap_boxlist *l, stru
 		if (map[i] == SIZE_MAX || (b->attrs & (BOX_NOSELECT | BOX_NONEXISTENT)) ||
 		    b->has_status)
 			continue;
-		if (imap_status(s->c, utf8[i], items, &st[i], &cmds[i], e) < 0)
+		on[i] = aide && k++ % 2 ? aide : s;
+		if (imap_status(on[i]->c, utf8[i], items, &st[i], &cmds[i], e) < 0 && on[i] == s)
 			rc = -1;
 	}
+	if (aide)
+		imap_client_flush(aide->c); /* a failure shows in its waits */
 	struct err e2;
+	err_clear(&e2);
 	for (size_t i = 0; i < n; i++) {
-		if (!cmds[i])
+		if (!on[i])
 			continue;
-		if (imap_cmd_wait(s->c, &cmds[i], &e2) < 0) {
+		int r = cmds[i] ? imap_cmd_wait(on[i]->c, &cmds[i], &e2) : -1;
+		if (r < 0 && on[i] == aide && rc == 0) /* ask again where it matters */
+			r = imap_status(s->c, utf8[i], items, &st[i], NULL, &e2);
+		if (r < 0) {
 			if (e2.cls == ERR_NOTFOUND || rc < 0)
 				continue;
 			*e = e2;
@@ -294,6 +304,7 @@ static int status_batch(struct imap_store *s, const struct imap_boxlist *l, stru
 	}
 	free(st);
 	free(cmds);
+	free(on);
 	return rc;
 }
 
@@ -325,14 +336,13 @@ size_t imap_store_refused_names(struct store *st, const char *const **v_r)
 	return s->nrefused;
 }
 
-static int imap_list_boxes(struct store *st, struct store_box **boxes_r, size_t *n_r,
-			   struct err *e)
+static int list_boxes(struct imap_store *s, struct imap_store *aide, struct store_box **boxes_r,
+		      size_t *n_r, struct err *e)
 {
-	struct imap_store *s = S(st);
 	if (submit_queue(s, e) < 0)
 		return -1;
 	struct imap_boxlist l = { 0 };
-	unsigned items = has_cap(s, "LIST-STATUS") ? status_items(s) : 0;
+	unsigned items = has_cap(s, "LIST-STATUS") && !aide ? status_items(s) : 0;
 	*boxes_r = NULL;
 	*n_r = 0;
 	refused_drop(s);
@@ -374,7 +384,7 @@ static int imap_list_boxes(struct store *st, struct store_box **boxes_r, size_t 
 	}
 	buf_release(&name);
 	buf_release(&raw);
-	int rc = status_batch(s, &l, v, map, utf8, e);
+	int rc = status_batch(s, aide, &l, v, map, utf8, e);
 	for (size_t i = 0; i < l.n; i++)
 		free(utf8[i]);
 	free(utf8);
@@ -387,6 +397,21 @@ static int imap_list_boxes(struct store *st, struct store_box **boxes_r, size_t 
 	*boxes_r = v;
 	*n_r = n;
 	return 0;
+}
+
+static int imap_list_boxes(struct store *st, struct store_box **boxes_r, size_t *n_r,
+			   struct err *e)
+{
+	return list_boxes(S(st), NULL, boxes_r, n_r, e);
+}
+
+int imap_store_list_boxes_shared(struct store *st, struct store *aide,
+				 struct store_box **boxes_r, size_t *n_r, struct err *e)
+{
+	struct imap_store *a = aide && !strcmp(aide->ops->type, "imap") ? S(aide) : NULL;
+	if (a && submit_queue(a, e) < 0)
+		a = NULL;
+	return list_boxes(S(st), a, boxes_r, n_r, e);
 }
 
 /* ------------------------------------------------------------------ */

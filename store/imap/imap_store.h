@@ -119,6 +119,13 @@ int imap_store_open_box_since(struct store *s, const char *name, int read_only,
  * non-ASCII bytes shown as '?', for a warning. Owned by the store, valid
  * until its next list_boxes or close. Returns how many. */
 size_t imap_store_refused_names(struct store *st, const char *const **v_r);
+/* list_boxes with the STATUS of the mailboxes shared with a second logged-in
+ * store of the same account (`aide`, may be NULL: plain list_boxes): the
+ * server works out both halves at once (Dovecot's STATUS after a change
+ * can cost ~10 ms a mailbox). The names come from st's LIST; a STATUS the
+ * aide cannot answer is asked on st. */
+int imap_store_list_boxes_shared(struct store *st, struct store *aide,
+				 struct store_box **boxes_r, size_t *n_r, struct err *e);
 /* Free the store of a forked child without a word to the server (no LOGOUT,
  * no TLS close_notify): the connection belongs to the parent process. */
 void imap_store_abandon(struct store *st);

@@ -75,9 +75,10 @@ static int f_before(void *ctx, struct err *e)
 	return 0;
 }
 
-static int f_start(void *ctx, struct err *e)
+static int f_start(void *ctx, unsigned k, struct err *e)
 {
 	struct fake *f = ctx;
+	(void)k;
 	f->done = 0;
 	f->wait_other = 0;
 	if (f->refuse)
