@@ -135,7 +135,9 @@ void store_msgs_free(struct store_msg *v, size_t n);
  * file); flags and every other field keep their meaning. A since with only
  * `known` set (uidvalidity 0, modseq 0, marker "") asks for a full listing.
  * `flags_only` says the same of every key: the caller wants keys and flags
- * alone (to compare them with the journal). */
+ * alone (to compare them with the journal). `meta_later` says it of the
+ * keys below `uidnext` in a delta: the caller pairs nearly all of them, and
+ * asks for the few it needs afterwards (imap_store_fill_meta). */
 struct store_since {
 	uint32_t uidvalidity;
 	uint64_t modseq;      /* CONDSTORE CHANGEDSINCE / QRESYNC */
@@ -144,6 +146,7 @@ struct store_since {
 	const char *const *known;
 	size_t nknown;
 	int flags_only;
+	int meta_later;
 };
 
 /* Result of list_msgs. With full = 1 `msgs` is every message in the

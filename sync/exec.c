@@ -471,6 +471,33 @@ static int load_pairs(struct exec *x, struct boxrun *b, struct err *e)
 	return 0;
 }
 
+static void plan_msg_view(struct side_state *sd);
+
+/* A remote delta listed with store_since.meta_later leaves the size and
+ * internal date of old messages unknown (idate -1): the paired ones never
+ * need them, the others (copy filters, fingerprints) get them by one
+ * UID FETCH, which for a flag-only change is usually none at all. */
+static int fill_remote_meta(struct exec *x, struct boxrun *b, struct err *e)
+{
+	struct side_state *sd = &b->sd[SIDE_REMOTE];
+	struct store *st = x->s[SIDE_REMOTE];
+	if (sd->ls.full || !sd->ls.n || strcmp(st->ops->type, "imap") != 0)
+		return 0;
+	struct store_msg **want = mf_calloc(sd->ls.n, sizeof *want);
+	size_t n = 0;
+	for (size_t i = 0; i < sd->ls.n; i++) {
+		struct store_msg *m = &sd->ls.msgs[i];
+		if (m->idate < 0 && (b->keys_invalid[SIDE_REMOTE] ||
+				     !keyset_has(&b->paired[SIDE_REMOTE], m->key)))
+			want[n++] = m;
+	}
+	int rc = n ? imap_store_fill_meta(st, want, n, e) : 0;
+	free(want);
+	if (rc == 0 && n)
+		plan_msg_view(sd);
+	return rc;
+}
+
 /* After listing: are both listings deltas small enough that loading the
  * pairs they mention beats loading every pair? */
 static void choose_subset(struct boxrun *b)
@@ -1019,12 +1046,20 @@ struct change {
 	const struct plan_action *a;
 	char *sig;
 	int64_t intent_id;
+	struct journal_pair *pp; /* I4: the pair it updates, if any */
+	int64_t sort_id;
 };
 
 static int cmp_change(const void *pa, const void *pb)
 {
 	const struct change *a = pa, *b = pb;
 	return strcmp(a->sig, b->sig);
+}
+
+static int cmp_change_id(const void *pa, const void *pb)
+{
+	const struct change *a = pa, *b = pb;
+	return a->sort_id < b->sort_id ? -1 : a->sort_id > b->sort_id;
 }
 
 static char *change_sig(const struct plan_action *a)
@@ -1125,13 +1160,20 @@ static int do_changes(struct exec *x, struct boxrun *b, const struct plan *p, in
 		goto out;
 	flushed(x);
 
+	/* in pair id (row) order: each journal page is then read and written
+	 * once, not once per change it holds (a small page cache spills) */
+	for (size_t i = 0; i < n; i++) {
+		cv[i].pp = cv[i].a ? pair_of(b, cv[i].a) : NULL;
+		cv[i].sort_id = cv[i].pp ? cv[i].pp->id : 0;
+	}
+	qsort(cv, n, sizeof *cv, cmp_change_id);
 	if (jbegin(x) < 0) /* I4 */
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		const struct plan_action *a = cv[i].a;
 		if (!a)
 			continue;
-		struct journal_pair *pp = pair_of(b, a);
+		struct journal_pair *pp = cv[i].pp;
 		int r = 0;
 		if (op == PLAN_EXPUNGE) {
 			x->st->dir[side].expunged++;
@@ -1666,6 +1708,7 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 	for (int s = 0; s < 2; s++) {
 		struct store_since since;
 		since_of(&b, s, &since);
+		since.meta_later = s == SIDE_REMOTE; /* fill_remote_meta */
 		int delta = b.jb.complete && !b.keys_invalid[0] && !b.keys_invalid[1];
 		if (list_side(x, &b, s, delta ? &since : NULL, e) < 0)
 			goto out;
@@ -1676,7 +1719,7 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 		if (load_pairs(x, &b, e) < 0)
 			goto out;
 	}
-	if (compute_fps(x, &b, e) < 0)
+	if (fill_remote_meta(x, &b, e) < 0 || compute_fps(x, &b, e) < 0)
 		goto out;
 
 	struct plan_pair *pp = mf_calloc(b.npairs + 1, sizeof *pp);
@@ -2692,15 +2735,22 @@ int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
 	struct aide_open ao = { .fn = open_fn, .ctx = open_ctx };
 	pthread_t ath;
 	int athreaded = jobs_of(&x) > 1 && pthread_create(&ath, NULL, aide_run, &ao) == 0;
-	int orc = 0;
-	for (int s = 0; s < 2 && orc == 0; s++)
-		orc = open_fn(open_ctx, s, &x.s[s], e);
-	if (threaded)
-		pthread_join(th, NULL);
+	int orc = open_fn(open_ctx, SIDE_REMOTE, &x.s[SIDE_REMOTE], e);
 	if (athreaded) {
 		pthread_join(ath, NULL);
 		x.aide = ao.s; /* NULL when that login failed: no matter */
+		if (orc < 0 && x.aide) {
+			/* a server's connection limit may refuse either of two
+			 * logins made at once: the one that got in serves */
+			x.s[SIDE_REMOTE] = x.aide;
+			x.aide = NULL;
+			orc = 0;
+		}
 	}
+	if (orc == 0)
+		orc = open_fn(open_ctx, SIDE_LOCAL, &x.s[SIDE_LOCAL], e);
+	if (threaded)
+		pthread_join(th, NULL);
 	x.j = jo.j;
 	if (jo.rc < 0) {
 		/* the journal's error wins: it is why nothing can be synced */

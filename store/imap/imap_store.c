@@ -766,7 +766,7 @@ static int pre_take(struct imap_store *s, struct list_ctx *pre, const struct sto
 	size_t nu = 0;
 	if (l->n)
 		qsort(l->v, l->n, sizeof *l->v, cmp_msg_uid);
-	for (size_t i = 0; i < l->n; i++)
+	for (size_t i = 0; i < l->n && !since->meta_later; i++)
 		if (l->v[i].size == UINT64_MAX && l->v[i].uid < since->uidnext &&
 		    (!nu || uids[nu - 1] != l->v[i].uid))
 			uids[nu++] = l->v[i].uid;
@@ -787,6 +787,69 @@ static int pre_take(struct imap_store *s, struct list_ctx *pre, const struct sto
 		if (imap_uid_fetch(s->c, set.data, "UID FLAGS RFC822.SIZE INTERNALDATE MODSEQ", 0,
 				   0, &h, NULL, e) < 0)
 			rc = -1;
+	}
+	buf_release(&set);
+	free(uids);
+	return rc;
+}
+
+/* imap_store_fill_meta: RFC822.SIZE and INTERNALDATE into the listing's
+ * entries, found by UID among `want` (sorted by UID). */
+struct meta_ctx {
+	struct store_msg **want;
+	size_t n;
+};
+
+static int cmp_msgp_uid(const void *a, const void *b)
+{
+	const struct store_msg *x = *(struct store_msg *const *)a;
+	const struct store_msg *y = *(struct store_msg *const *)b;
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+static int meta_msg(void *ctx, const struct imap_fetch *f, const struct imap_response *r,
+		    struct err *e)
+{
+	struct meta_ctx *m = ctx;
+	(void)r;
+	(void)e;
+	if (!(f->present & IMAP_FETCH_UID))
+		return 0;
+	struct store_msg key = { .uid = f->uid }, *kp = &key;
+	struct store_msg **hit = bsearch(&kp, m->want, m->n, sizeof *m->want, cmp_msgp_uid);
+	if (!hit)
+		return 0; /* not asked for (an unsolicited update) */
+	if (f->present & IMAP_FETCH_SIZE)
+		(*hit)->size = f->rfc822_size;
+	if (f->present & IMAP_FETCH_IDATE)
+		(*hit)->idate = (int64_t)f->internaldate;
+	return 0;
+}
+
+int imap_store_fill_meta(struct store *st, struct store_msg **want, size_t n, struct err *e)
+{
+	struct imap_store *s = S(st);
+	if (n == 0)
+		return 0;
+	if (require_box(s, "fetch message sizes", e) < 0)
+		return -1;
+	qsort(want, n, sizeof *want, cmp_msgp_uid);
+	uint32_t *uids = mf_reallocarray(NULL, n, sizeof *uids);
+	for (size_t i = 0; i < n; i++)
+		uids[i] = want[i]->uid;
+	struct meta_ctx m = { want, n };
+	struct imap_fetch_handler h = { .msg = meta_msg, .ctx = &m };
+	struct buf set = BUF_INIT(UIDSET_MAX_LEN + 64);
+	int rc = 0;
+	for (size_t done = 0; done < n && rc == 0;) {
+		size_t used = 0;
+		buf_reset(&set);
+		if (imap_uidset_format(uids + done, n - done, UIDSET_MAX_LEN, &set, &used, e) < 0 ||
+		    used == 0 ||
+		    imap_uid_fetch(s->c, set.data, "UID RFC822.SIZE INTERNALDATE", 0, 0, &h, NULL,
+				   e) < 0)
+			rc = -1;
+		done += used;
 	}
 	buf_release(&set);
 	free(uids);

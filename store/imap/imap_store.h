@@ -126,6 +126,10 @@ size_t imap_store_refused_names(struct store *st, const char *const **v_r);
  * aide cannot answer is asked on st. */
 int imap_store_list_boxes_shared(struct store *st, struct store *aide,
 				 struct store_box **boxes_r, size_t *n_r, struct err *e);
+/* Size and internal date of listed messages of the open mailbox that a
+ * delta listed without them (store_since.meta_later: size 0, idate -1).
+ * Reorders `want` (pointers into the caller's listing). */
+int imap_store_fill_meta(struct store *st, struct store_msg **want, size_t n, struct err *e);
 /* Free the store of a forked child without a word to the server (no LOGOUT,
  * no TLS close_notify): the connection belongs to the parent process. */
 void imap_store_abandon(struct store *st);

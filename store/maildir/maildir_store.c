@@ -410,12 +410,13 @@ static int md_list_msgs(struct store *st, const struct store_since *since,
 	s->scanned = 1;
 	out->msgs = mf_calloc(s->scan.n ? s->scan.n : 1, sizeof *out->msgs);
 	out->full = 1;
+	/* Stat the unknown keys first, dropping the gone ones, so that the scan
+	 * is whole and sorted again before list_one looks keys up in it. */
 	size_t w = 0;
 	int rc = 0;
 	for (size_t i = 0; i < s->scan.n; i++) {
 		struct maildir_scan_ent *en = &s->scan.v[i];
-		int known = known_key(since, en->key);
-		if (names && !known && en->mtime < 0 && rc == 0) {
+		if (names && rc == 0 && en->mtime < 0 && !known_key(since, en->key)) {
 			int r = maildir_scan_stat(s->boxfd, &s->scan, en, e);
 			if (r <= 0) {
 				rc = r; /* -1: stop listing; the scan keeps the rest */
@@ -425,8 +426,6 @@ static int md_list_msgs(struct store *st, const struct store_since *since,
 			}
 		}
 		s->scan.v[w++] = *en;
-		if (rc == 0)
-			list_one(s, &s->scan.v[w - 1], known, &out->msgs[out->n++]);
 	}
 	s->scan.n = w;
 	s->list_stats += s->scan.nstat;
@@ -435,6 +434,9 @@ static int md_list_msgs(struct store *st, const struct store_since *since,
 		memset(out, 0, sizeof *out);
 		return -1;
 	}
+	for (size_t i = 0; i < s->scan.n; i++)
+		list_one(s, &s->scan.v[i], known_key(since, s->scan.v[i].key),
+			 &out->msgs[out->n++]);
 	return 0;
 }
 

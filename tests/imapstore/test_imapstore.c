@@ -607,7 +607,7 @@ static void t_qresync_expunge_only(void)
 	struct err e = { 0 };
 	CHECK_INT(s->ops->open_box(s, "INBOX", 0, &st, &e), 0);
 	CHECK_INT(s->ops->list_msgs(s, NULL, &l, &e), 0);
-	struct store_since since = { st.uidvalidity, st.highestmodseq, st.uidnext, "", NULL, 0, 0 };
+	struct store_since since = { st.uidvalidity, st.highestmodseq, st.uidnext, "", NULL, 0, 0, 0 };
 	CHECK(l.n >= 3);
 	uint32_t victim = l.n >= 3 ? l.msgs[2].uid : 0;
 	store_listing_free(&l);
