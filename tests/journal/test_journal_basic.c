@@ -139,6 +139,90 @@ static void test_boxes(struct journal *j)
 	CHECK_INT(e.cls, ERR_USAGE);
 }
 
+struct walked {
+	int n;
+	char base[4][64];
+};
+
+static int walk_one(void *ctx, const char *rkey, const char *lkey, const char *base)
+{
+	struct walked *w = ctx;
+	(void)rkey;
+	(void)lkey;
+	if (w->n < 4)
+		snprintf(w->base[w->n], sizeof w->base[0], "%s", base);
+	w->n++;
+	return 0;
+}
+
+/* journal_pair_set_base keeps the changed base beside the pair (v3): every
+ * reader sees it, a later journal_pair_put replaces it, deleting the pair
+ * (or its mailbox) drops it, and a missing pair is ERR_NOTFOUND. */
+static void test_pair_base(struct journal *j, const char *path)
+{
+	struct err e = { 0 };
+	int64_t box = add_box(j, "Base", "Base");
+	int64_t ids[3];
+	for (int i = 0; i < 3; i++) {
+		struct journal_pair p = { 0 };
+		char rk[16], lk[16];
+		snprintf(rk, sizeof rk, "%d", i + 1);
+		snprintf(lk, sizeof lk, "k%d", i);
+		p.box_id = box;
+		p.rkey = rk;
+		p.lkey = lk;
+		flagset_parse(&p.base, "\\Seen");
+		CHECK_INT(journal_pair_put(j, &p, &e), 0);
+		ids[i] = p.id;
+		flagset_free(&p.base);
+	}
+	struct flagset f;
+	flagset_init(&f);
+	flagset_parse(&f, "\\Flagged $Later");
+	CHECK_INT(journal_pair_set_base(j, ids[1], &f, &e), 0);
+	CHECK_INT(journal_pair_set_base(j, ids[1], &f, &e), 0); /* twice: one row */
+	CHECK_INT(journal_pair_set_base(j, ids[2] + 1000, &f, &e), -1);
+	CHECK_INT(e.cls, ERR_NOTFOUND);
+	CHECK_INT(jt_sql_int(path, "SELECT count(*) FROM pair_base"), 1);
+
+	struct journal_pair *v;
+	size_t n;
+	CHECK_INT(journal_pairs(j, box, &v, &n, &e), 0);
+	CHECK(n == 3 && flagset_equal(&v[1].base, &f) && v[0].base.sys == MF_SEEN &&
+	      !v[0].base.nkw);
+	journal_pairs_free(v, n);
+	const char *rk[] = { "2" };
+	CHECK_INT(journal_pairs_some(j, box, rk, 1, NULL, 0, &v, &n, &e), 0);
+	CHECK(n == 1 && flagset_equal(&v[0].base, &f));
+	journal_pairs_free(v, n);
+	CHECK_INT(journal_pairs_by_key(j, box, 1, "k1", &v, &n, &e), 0);
+	CHECK(n == 1 && flagset_equal(&v[0].base, &f));
+	struct walked w = { 0 };
+	CHECK_INT(journal_pairs_walk(j, box, walk_one, &w, &e), 0);
+	CHECK_INT(w.n, 3);
+	CHECK_STR(w.base[0], "\\Seen");
+	CHECK_STR(w.base[1], "\\Flagged $Later");
+
+	/* a full update of the pair wins over the kept base */
+	flagset_free(&v[0].base);
+	flagset_parse(&v[0].base, "\\Answered");
+	CHECK_INT(journal_pair_put(j, &v[0], &e), 0);
+	journal_pairs_free(v, n);
+	CHECK_INT(journal_pairs_by_key(j, box, 1, "k1", &v, &n, &e), 0);
+	CHECK(n == 1 && v[0].base.sys == MF_ANSWERED && !v[0].base.nkw);
+	journal_pairs_free(v, n);
+	CHECK_INT(jt_sql_int(path, "SELECT count(*) FROM pair_base"), 0);
+
+	/* deleting the pair, or its mailbox, takes its kept base along */
+	CHECK_INT(journal_pair_set_base(j, ids[0], &f, &e), 0);
+	CHECK_INT(journal_pair_set_base(j, ids[2], &f, &e), 0);
+	CHECK_INT(journal_pair_delete(j, ids[0], &e), 0);
+	CHECK_INT(jt_sql_int(path, "SELECT count(*) FROM pair_base"), 1);
+	CHECK_INT(journal_box_delete(j, box, &e), 0);
+	CHECK_INT(jt_sql_int(path, "SELECT count(*) FROM pair_base"), 0);
+	flagset_free(&f);
+}
+
 static void test_pairs(struct journal *j)
 {
 	struct err e = { 0 };
@@ -381,6 +465,7 @@ static void scenario_roundtrip(void)
 	test_pairs(j);
 	test_intents(j);
 	test_kw_overflow(j);
+	test_pair_base(j, path);
 	journal_close(&j);
 	CHECK(j == NULL);
 	journal_close(&j); /* NULL is fine */
