@@ -1332,6 +1332,25 @@ static void plan_msg_view(struct side_state *sd)
 	}
 }
 
+/* The plan holds what execution needs (its own copies of keys and flags):
+ * the plan views and, unless load_pairs still reads the delta keys from
+ * them (b->subset), the listings go before execution, so a large mailbox
+ * is not held as a listing, a plan view and a plan at once. */
+static void drop_plan_inputs(struct boxrun *b)
+{
+	for (int s = 0; s < 2; s++) {
+		struct side_state *sd = &b->sd[s];
+		free(sd->pm);
+		sd->pm = NULL;
+		if (!b->subset) {
+			int full = sd->ls.full;
+			store_listing_free(&sd->ls);
+			memset(&sd->ls, 0, sizeof sd->ls);
+			sd->ls.full = full;
+		}
+	}
+}
+
 static int load_jbox(struct exec *x, int64_t id, struct journal_box *out, struct err *e)
 {
 	struct journal_box *v = NULL;
@@ -1688,6 +1707,7 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 	};
 	int prc = plan_msgs(&in, &x->o->plan, &p);
 	free(pp);
+	drop_plan_inputs(&b);
 	if (prc < 0) {
 		err_set(e, ERR_PERM, "cannot plan mailbox '%s'", rname);
 		goto out;
@@ -1728,8 +1748,11 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 	for (int s = 0; s < 2; s++)
 		if (do_copies(x, &b, &p, s, e) < 0)
 			goto out;
-	/* copies made pairs, expunges dropped some: what follows needs them */
-	if ((has_op(&p, OP(PLAN_COPY) | OP(PLAN_EXPUNGE)) && load_pairs(x, &b, e) < 0) ||
+	/* copies made pairs, expunges dropped some: what follows needs them;
+	 * it needs only the plan's counts, so its actions go first */
+	int reload = has_op(&p, OP(PLAN_COPY) | OP(PLAN_EXPUNGE));
+	plan_release_actions(&p);
+	if ((reload && load_pairs(x, &b, e) < 0) ||
 	    overflow_save(x, &b, e) < 0)
 		goto out;
 	if (b.errors == 0)
