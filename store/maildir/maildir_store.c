@@ -196,8 +196,7 @@ static int open_msg(struct md_store *s, const char *key, int *fd_r, struct maild
 			if (en && strcmp(en->name, name) != 0) {
 				free(en->name);
 				en->name = name;
-				en->in_new = in_new;
-				en->p = *p_r;
+				en->in_new = (uint16_t)in_new;
 			} else {
 				free(name);
 			}
@@ -293,14 +292,15 @@ static void name_flags(struct md_store *s, const char *key, const struct maildir
 
 static int key_cmp(const void *a, const void *b)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
+	const struct maildir_scan_ent *en = a;
+	return maildir_scan_ent_keycmp(en, *(const char *const *)b);
 }
 
-static int known_key(const struct store_since *since, const char *key)
+static int known_key(const struct store_since *since, const struct maildir_scan_ent *en)
 {
 	return since && (since->flags_only ||
 			 (since->known && since->nknown &&
-			  bsearch(&key, since->known, since->nknown, sizeof *since->known, key_cmp)));
+			  bsearch(en, since->known, since->nknown, sizeof *since->known, key_cmp)));
 }
 
 /* Fill m from the scan entry: flags from the name; for a key the caller
@@ -309,11 +309,13 @@ static int known_key(const struct store_since *since, const char *key)
 static void list_one(struct md_store *s, const struct maildir_scan_ent *en, int known,
 		     struct store_msg *m)
 {
-	m->key = mf_strdup(en->key);
-	name_flags(s, en->key, &en->p, &m->flags);
-	m->size = en->p.has_w ? en->p.w : 0;
+	struct maildir_name p;
+	maildir_name_parse(en->name, &p);
+	m->key = maildir_scan_ent_key(en);
+	name_flags(s, m->key, &p, &m->flags);
+	m->size = p.has_w ? p.w : 0;
 	m->idate = known ? -1 : en->mtime;
-	if (known || (en->p.has_w && en->mtime > 0))
+	if (known || (p.has_w && en->mtime > 0))
 		return;
 	/* Foreign file without W=, or a bogus mtime: read it. */
 	int fd;
@@ -321,7 +323,7 @@ static void list_one(struct md_store *s, const struct maildir_scan_ent *en, int 
 	if (open_msg(s, m->key, &fd, &p2, NULL) != 1)
 		return;
 	s->list_reads++;
-	if (!en->p.has_w)
+	if (!p.has_w)
 		crlf_size(fd, &m->size, NULL);
 	if (en->mtime <= 0)
 		m->idate = date_from_header(fd);
@@ -355,12 +357,11 @@ static int md_list_msgs(struct store *st, const struct store_since *since,
 	int rc = 0;
 	for (size_t i = 0; i < s->scan.n; i++) {
 		struct maildir_scan_ent *en = &s->scan.v[i];
-		int known = known_key(since, en->key);
+		int known = known_key(since, en);
 		if (names && !known && en->mtime < 0 && rc == 0) {
 			int r = maildir_scan_stat(s->boxfd, &s->scan, en, e);
 			if (r <= 0) {
 				rc = r; /* -1: stop listing; the scan keeps the rest */
-				free(en->key);
 				free(en->name);
 				continue;
 			}
@@ -526,7 +527,6 @@ static int reflag_one(struct md_store *s, const char *key, unsigned add_sys, uns
 				free(en->name);
 				en->name = mf_strdup(to.data + 4);
 				en->in_new = 0;
-				maildir_name_parse(en->name, &en->p);
 			}
 		}
 		buf_release(&from);
