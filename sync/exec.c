@@ -340,7 +340,21 @@ struct side_state {
 	struct store_box_state st;
 	struct store_listing ls;
 	struct plan_msg *pm;      /* plan view of ls.msgs */
+	size_t npm;
+	int pm_owns;              /* pm holds the listed keys and flags (ls.msgs is gone) */
 };
+
+static void pm_free(struct side_state *sd)
+{
+	for (size_t i = 0; sd->pm_owns && i < sd->npm; i++) {
+		free((char *)sd->pm[i].key);
+		flagset_free(&sd->pm[i].flags);
+	}
+	free(sd->pm);
+	sd->pm = NULL;
+	sd->npm = 0;
+	sd->pm_owns = 0;
+}
 
 struct boxrun {
 	struct journal_box jb;
@@ -359,8 +373,7 @@ static void boxrun_free(struct boxrun *b)
 	journal_box_free(&b->jb);
 	for (int s = 0; s < 2; s++) {
 		store_listing_free(&b->sd[s].ls);
-		free(b->sd[s].pm);
-		b->sd[s].pm = NULL;
+		pm_free(&b->sd[s]);
 		keyset_free(&b->paired[s]);
 	}
 	journal_pairs_free(b->pairs, b->npairs);
@@ -1322,8 +1335,9 @@ out:
 /* The plan view of listed messages [from, from + n). */
 static void plan_msg_view(struct side_state *sd, size_t from, size_t n)
 {
-	free(sd->pm);
+	pm_free(sd);
 	sd->pm = mf_calloc(n + 1, sizeof *sd->pm);
+	sd->npm = n;
 	for (size_t i = 0; i < n; i++) {
 		const struct store_msg *m = &sd->ls.msgs[from + i];
 		sd->pm[i].key = m->key;
@@ -1341,8 +1355,7 @@ static void drop_plan_inputs(struct boxrun *b)
 {
 	for (int s = 0; s < 2; s++) {
 		struct side_state *sd = &b->sd[s];
-		free(sd->pm);
-		sd->pm = NULL;
+		pm_free(sd);
 		if (!b->subset) {
 			int full = sd->ls.full;
 			store_listing_free(&sd->ls);
@@ -1350,6 +1363,63 @@ static void drop_plan_inputs(struct boxrun *b)
 			sd->ls.full = full;
 		}
 	}
+}
+
+/* Before planning a full listing: the plan view takes over its keys and
+ * flags and the listing's array goes (nothing reads it from here on; a
+ * subset run keeps its small delta listings for load_pairs). */
+static void listing_to_view(struct boxrun *b)
+{
+	for (int s = 0; s < 2 && !b->subset; s++) {
+		struct side_state *sd = &b->sd[s];
+		if (!sd->pm || sd->pm_owns || sd->npm != sd->ls.n)
+			continue;
+		free(sd->ls.msgs);
+		sd->ls.msgs = NULL;
+		sd->ls.n = 0;
+		sd->pm_owns = 1;
+	}
+}
+
+/* The planner's copy of the pairs takes their strings and flag sets while
+ * it plans, and the journal_pair array goes meanwhile (a mailbox's worth of
+ * pairs is not held twice); pairs_take_back rebuilds it, same order, same
+ * strings (the keysets point at them). */
+static struct plan_pair *pairs_lend(struct boxrun *b)
+{
+	struct plan_pair *pp = mf_calloc(b->npairs + 1, sizeof *pp);
+	for (size_t i = 0; i < b->npairs; i++) {
+		const struct journal_pair *q = &b->pairs[i];
+		pp[i].id = q->id;
+		pp[i].rkey = q->rkey;
+		pp[i].lkey = q->lkey;
+		pp[i].base = q->base;
+		pp[i].size = q->size;
+		pp[i].idate = q->idate;
+		pp[i].has_fp = q->has_fp;
+		memcpy(pp[i].fp, q->fp, 32);
+	}
+	free(b->pairs);
+	b->pairs = NULL;
+	return pp;
+}
+
+static void pairs_take_back(struct boxrun *b, struct plan_pair *pp)
+{
+	b->pairs = mf_calloc(b->npairs + 1, sizeof *b->pairs);
+	for (size_t i = 0; i < b->npairs; i++) {
+		struct journal_pair *q = &b->pairs[i];
+		q->id = pp[i].id;
+		q->box_id = b->jb.id;
+		q->rkey = (char *)pp[i].rkey;
+		q->lkey = (char *)pp[i].lkey;
+		q->base = pp[i].base;
+		q->size = pp[i].size;
+		q->idate = pp[i].idate;
+		q->has_fp = pp[i].has_fp;
+		memcpy(q->fp, pp[i].fp, 32);
+	}
+	free(pp);
 }
 
 static int load_jbox(struct exec *x, int64_t id, struct journal_box *out, struct err *e)
@@ -1626,7 +1696,7 @@ static int wrote_local(const struct plan *p)
  * the whole mailbox (a plan action alone is ~200 bytes). A slice that
  * fails leaves pairs for what it copied; the retry is then an ordinary
  * sync. Not in a dry run, whose output is one plan per mailbox. */
-#define SLICE_MSGS 2048
+#define SLICE_MSGS 2000 /* four batches of DEF_BATCH_MSGS */
 
 static int sliceable(const struct exec *x, const struct boxrun *b)
 {
@@ -1666,26 +1736,17 @@ static int plan_and_run(struct exec *x, struct boxrun *b, const char *rname, int
 {
 	if (sliced)
 		plan_msg_view(&b->sd[SIDE_REMOTE], from, len);
-	struct plan_pair *pp = mf_calloc(b->npairs + 1, sizeof *pp);
-	for (size_t i = 0; i < b->npairs; i++) {
-		const struct journal_pair *q = &b->pairs[i];
-		pp[i].id = q->id;
-		pp[i].rkey = q->rkey;
-		pp[i].lkey = q->lkey;
-		pp[i].base = q->base;
-		pp[i].size = q->size;
-		pp[i].idate = q->idate;
-		pp[i].has_fp = q->has_fp;
-		memcpy(pp[i].fp, q->fp, 32);
-	}
+	else
+		listing_to_view(b);
+	struct plan_pair *pp = pairs_lend(b);
 	struct plan_msgs_input in = {
 		.remote = b->sd[SIDE_REMOTE].pm,
-		.nremote = sliced ? len : b->sd[SIDE_REMOTE].ls.n,
+		.nremote = b->sd[SIDE_REMOTE].npm,
 		.remote_full = b->sd[SIDE_REMOTE].ls.full,
 		.remote_vanished = (const char *const *)b->sd[SIDE_REMOTE].ls.vanished,
 		.nremote_vanished = b->sd[SIDE_REMOTE].ls.nvanished,
 		.local = b->sd[SIDE_LOCAL].pm,
-		.nlocal = sliced ? 0 : b->sd[SIDE_LOCAL].ls.n,
+		.nlocal = sliced ? 0 : b->sd[SIDE_LOCAL].npm,
 		.local_full = b->sd[SIDE_LOCAL].ls.full,
 		.local_vanished = (const char *const *)b->sd[SIDE_LOCAL].ls.vanished,
 		.nlocal_vanished = b->sd[SIDE_LOCAL].ls.nvanished,
@@ -1697,9 +1758,9 @@ static int plan_and_run(struct exec *x, struct boxrun *b, const char *rname, int
 		.local_keys_invalid = b->keys_invalid[SIDE_LOCAL],
 	};
 	int prc = plan_msgs(&in, &x->o->plan, p);
-	free(pp);
 	if (!sliced)
 		drop_plan_inputs(b);
+	pairs_take_back(b, pp);
 	if (prc < 0)
 		return err_set(e, ERR_PERM, "cannot plan mailbox '%s'", rname);
 	count_skips(x, p);
@@ -1734,6 +1795,20 @@ static int plan_and_run(struct exec *x, struct boxrun *b, const char *rname, int
 		if (do_copies(x, b, p, s, e) < 0)
 			return -1;
 	return 0;
+}
+
+/* After carrying a plan out, are the pairs worth reloading (every one of
+ * them: a mailbox's worth after an initial sync)? Only learn_own_changes
+ * (remote writes) and overflow_save (keywords a Maildir folder could not
+ * hold) read them. */
+static int tail_needs_pairs(struct exec *x, const struct plan *p)
+{
+	const struct plan_counts *c = &p->counts;
+	struct store *l = x->s[SIDE_LOCAL];
+	if (c->copy[SIDE_REMOTE] || c->flags[SIDE_REMOTE] || c->mark_deleted[SIDE_REMOTE] ||
+	    c->expunge[SIDE_REMOTE])
+		return 1;
+	return is_maildir(l) && maildir_store_kw_overflow_count(l) > 0;
 }
 
 static int sync_pair_once(struct exec *x, const char *rname, const char *lname, int64_t jid,
@@ -1828,7 +1903,7 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 	p.counts = total;
 	for (int s = 0; s < 2; s++)
 		p.need_full[s] = need_full[s];
-	if ((reload && load_pairs(x, &b, e) < 0) ||
+	if ((reload && tail_needs_pairs(x, &p) && load_pairs(x, &b, e) < 0) ||
 	    overflow_save(x, &b, e) < 0)
 		goto out;
 	if (b.errors == 0)

@@ -92,6 +92,11 @@ size_t maildir_store_kw_overflow(struct store *st, const char *key, struct flags
 	return o->kws.nkw;
 }
 
+size_t maildir_store_kw_overflow_count(struct store *st)
+{
+	return ((struct md_store *)st)->novf;
+}
+
 unsigned long maildir_store_list_stats(struct store *st)
 {
 	struct md_store *s = (struct md_store *)st;
