@@ -1381,45 +1381,49 @@ static void listing_to_view(struct boxrun *b)
 	}
 }
 
-/* The planner's copy of the pairs takes their strings and flag sets while
- * it plans, and the journal_pair array goes meanwhile (a mailbox's worth of
- * pairs is not held twice); pairs_take_back rebuilds it, same order, same
- * strings (the keysets point at them). */
+/* While planning, the pairs are the planner's plan_pairs, converted in
+ * place with their strings and flag sets (a mailbox's worth of pairs is
+ * never held twice); pairs_take_back converts them back, same order, same
+ * strings (the keysets point at them). In place works because a plan_pair
+ * is no larger than a journal_pair: going up, entry i is written over
+ * journal pairs <= i only (each read whole first); coming back, going
+ * down, over plan pairs >= i only. */
+_Static_assert(sizeof(struct plan_pair) <= sizeof(struct journal_pair),
+	       "plan_pair must fit in a journal_pair for the in-place conversion");
+
 static struct plan_pair *pairs_lend(struct boxrun *b)
 {
-	struct plan_pair *pp = mf_calloc(b->npairs + 1, sizeof *pp);
-	for (size_t i = 0; i < b->npairs; i++) {
-		const struct journal_pair *q = &b->pairs[i];
-		pp[i].id = q->id;
-		pp[i].rkey = q->rkey;
-		pp[i].lkey = q->lkey;
-		pp[i].base = q->base;
-		pp[i].size = q->size;
-		pp[i].idate = q->idate;
-		pp[i].has_fp = q->has_fp;
-		memcpy(pp[i].fp, q->fp, 32);
-	}
-	free(b->pairs);
+	char *mem = (char *)b->pairs;
+	size_t n = b->npairs;
 	b->pairs = NULL;
-	return pp;
+	if (!mem)
+		return mf_calloc(1, sizeof(struct plan_pair));
+	for (size_t i = 0; i < n; i++) {
+		struct journal_pair q;
+		memcpy(&q, mem + i * sizeof q, sizeof q);
+		struct plan_pair p = { .id = q.id, .rkey = q.rkey, .lkey = q.lkey, .base = q.base,
+				       .size = q.size, .idate = q.idate, .has_fp = q.has_fp };
+		memcpy(p.fp, q.fp, sizeof p.fp);
+		memcpy(mem + i * sizeof p, &p, sizeof p);
+	}
+	return (struct plan_pair *)(void *)mf_reallocarray(mem, n ? n : 1,
+							   sizeof(struct plan_pair));
 }
 
 static void pairs_take_back(struct boxrun *b, struct plan_pair *pp)
 {
-	b->pairs = mf_calloc(b->npairs + 1, sizeof *b->pairs);
-	for (size_t i = 0; i < b->npairs; i++) {
-		struct journal_pair *q = &b->pairs[i];
-		q->id = pp[i].id;
-		q->box_id = b->jb.id;
-		q->rkey = (char *)pp[i].rkey;
-		q->lkey = (char *)pp[i].lkey;
-		q->base = pp[i].base;
-		q->size = pp[i].size;
-		q->idate = pp[i].idate;
-		q->has_fp = pp[i].has_fp;
-		memcpy(q->fp, pp[i].fp, 32);
+	size_t n = b->npairs;
+	char *mem = mf_reallocarray(pp, n ? n : 1, sizeof(struct journal_pair));
+	for (size_t i = n; i-- > 0;) {
+		struct plan_pair p;
+		memcpy(&p, mem + i * sizeof p, sizeof p);
+		struct journal_pair q = { .id = p.id, .box_id = b->jb.id, .rkey = (char *)p.rkey,
+					  .lkey = (char *)p.lkey, .base = p.base, .size = p.size,
+					  .idate = p.idate, .has_fp = p.has_fp };
+		memcpy(q.fp, p.fp, sizeof q.fp);
+		memcpy(mem + i * sizeof q, &q, sizeof q);
 	}
-	free(pp);
+	b->pairs = (struct journal_pair *)(void *)mem;
 }
 
 static int load_jbox(struct exec *x, int64_t id, struct journal_box *out, struct err *e)

@@ -95,6 +95,11 @@
 
 enum pstate { PS_NONE = 0, PS_PRESENT, PS_GONE };
 
+struct keyidx {
+	const char *key;
+	size_t i;
+};
+
 struct side {
 	const struct plan_msg *m;
 	size_t n;
@@ -102,18 +107,18 @@ struct side {
 	int invalid;
 	int writable;
 	int expunge;              /* expunge allowed and side writable */
-	size_t *byk;              /* indices of m, sorted by key */
+	struct keyidx *byk;       /* keys of m with their indices, sorted by key */
 	const char **van;         /* vanished keys, sorted */
 	size_t nvan;
 	unsigned char *claimed;   /* per m: belongs to a pair */
 };
 
-struct pst {                       /* one journal pair, during planning */
-	enum pstate st[2];
+struct pst {                       /* one journal pair, during planning (one per pair: small) */
 	const struct plan_msg *msg[2]; /* PRESENT: listed message, or NULL = base */
 	const char *key[2];            /* current key per side (after rekey) */
-	int stale[2];                  /* GONE because keys invalid and unmatched */
-	int rekey;                     /* emit PLAN_REKEY */
+	unsigned char st[2];           /* enum pstate */
+	unsigned char stale[2];        /* GONE because keys invalid and unmatched */
+	unsigned char rekey;           /* emit PLAN_REKEY */
 };
 
 struct ctx {
@@ -285,11 +290,6 @@ static void emit_simple(struct ctx *c, enum plan_op op, const struct plan_pair *
 
 /* ------------------------------------------------------------ lookups */
 
-struct keyidx {
-	const char *key;
-	size_t i;
-};
-
 static int cmp_keyidx(const void *a, const void *b)
 {
 	const struct keyidx *x = a, *y = b;
@@ -307,11 +307,11 @@ static long find_key(const struct side *sd, const char *key)
 	size_t lo = 0, hi = sd->n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int r = strcmp(sd->m[sd->byk[mid]].key, key);
+		int r = strcmp(sd->byk[mid].key, key);
 		if (r == 0) {
-			while (mid > 0 && strcmp(sd->m[sd->byk[mid - 1]].key, key) == 0)
+			while (mid > 0 && strcmp(sd->byk[mid - 1].key, key) == 0)
 				mid--; /* the first of a key listed twice */
-			return (long)sd->byk[mid];
+			return (long)sd->byk[mid].i;
 		}
 		if (r < 0)
 			lo = mid + 1;
@@ -337,17 +337,14 @@ static void side_init(struct side *sd, const struct plan_msg *m, size_t n, int f
 	for (size_t i = 0; i < n; i++)
 		ki[i] = (struct keyidx){ m[i].key, i };
 	qsort(ki, n, sizeof *ki, cmp_keyidx);
-	sd->byk = mf_reallocarray(NULL, n ? n : 1, sizeof *sd->byk);
-	for (size_t i = 0; i < n; i++)
-		sd->byk[i] = ki[i].i;
-	free(ki);
+	sd->byk = ki;
 	sd->claimed = mf_calloc(n ? n : 1, 1);
 	/* a key listed twice (two Maildir files with one unique name): only
 	 * the first counts; the other is never taken for a new message, which
 	 * would be copied again on every run */
 	for (size_t i = 1; i < n; i++)
-		if (strcmp(m[sd->byk[i]].key, m[sd->byk[i - 1]].key) == 0)
-			sd->claimed[sd->byk[i]] = 1;
+		if (strcmp(ki[i].key, ki[i - 1].key) == 0)
+			sd->claimed[ki[i].i] = 1;
 	sd->nvan = nvan;
 	sd->van = mf_reallocarray(NULL, nvan ? nvan : 1, sizeof *sd->van);
 	for (size_t i = 0; i < nvan; i++)
@@ -719,7 +716,7 @@ static void plan_pair(struct ctx *c, size_t i)
 	const struct plan_pair *pr = &c->in->pairs[i];
 	struct pst *p = &c->ps[i];
 	const char *rk = p->key[0], *lk = p->key[1];
-	enum pstate r = p->st[0], l = p->st[1];
+	enum pstate r = (enum pstate)p->st[0], l = (enum pstate)p->st[1];
 
 	if (p->rekey)
 		emit_simple(c, PLAN_REKEY, pr, rk, lk, NULL,
@@ -951,8 +948,8 @@ int plan_msgs(const struct plan_msgs_input *in, const struct plan_opts *o,
 			plan_pair(&c, i);
 		for (int s = 0; s < 2; s++)
 			for (size_t i = 0; i < c.sd[s].n; i++) {
-				const struct plan_msg *m = &c.sd[s].m[c.sd[s].byk[i]];
-				if (!c.sd[s].claimed[c.sd[s].byk[i]])
+				const struct plan_msg *m = &c.sd[s].m[c.sd[s].byk[i].i];
+				if (!c.sd[s].claimed[c.sd[s].byk[i].i])
 					plan_new(&c, s, m, &m->flags, m->key, NULL);
 			}
 		order_and_count(out);
