@@ -351,7 +351,21 @@ struct side_state {
 	struct store_box_state st;
 	struct store_listing ls;
 	struct plan_msg *pm;      /* plan view of ls.msgs */
+	size_t npm;
+	int pm_owns;              /* pm holds the listed keys and flags (ls.msgs is gone) */
 };
+
+static void pm_free(struct side_state *sd)
+{
+	for (size_t i = 0; sd->pm_owns && i < sd->npm; i++) {
+		free((char *)sd->pm[i].key);
+		flagset_free(&sd->pm[i].flags);
+	}
+	free(sd->pm);
+	sd->pm = NULL;
+	sd->npm = 0;
+	sd->pm_owns = 0;
+}
 
 struct boxrun {
 	struct journal_box jb;
@@ -370,8 +384,7 @@ static void boxrun_free(struct boxrun *b)
 	journal_box_free(&b->jb);
 	for (int s = 0; s < 2; s++) {
 		store_listing_free(&b->sd[s].ls);
-		free(b->sd[s].pm);
-		b->sd[s].pm = NULL;
+		pm_free(&b->sd[s]);
 		keyset_free(&b->paired[s]);
 	}
 	journal_pairs_free(b->pairs, b->npairs);
@@ -471,12 +484,11 @@ static int load_pairs(struct exec *x, struct boxrun *b, struct err *e)
 	return 0;
 }
 
-static void plan_msg_view(struct side_state *sd);
-
 /* A remote delta listed with store_since.meta_later leaves the size and
  * internal date of old messages unknown (idate -1): the paired ones never
  * need them, the others (copy filters, fingerprints) get them by one
- * UID FETCH, which for a flag-only change is usually none at all. */
+ * UID FETCH, which for a flag-only change is usually none at all. Before
+ * the plan views are made of the listing. */
 static int fill_remote_meta(struct exec *x, struct boxrun *b, struct err *e)
 {
 	struct side_state *sd = &b->sd[SIDE_REMOTE];
@@ -493,8 +505,6 @@ static int fill_remote_meta(struct exec *x, struct boxrun *b, struct err *e)
 	}
 	int rc = n ? imap_store_fill_meta(st, want, n, e) : 0;
 	free(want);
-	if (rc == 0 && n)
-		plan_msg_view(sd);
 	return rc;
 }
 
@@ -1386,17 +1396,98 @@ out:
 
 /* ------------------------------------------------------------ one mailbox pair */
 
-static void plan_msg_view(struct side_state *sd)
+/* The plan view of listed messages [from, from + n). */
+static void plan_msg_view(struct side_state *sd, size_t from, size_t n)
 {
-	free(sd->pm);
-	sd->pm = mf_calloc(sd->ls.n + 1, sizeof *sd->pm);
-	for (size_t i = 0; i < sd->ls.n; i++) {
-		const struct store_msg *m = &sd->ls.msgs[i];
+	pm_free(sd);
+	sd->pm = mf_calloc(n + 1, sizeof *sd->pm);
+	sd->npm = n;
+	for (size_t i = 0; i < n; i++) {
+		const struct store_msg *m = &sd->ls.msgs[from + i];
 		sd->pm[i].key = m->key;
 		sd->pm[i].flags = m->flags;
 		sd->pm[i].size = m->size;
 		sd->pm[i].idate = m->idate;
 	}
+}
+
+/* The plan holds what execution needs (its own copies of keys and flags):
+ * the plan views and, unless load_pairs still reads the delta keys from
+ * them (b->subset), the listings go before execution, so a large mailbox
+ * is not held as a listing, a plan view and a plan at once. */
+static void drop_plan_inputs(struct boxrun *b)
+{
+	for (int s = 0; s < 2; s++) {
+		struct side_state *sd = &b->sd[s];
+		pm_free(sd);
+		if (!b->subset) {
+			int full = sd->ls.full;
+			store_listing_free(&sd->ls);
+			memset(&sd->ls, 0, sizeof sd->ls);
+			sd->ls.full = full;
+		}
+	}
+}
+
+/* Before planning a full listing: the plan view takes over its keys and
+ * flags and the listing's array goes (nothing reads it from here on; a
+ * subset run keeps its small delta listings for load_pairs). */
+static void listing_to_view(struct boxrun *b)
+{
+	for (int s = 0; s < 2 && !b->subset; s++) {
+		struct side_state *sd = &b->sd[s];
+		if (!sd->pm || sd->pm_owns || sd->npm != sd->ls.n)
+			continue;
+		free(sd->ls.msgs);
+		sd->ls.msgs = NULL;
+		sd->ls.n = 0;
+		sd->pm_owns = 1;
+	}
+}
+
+/* While planning, the pairs are the planner's plan_pairs, converted in
+ * place with their strings and flag sets (a mailbox's worth of pairs is
+ * never held twice); pairs_take_back converts them back, same order, same
+ * strings (the keysets point at them). In place works because a plan_pair
+ * is no larger than a journal_pair: going up, entry i is written over
+ * journal pairs <= i only (each read whole first); coming back, going
+ * down, over plan pairs >= i only. */
+_Static_assert(sizeof(struct plan_pair) <= sizeof(struct journal_pair),
+	       "plan_pair must fit in a journal_pair for the in-place conversion");
+
+static struct plan_pair *pairs_lend(struct boxrun *b)
+{
+	char *mem = (char *)b->pairs;
+	size_t n = b->npairs;
+	b->pairs = NULL;
+	if (!mem)
+		return mf_calloc(1, sizeof(struct plan_pair));
+	for (size_t i = 0; i < n; i++) {
+		struct journal_pair q;
+		memcpy(&q, mem + i * sizeof q, sizeof q);
+		struct plan_pair p = { .id = q.id, .rkey = q.rkey, .lkey = q.lkey, .base = q.base,
+				       .size = q.size, .idate = q.idate, .has_fp = q.has_fp };
+		memcpy(p.fp, q.fp, sizeof p.fp);
+		memcpy(mem + i * sizeof p, &p, sizeof p);
+	}
+	return (struct plan_pair *)(void *)mf_reallocarray(mem, n ? n : 1,
+							   sizeof(struct plan_pair));
+}
+
+static void pairs_take_back(struct boxrun *b, struct plan_pair *pp)
+{
+	size_t n = b->npairs;
+	char *mem = mf_reallocarray(pp, n ? n : 1, sizeof(struct journal_pair));
+	for (size_t i = n; i-- > 0;) {
+		struct plan_pair p;
+		memcpy(&p, mem + i * sizeof p, sizeof p);
+		struct journal_pair q = { .id = p.id, .box_id = b->jb.id, .rkey = (char *)p.rkey,
+					  .lkey = (char *)p.lkey, .base = p.base, .size = p.size,
+					  .idate = p.idate, .has_fp = p.has_fp };
+		memcpy(q.fp, p.fp, sizeof q.fp);
+		memcpy(mem + i * sizeof q, &q, sizeof q);
+	}
+	b->pairs = (struct journal_pair *)(void *)mem;
 }
 
 static int load_jbox(struct exec *x, int64_t id, struct journal_box *out, struct err *e)
@@ -1663,6 +1754,127 @@ static int wrote_local(const struct plan *p)
 	       c->expunge[SIDE_LOCAL];
 }
 
+/* An initial sync (nothing paired, the local side empty) plans every
+ * remote message on its own: a large mailbox is planned and carried out in
+ * slices of its listing, so that neither the plan nor its views ever hold
+ * the whole mailbox (a plan action alone is ~200 bytes). A slice that
+ * fails leaves pairs for what it copied; the retry is then an ordinary
+ * sync. Not in a dry run, whose output is one plan per mailbox. */
+#define SLICE_MSGS 2000 /* four batches of DEF_BATCH_MSGS */
+
+static int sliceable(const struct exec *x, const struct boxrun *b)
+{
+	const struct side_state *r = &b->sd[SIDE_REMOTE], *l = &b->sd[SIDE_LOCAL];
+	return !x->o->dry_run && !b->npairs && !b->pair_count && !b->keys_invalid[0] &&
+	       !b->keys_invalid[1] && r->ls.full && !r->ls.nvanished && l->ls.full &&
+	       !l->ls.n && !l->ls.nvanished && r->ls.n > SLICE_MSGS;
+}
+
+/* A slice is done: its messages' keys and flags go (the listing stays
+ * until the last slice). */
+static void drop_slice(struct side_state *sd, size_t from, size_t len)
+{
+	for (size_t i = from; i < from + len; i++)
+		store_msg_free(&sd->ls.msgs[i]);
+}
+
+static void add_counts(struct plan_counts *t, const struct plan_counts *c)
+{
+	for (int s = 0; s < 2; s++) {
+		t->copy[s] += c->copy[s];
+		t->flags[s] += c->flags[s];
+		t->mark_deleted[s] += c->mark_deleted[s];
+		t->expunge[s] += c->expunge[s];
+		t->bytes[s] += c->bytes[s];
+	}
+	t->paired += c->paired;
+	t->skipped += c->skipped;
+	t->rekeyed += c->rekeyed;
+}
+
+/* Plan remote messages [from, from + len) (all of both listings when not
+ * sliced) and carry the plan out. -1 error, 0 done, 1 a dry run (printed,
+ * nothing carried out). */
+static int plan_and_run(struct exec *x, struct boxrun *b, const char *rname, int sliced,
+			size_t from, size_t len, struct plan *p, struct err *e)
+{
+	if (sliced)
+		plan_msg_view(&b->sd[SIDE_REMOTE], from, len);
+	else
+		listing_to_view(b);
+	struct plan_pair *pp = pairs_lend(b);
+	struct plan_msgs_input in = {
+		.remote = b->sd[SIDE_REMOTE].pm,
+		.nremote = b->sd[SIDE_REMOTE].npm,
+		.remote_full = b->sd[SIDE_REMOTE].ls.full,
+		.remote_vanished = (const char *const *)b->sd[SIDE_REMOTE].ls.vanished,
+		.nremote_vanished = b->sd[SIDE_REMOTE].ls.nvanished,
+		.local = b->sd[SIDE_LOCAL].pm,
+		.nlocal = sliced ? 0 : b->sd[SIDE_LOCAL].npm,
+		.local_full = b->sd[SIDE_LOCAL].ls.full,
+		.local_vanished = (const char *const *)b->sd[SIDE_LOCAL].ls.vanished,
+		.nlocal_vanished = b->sd[SIDE_LOCAL].ls.nvanished,
+		/* none when sliced: the pairs earlier slices made name messages
+		 * outside this one, which a full listing would call gone */
+		.pairs = pp,
+		.npairs = sliced ? 0 : b->npairs,
+		.remote_keys_invalid = b->keys_invalid[SIDE_REMOTE],
+		.local_keys_invalid = b->keys_invalid[SIDE_LOCAL],
+	};
+	int prc = plan_msgs(&in, &x->o->plan, p);
+	if (!sliced)
+		drop_plan_inputs(b);
+	pairs_take_back(b, pp);
+	if (prc < 0)
+		return err_set(e, ERR_PERM, "cannot plan mailbox '%s'", rname);
+	count_skips(x, p);
+	if (p->alert) {
+		xlog(x, EXEC_LOG_ERROR, "%s: not synced: %s", rname, p->alert);
+		b->errors++;
+	}
+	if (x->o->dry_run) {
+		struct buf out = BUF_INIT(BUF_MAX_DEFAULT);
+		if (plan_format(p, rname, x->o->verbose, &out) == 0 && out.len)
+			xlog(x, EXEC_LOG_PLAN, "%.*s", (int)(out.len && out.data[out.len - 1] == '\n' ?
+							 out.len - 1 : out.len), out.data);
+		buf_release(&out);
+		count_plan(x, p);
+		return 1;
+	}
+	if (p->n)
+		xlog(x, EXEC_LOG_PROGRESS, "%s: %zu down, %zu up, %zu+%zu flag changes", rname,
+		     p->counts.copy[SIDE_LOCAL], p->counts.copy[SIDE_REMOTE],
+		     p->counts.flags[SIDE_LOCAL], p->counts.flags[SIDE_REMOTE]);
+
+	if (do_journal_only(x, b, p, e) < 0 ||
+	    (has_op(p, OP(PLAN_PAIR) | OP(PLAN_REKEY) | OP(PLAN_BASE) | OP(PLAN_UNPAIR)) &&
+	     load_pairs(x, b, e) < 0))
+		return -1;
+	static const enum plan_op order[] = { PLAN_EXPUNGE, PLAN_FLAGS, PLAN_MARK_DELETED };
+	for (size_t k = 0; k < sizeof order / sizeof order[0]; k++)
+		for (int s = 0; s < 2; s++)
+			if (do_changes(x, b, p, s, order[k], e) < 0)
+				return -1;
+	for (int s = 0; s < 2; s++)
+		if (do_copies(x, b, p, s, e) < 0)
+			return -1;
+	return 0;
+}
+
+/* After carrying a plan out, are the pairs worth reloading (every one of
+ * them: a mailbox's worth after an initial sync)? Only learn_own_changes
+ * (remote writes) and overflow_save (keywords a Maildir folder could not
+ * hold) read them. */
+static int tail_needs_pairs(struct exec *x, const struct plan *p)
+{
+	const struct plan_counts *c = &p->counts;
+	struct store *l = x->s[SIDE_LOCAL];
+	if (c->copy[SIDE_REMOTE] || c->flags[SIDE_REMOTE] || c->mark_deleted[SIDE_REMOTE] ||
+	    c->expunge[SIDE_REMOTE])
+		return 1;
+	return is_maildir(l) && maildir_store_kw_overflow_count(l) > 0;
+}
+
 static int sync_pair_once(struct exec *x, const char *rname, const char *lname, int64_t jid,
 			  struct err *e)
 {
@@ -1712,88 +1924,53 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 		int delta = b.jb.complete && !b.keys_invalid[0] && !b.keys_invalid[1];
 		if (list_side(x, &b, s, delta ? &since : NULL, e) < 0)
 			goto out;
-		plan_msg_view(&b.sd[s]);
 	}
 	if (!overflow) {
 		choose_subset(&b);
 		if (load_pairs(x, &b, e) < 0)
 			goto out;
 	}
-	if (fill_remote_meta(x, &b, e) < 0 || compute_fps(x, &b, e) < 0)
+	if (fill_remote_meta(x, &b, e) < 0)
 		goto out;
-
-	struct plan_pair *pp = mf_calloc(b.npairs + 1, sizeof *pp);
-	for (size_t i = 0; i < b.npairs; i++) {
-		const struct journal_pair *q = &b.pairs[i];
-		pp[i].id = q->id;
-		pp[i].rkey = q->rkey;
-		pp[i].lkey = q->lkey;
-		pp[i].base = q->base;
-		pp[i].size = q->size;
-		pp[i].idate = q->idate;
-		pp[i].has_fp = q->has_fp;
-		memcpy(pp[i].fp, q->fp, 32);
-	}
-	struct plan_msgs_input in = {
-		.remote = b.sd[SIDE_REMOTE].pm,
-		.nremote = b.sd[SIDE_REMOTE].ls.n,
-		.remote_full = b.sd[SIDE_REMOTE].ls.full,
-		.remote_vanished = (const char *const *)b.sd[SIDE_REMOTE].ls.vanished,
-		.nremote_vanished = b.sd[SIDE_REMOTE].ls.nvanished,
-		.local = b.sd[SIDE_LOCAL].pm,
-		.nlocal = b.sd[SIDE_LOCAL].ls.n,
-		.local_full = b.sd[SIDE_LOCAL].ls.full,
-		.local_vanished = (const char *const *)b.sd[SIDE_LOCAL].ls.vanished,
-		.nlocal_vanished = b.sd[SIDE_LOCAL].ls.nvanished,
-		.pairs = pp,
-		.npairs = b.npairs,
-		.remote_keys_invalid = b.keys_invalid[SIDE_REMOTE],
-		.local_keys_invalid = b.keys_invalid[SIDE_LOCAL],
-	};
-	int prc = plan_msgs(&in, &x->o->plan, &p);
-	free(pp);
-	if (prc < 0) {
-		err_set(e, ERR_PERM, "cannot plan mailbox '%s'", rname);
-		goto out;
-	}
-	count_skips(x, &p);
-	if (p.alert) {
-		xlog(x, EXEC_LOG_ERROR, "%s: not synced: %s", rname, p.alert);
-		b.errors++;
+	int sliced = sliceable(x, &b);
+	if (!sliced) {
+		for (int s = 0; s < 2; s++)
+			plan_msg_view(&b.sd[s], 0, b.sd[s].ls.n);
+		if (compute_fps(x, &b, e) < 0)
+			goto out;
 	}
 	if (b.keys_invalid[SIDE_REMOTE])
 		xlog(x, EXEC_LOG_WARN, "%s: UIDVALIDITY changed (%u -> %u), re-pairing by content",
 		     rname, b.jb.uidvalidity, b.sd[SIDE_REMOTE].st.uidvalidity);
-
-	if (x->o->dry_run) {
-		struct buf out = BUF_INIT(BUF_MAX_DEFAULT);
-		if (plan_format(&p, rname, x->o->verbose, &out) == 0 && out.len)
-			xlog(x, EXEC_LOG_PLAN, "%.*s", (int)(out.len && out.data[out.len - 1] == '\n' ?
-							 out.len - 1 : out.len), out.data);
-		buf_release(&out);
-		count_plan(x, &p);
-		rc = 0;
-		goto out;
-	}
-	if (p.n)
-		xlog(x, EXEC_LOG_PROGRESS, "%s: %zu down, %zu up, %zu+%zu flag changes", rname,
-		     p.counts.copy[SIDE_LOCAL], p.counts.copy[SIDE_REMOTE],
-		     p.counts.flags[SIDE_LOCAL], p.counts.flags[SIDE_REMOTE]);
-
-	if (do_journal_only(x, &b, &p, e) < 0 ||
-	    (has_op(&p, OP(PLAN_PAIR) | OP(PLAN_REKEY) | OP(PLAN_BASE) | OP(PLAN_UNPAIR)) &&
-	     load_pairs(x, &b, e) < 0))
-		goto out;
-	static const enum plan_op order[] = { PLAN_EXPUNGE, PLAN_FLAGS, PLAN_MARK_DELETED };
-	for (size_t k = 0; k < sizeof order / sizeof order[0]; k++)
-		for (int s = 0; s < 2; s++)
-			if (do_changes(x, &b, &p, s, order[k], e) < 0)
-				goto out;
-	for (int s = 0; s < 2; s++)
-		if (do_copies(x, &b, &p, s, e) < 0)
+	/* one plan, or one per slice (then p ends with their counts alone) */
+	struct plan_counts total;
+	int need_full[2] = { 0, 0 }, reload = 0;
+	size_t nr = b.sd[SIDE_REMOTE].ls.n, from = 0;
+	memset(&total, 0, sizeof total);
+	do {
+		size_t len = sliced && nr - from > SLICE_MSGS ? SLICE_MSGS : nr - from;
+		int r = plan_and_run(x, &b, rname, sliced, from, len, &p, e);
+		if (r < 0)
 			goto out;
-	/* copies made pairs, expunges dropped some: what follows needs them */
-	if ((has_op(&p, OP(PLAN_COPY) | OP(PLAN_EXPUNGE)) && load_pairs(x, &b, e) < 0) ||
+		if (r > 0) { /* a dry run: printed, nothing to carry out */
+			rc = 0;
+			goto out;
+		}
+		/* copies made pairs, expunges dropped some: the tail needs them */
+		reload |= has_op(&p, OP(PLAN_COPY) | OP(PLAN_EXPUNGE));
+		add_counts(&total, &p.counts);
+		for (int s = 0; s < 2; s++)
+			need_full[s] |= p.need_full[s];
+		plan_release_actions(&p);
+		if (sliced)
+			drop_slice(&b.sd[SIDE_REMOTE], from, len);
+		from += len;
+	} while (from < nr);
+	drop_plan_inputs(&b);
+	p.counts = total;
+	for (int s = 0; s < 2; s++)
+		p.need_full[s] = need_full[s];
+	if ((reload && tail_needs_pairs(x, &p) && load_pairs(x, &b, e) < 0) ||
 	    overflow_save(x, &b, e) < 0)
 		goto out;
 	if (b.errors == 0)

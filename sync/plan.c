@@ -95,6 +95,11 @@
 
 enum pstate { PS_NONE = 0, PS_PRESENT, PS_GONE };
 
+struct keyidx {
+	const char *key;
+	size_t i;
+};
+
 struct side {
 	const struct plan_msg *m;
 	size_t n;
@@ -102,18 +107,18 @@ struct side {
 	int invalid;
 	int writable;
 	int expunge;              /* expunge allowed and side writable */
-	size_t *byk;              /* indices of m, sorted by key */
+	struct keyidx *byk;       /* keys of m with their indices, sorted by key */
 	const char **van;         /* vanished keys, sorted */
 	size_t nvan;
 	unsigned char *claimed;   /* per m: belongs to a pair */
 };
 
-struct pst {                       /* one journal pair, during planning */
-	enum pstate st[2];
+struct pst {                       /* one journal pair, during planning (one per pair: small) */
 	const struct plan_msg *msg[2]; /* PRESENT: listed message, or NULL = base */
 	const char *key[2];            /* current key per side (after rekey) */
-	int stale[2];                  /* GONE because keys invalid and unmatched */
-	int rekey;                     /* emit PLAN_REKEY */
+	unsigned char st[2];           /* enum pstate */
+	unsigned char stale[2];        /* GONE because keys invalid and unmatched */
+	unsigned char rekey;           /* emit PLAN_REKEY */
 };
 
 struct ctx {
@@ -214,12 +219,19 @@ static struct plan_action *emit(struct ctx *c, enum plan_op op, enum plan_side s
 	return a;
 }
 
+/* `key` is always one of the action's two keys, so it shares that copy
+ * (one string fewer per action: an initial sync plans one per message). */
 static void set_keys(struct plan_action *a, const char *key, const char *rkey,
 		     const char *lkey)
 {
-	a->key = mf_strdup(key);
 	a->rkey = mf_strdup(rkey);
 	a->lkey = mf_strdup(lkey);
+	if (key && rkey && !strcmp(key, rkey))
+		a->key = a->rkey;
+	else if (key && lkey && !strcmp(key, lkey))
+		a->key = a->lkey;
+	else
+		a->key = mf_strdup(key);
 }
 
 static void set_meta_msg(struct plan_action *a, const struct plan_msg *m)
@@ -278,11 +290,6 @@ static void emit_simple(struct ctx *c, enum plan_op op, const struct plan_pair *
 
 /* ------------------------------------------------------------ lookups */
 
-struct keyidx {
-	const char *key;
-	size_t i;
-};
-
 static int cmp_keyidx(const void *a, const void *b)
 {
 	const struct keyidx *x = a, *y = b;
@@ -300,11 +307,11 @@ static long find_key(const struct side *sd, const char *key)
 	size_t lo = 0, hi = sd->n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int r = strcmp(sd->m[sd->byk[mid]].key, key);
+		int r = strcmp(sd->byk[mid].key, key);
 		if (r == 0) {
-			while (mid > 0 && strcmp(sd->m[sd->byk[mid - 1]].key, key) == 0)
+			while (mid > 0 && strcmp(sd->byk[mid - 1].key, key) == 0)
 				mid--; /* the first of a key listed twice */
-			return (long)sd->byk[mid];
+			return (long)sd->byk[mid].i;
 		}
 		if (r < 0)
 			lo = mid + 1;
@@ -330,17 +337,14 @@ static void side_init(struct side *sd, const struct plan_msg *m, size_t n, int f
 	for (size_t i = 0; i < n; i++)
 		ki[i] = (struct keyidx){ m[i].key, i };
 	qsort(ki, n, sizeof *ki, cmp_keyidx);
-	sd->byk = mf_reallocarray(NULL, n ? n : 1, sizeof *sd->byk);
-	for (size_t i = 0; i < n; i++)
-		sd->byk[i] = ki[i].i;
-	free(ki);
+	sd->byk = ki;
 	sd->claimed = mf_calloc(n ? n : 1, 1);
 	/* a key listed twice (two Maildir files with one unique name): only
 	 * the first counts; the other is never taken for a new message, which
 	 * would be copied again on every run */
 	for (size_t i = 1; i < n; i++)
-		if (strcmp(m[sd->byk[i]].key, m[sd->byk[i - 1]].key) == 0)
-			sd->claimed[sd->byk[i]] = 1;
+		if (strcmp(ki[i].key, ki[i - 1].key) == 0)
+			sd->claimed[ki[i].i] = 1;
 	sd->nvan = nvan;
 	sd->van = mf_reallocarray(NULL, nvan ? nvan : 1, sizeof *sd->van);
 	for (size_t i = 0; i < nvan; i++)
@@ -512,7 +516,14 @@ static void pair_by_fp(struct ctx *c)
 
 	for (int s = 0; s < 2; s++) {
 		struct side *sd = &c->sd[s];
-		cl[s] = mf_calloc(sd->n + in->npairs + 1, sizeof *cl[s]);
+		/* sized by what has a fingerprint: usually few or none, while
+		 * n + npairs would be a mailbox's worth of candidates */
+		size_t want = 1;
+		for (size_t i = 0; i < sd->n; i++)
+			want += !sd->claimed[i] && sd->m[i].has_fp;
+		for (size_t i = 0; i < in->npairs; i++)
+			want += c->ps[i].st[s] == PS_PRESENT && c->ps[i].st[!s] == PS_NONE;
+		cl[s] = mf_calloc(want, sizeof *cl[s]);
 		for (size_t i = 0; i < sd->n; i++)
 			if (!sd->claimed[i] && sd->m[i].has_fp)
 				cl[s][nc[s]++] = (struct cand){ sd->m[i].fp, sd->m[i].key,
@@ -705,7 +716,7 @@ static void plan_pair(struct ctx *c, size_t i)
 	const struct plan_pair *pr = &c->in->pairs[i];
 	struct pst *p = &c->ps[i];
 	const char *rk = p->key[0], *lk = p->key[1];
-	enum pstate r = p->st[0], l = p->st[1];
+	enum pstate r = (enum pstate)p->st[0], l = (enum pstate)p->st[1];
 
 	if (p->rekey)
 		emit_simple(c, PLAN_REKEY, pr, rk, lk, NULL,
@@ -798,43 +809,32 @@ static int rank(enum plan_op op)
 	return 6;
 }
 
-struct ord {
-	struct plan_action a;
-	size_t seq;
-};
-
-static int cmp_ord(const void *x, const void *y)
+static int cmp_act(const void *x, const void *y)
 {
-	const struct ord *a = x, *b = y;
-	int ra = rank(a->a.op), rb = rank(b->a.op);
+	const struct plan_action *a = *(const struct plan_action *const *)x;
+	const struct plan_action *b = *(const struct plan_action *const *)y;
+	int ra = rank(a->op), rb = rank(b->op);
 	if (ra != rb)
 		return ra < rb ? -1 : 1;
 	if (ra != 0) {
 		/* expunges: local first (see the executor contract above) */
-		int sa = a->a.op == PLAN_EXPUNGE ? !a->a.side : (int)a->a.side;
-		int sb = b->a.op == PLAN_EXPUNGE ? !b->a.side : (int)b->a.side;
+		int sa = a->op == PLAN_EXPUNGE ? !a->side : (int)a->side;
+		int sb = b->op == PLAN_EXPUNGE ? !b->side : (int)b->side;
 		if (sa != sb)
 			return sa < sb ? -1 : 1;
-		int r = key_order(a->a.key, b->a.key);
+		int r = key_order(a->key, b->key);
 		if (r)
 			return r;
 	}
-	return a->seq < b->seq ? -1 : a->seq > b->seq;
+	return a < b ? -1 : a > b; /* emission order: one array */
 }
 
-static void order_and_count(struct plan *p)
+static void count(struct plan *p)
 {
-	struct ord *v = mf_calloc(p->n ? p->n : 1, sizeof *v);
-	for (size_t i = 0; i < p->n; i++) {
-		v[i].a = p->v[i];
-		v[i].seq = i;
-	}
-	qsort(v, p->n, sizeof *v, cmp_ord);
 	struct plan_counts *k = &p->counts;
 	memset(k, 0, sizeof *k);
 	for (size_t i = 0; i < p->n; i++) {
-		struct plan_action *a = &p->v[i];
-		*a = v[i].a;
+		const struct plan_action *a = &p->v[i];
 		switch (a->op) {
 		case PLAN_COPY:
 			k->copy[a->side]++;
@@ -862,7 +862,45 @@ static void order_and_count(struct plan *p)
 			break;
 		}
 	}
-	free(v);
+}
+
+/* Sort the actions in place: pointers are sorted, then the permutation is
+ * applied cycle by cycle, so the peak is one index per action rather than
+ * a second copy of the plan (an initial sync plans one copy per message).
+ * The array is then cut to its length. */
+static void order_and_count(struct plan *p)
+{
+	size_t n = p->n;
+	if (n > 1) {
+		struct plan_action **ptr = mf_reallocarray(NULL, n, sizeof *ptr);
+		for (size_t i = 0; i < n; i++)
+			ptr[i] = &p->v[i];
+		qsort(ptr, n, sizeof *ptr, cmp_act);
+		size_t *from = mf_reallocarray(NULL, n, sizeof *from);
+		for (size_t i = 0; i < n; i++)
+			from[i] = (size_t)(ptr[i] - p->v); /* slot i takes action from[i] */
+		free(ptr);
+		for (size_t i = 0; i < n; i++) {
+			if (from[i] == SIZE_MAX)
+				continue;
+			struct plan_action tmp = p->v[i];
+			size_t j = i;
+			for (;;) {
+				size_t k = from[j];
+				from[j] = SIZE_MAX;
+				if (k == i) {
+					p->v[j] = tmp;
+					break;
+				}
+				p->v[j] = p->v[k];
+				j = k;
+			}
+		}
+		free(from);
+	}
+	if (n)
+		p->v = mf_reallocarray(p->v, n, sizeof *p->v);
+	count(p);
 }
 
 /* ------------------------------------------------------------ entry */
@@ -910,8 +948,8 @@ int plan_msgs(const struct plan_msgs_input *in, const struct plan_opts *o,
 			plan_pair(&c, i);
 		for (int s = 0; s < 2; s++)
 			for (size_t i = 0; i < c.sd[s].n; i++) {
-				const struct plan_msg *m = &c.sd[s].m[c.sd[s].byk[i]];
-				if (!c.sd[s].claimed[c.sd[s].byk[i]])
+				const struct plan_msg *m = &c.sd[s].m[c.sd[s].byk[i].i];
+				if (!c.sd[s].claimed[c.sd[s].byk[i].i])
 					plan_new(&c, s, m, &m->flags, m->key, NULL);
 			}
 		order_and_count(out);
@@ -922,13 +960,12 @@ int plan_msgs(const struct plan_msgs_input *in, const struct plan_opts *o,
 	return 0;
 }
 
-void plan_free(struct plan *p)
+void plan_release_actions(struct plan *p)
 {
-	if (!p)
-		return;
 	for (size_t i = 0; i < p->n; i++) {
 		struct plan_action *a = &p->v[i];
-		free(a->key);
+		if (a->key != a->rkey && a->key != a->lkey)
+			free(a->key);
 		free(a->rkey);
 		free(a->lkey);
 		flagset_free(&a->flags);
@@ -936,5 +973,14 @@ void plan_free(struct plan *p)
 		flagset_free(&a->del);
 	}
 	free(p->v);
+	p->v = NULL;
+	p->n = 0;
+}
+
+void plan_free(struct plan *p)
+{
+	if (!p)
+		return;
+	plan_release_actions(p);
 	memset(p, 0, sizeof *p);
 }

@@ -200,6 +200,9 @@ struct plan {
 int plan_msgs(const struct plan_msgs_input *in, const struct plan_opts *o,
 	      struct plan *out);
 void plan_free(struct plan *p);
+/* Free the actions alone (v = NULL, n = 0); counts, alert and need_full
+ * stay, for a caller that has carried the plan out. plan_free still ends it. */
+void plan_release_actions(struct plan *p);
 
 /* Human-readable plan (for --dry-run); one line per action or a summary. */
 int plan_format(const struct plan *p, const char *box, int verbose, struct buf *out);

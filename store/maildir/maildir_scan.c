@@ -42,8 +42,8 @@ static const unsigned long fine_fs_types[] = {
 
 static void ent_free(struct maildir_scan_ent *en)
 {
-	free(en->key);
 	free(en->name);
+	en->name = NULL;
 }
 
 void maildir_scan_free(struct maildir_scan *s)
@@ -55,10 +55,28 @@ void maildir_scan_free(struct maildir_scan *s)
 	s->n = 0;
 }
 
+/* strcmp order of the two keys (no key holds a NUL) */
+static int key_cmp(const struct maildir_scan_ent *x, const struct maildir_scan_ent *y)
+{
+	int c = memcmp(x->name, y->name, x->keylen < y->keylen ? x->keylen : y->keylen);
+	return c ? c : (x->keylen > y->keylen) - (x->keylen < y->keylen);
+}
+
+int maildir_scan_ent_keycmp(const struct maildir_scan_ent *en, const char *key)
+{
+	int c = strncmp(en->name, key, en->keylen);
+	return c ? c : key[en->keylen] ? -1 : 0;
+}
+
+char *maildir_scan_ent_key(const struct maildir_scan_ent *en)
+{
+	return mf_strndup(en->name, en->keylen);
+}
+
 static int ent_cmp(const void *a, const void *b)
 {
 	const struct maildir_scan_ent *x = a, *y = b;
-	int c = strcmp(x->key, y->key);
+	int c = key_cmp(x, y);
 	if (c)
 		return c;
 	/* Same key: cur/ (in_new = 0) first, so it wins the dedup. */
@@ -70,7 +88,7 @@ struct maildir_scan_ent *maildir_scan_find(const struct maildir_scan *s, const c
 	size_t lo = 0, hi = s->n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(s->v[mid].key, key);
+		int c = maildir_scan_ent_keycmp(&s->v[mid], key);
 		if (c == 0)
 			return &s->v[mid];
 		if (c < 0)
@@ -133,12 +151,11 @@ static int collect_one(void *ctx, const char *name, int in_new)
 	}
 	struct maildir_scan_ent *en = &c->v[c->n++];
 	memset(en, 0, sizeof *en);
-	en->key = mf_strndup(name, p.keylen);
 	en->name = mf_strdup(name);
-	en->in_new = in_new;
-	en->p = p;
+	en->keylen = (uint32_t)p.keylen;
+	en->in_new = (uint16_t)in_new;
 	en->mtime = -1;
-	en->seen_pass = c->pass;
+	en->seen_pass = (uint16_t)c->pass;
 	return 0;
 }
 
@@ -179,7 +196,7 @@ static void dedup(struct collect *c)
 	size_t w = 0;
 	for (size_t r = 0; r < c->n; r++) {
 		struct maildir_scan_ent *last = w ? &c->v[w - 1] : NULL;
-		if (last && strcmp(last->key, c->v[r].key) == 0) {
+		if (last && key_cmp(last, &c->v[r]) == 0) {
 			if (c->v[r].seen_pass > last->seen_pass)
 				last->seen_pass = c->v[r].seen_pass;
 			ent_free(&c->v[r]);
@@ -212,18 +229,18 @@ static int verify(int dirfd, struct maildir_scan_ent *en, unsigned long *nstat,
 		}
 		if (errno != ENOENT)
 			return err_sys(e, ERR_IO, "cannot stat '%s'", path);
-		char *name;
+		char *name, *key = maildir_scan_ent_key(en);
 		int in_new;
-		int r = maildir_scan_locate(dirfd, en->key, &name, &in_new, e);
+		int r = maildir_scan_locate(dirfd, key, &name, &in_new, e);
+		free(key);
 		if (r <= 0)
 			return r;
-		free(en->name);
+		free(en->name); /* the same key: keylen and the order stay */
 		en->name = name;
-		en->in_new = in_new;
-		maildir_name_parse(name, &en->p);
+		en->in_new = (uint16_t)in_new;
 	}
-	return err_set(e, ERR_IO, "message '%s' was renamed %d times while listing", en->key,
-		       VERIFY_TRIES_MAX);
+	return err_set(e, ERR_IO, "message '%.*s' was renamed %d times while listing",
+		       (int)en->keylen, en->name, VERIFY_TRIES_MAX);
 }
 
 /* The passes and the dedup; with names_only, only keys missing from the

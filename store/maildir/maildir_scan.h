@@ -67,14 +67,16 @@
 #include "lib/err.h"
 #include "maildir/maildir_name.h"
 
+/* One message file. Kept small: an open folder holds one per message for
+ * as long as it is open. The key is the name's first keylen bytes (a
+ * rename keeps them); parse the name (maildir_name_parse) for the rest. */
 struct maildir_scan_ent {
-	char *key;            /* owned: the name's key */
 	char *name;           /* owned: the file name in new/ or cur/ */
-	int in_new;           /* 1: new/, 0: cur/ */
-	struct maildir_name p; /* parsed name */
 	int64_t mtime;        /* file mtime, seconds; -1 when not stat'ed */
 	uint64_t fsize;       /* file size on disk (LF form); 0 when not stat'ed */
-	int seen_pass;        /* internal: the last directory pass that saw the key */
+	uint32_t keylen;      /* key = name[0 .. keylen) */
+	uint16_t in_new;      /* 1: new/, 0: cur/ */
+	uint16_t seen_pass;   /* internal: the last directory pass that saw the key */
 };
 
 struct maildir_scan {
@@ -93,7 +95,7 @@ int maildir_scan_list(int dirfd, struct maildir_scan *out, struct err *e);
 /* The same without stat'ing the files (see above): mtime -1, fsize 0. */
 int maildir_scan_names(int dirfd, struct maildir_scan *out, struct err *e);
 /* Stat one entry of s later (mtime, fsize), as maildir_scan_list does: on
- * ENOENT its key is looked up again and en's name, in_new and p follow the
+ * ENOENT its key is looked up again and en's name and in_new follow the
  * file (the key, hence the order of s, stays). Returns 1 (ok), 0 (gone, or
  * not a regular file: the caller drops it), -1 (error). */
 int maildir_scan_stat(int dirfd, struct maildir_scan *s, struct maildir_scan_ent *en,
@@ -101,6 +103,10 @@ int maildir_scan_stat(int dirfd, struct maildir_scan *s, struct maildir_scan_ent
 void maildir_scan_free(struct maildir_scan *s);
 /* Entry for key or NULL (binary search). */
 struct maildir_scan_ent *maildir_scan_find(const struct maildir_scan *s, const char *key);
+/* strcmp of the entry's key with key. */
+int maildir_scan_ent_keycmp(const struct maildir_scan_ent *en, const char *key);
+/* The entry's key as an owned string. */
+char *maildir_scan_ent_key(const struct maildir_scan_ent *en);
 
 /* Find the current file of key in new/ or cur/ (retrying a rename race).
  * Returns 1 (found: *name_r owned by the caller, *in_new_r), 0 (gone: a

@@ -103,6 +103,11 @@ unsigned long maildir_store_dir_scans(struct store *st)
 	return ((struct md_store *)st)->dir_scans;
 }
 
+size_t maildir_store_kw_overflow_count(struct store *st)
+{
+	return ((struct md_store *)st)->novf;
+}
+
 unsigned long maildir_store_list_stats(struct store *st)
 {
 	struct md_store *s = (struct md_store *)st;
@@ -187,10 +192,12 @@ static int locate(struct md_store *s, const char *key, char **name_r, int *in_ne
 	return maildir_scan_locate(s->boxfd, key, name_r, in_new_r, e);
 }
 
-static int ent_cmp(const void *a, const void *b)
+static int hint_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct maildir_scan_ent *)a)->key,
-		      ((const struct maildir_scan_ent *)b)->key);
+	const struct maildir_scan_ent *x = a, *y = b;
+	size_t n = x->keylen < y->keylen ? x->keylen : y->keylen;
+	int c = memcmp(x->name, y->name, n);
+	return c ? c : (x->keylen > y->keylen) - (x->keylen < y->keylen);
 }
 
 /* A guessed name, while guesses pay: after HINT_MISSES_MAX wrong ones
@@ -201,7 +208,7 @@ static struct maildir_scan_ent *hint_find(struct md_store *s, const char *key)
 	if (s->scanned || !s->hints.n || s->hint_misses >= HINT_MISSES_MAX)
 		return NULL;
 	if (!s->hints_sorted) {
-		qsort(s->hints.v, s->hints.n, sizeof *s->hints.v, ent_cmp);
+		qsort(s->hints.v, s->hints.n, sizeof *s->hints.v, hint_cmp);
 		s->hints_sorted = 1;
 	}
 	return maildir_scan_find(&s->hints, key);
@@ -253,8 +260,7 @@ static int open_msg(struct md_store *s, const char *key, int *fd_r, struct maild
 			if (en && strcmp(en->name, name) != 0) {
 				free(en->name);
 				en->name = name;
-				en->in_new = in_new;
-				en->p = *p_r;
+				en->in_new = (uint16_t)in_new;
 			} else {
 				free(name);
 			}
@@ -352,14 +358,15 @@ static void name_flags(struct md_store *s, const char *key, const struct maildir
 
 static int key_cmp(const void *a, const void *b)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
+	const struct maildir_scan_ent *en = a;
+	return maildir_scan_ent_keycmp(en, *(const char *const *)b);
 }
 
-static int known_key(const struct store_since *since, const char *key)
+static int known_key(const struct store_since *since, const struct maildir_scan_ent *en)
 {
 	return since && (since->flags_only ||
 			 (since->known && since->nknown &&
-			  bsearch(&key, since->known, since->nknown, sizeof *since->known, key_cmp)));
+			  bsearch(en, since->known, since->nknown, sizeof *since->known, key_cmp)));
 }
 
 /* Fill m from the scan entry: flags from the name; for a key the caller
@@ -368,11 +375,13 @@ static int known_key(const struct store_since *since, const char *key)
 static void list_one(struct md_store *s, const struct maildir_scan_ent *en, int known,
 		     struct store_msg *m)
 {
-	m->key = mf_strdup(en->key);
-	name_flags(s, en->key, &en->p, &m->flags);
-	m->size = en->p.has_w ? en->p.w : 0;
+	struct maildir_name p;
+	maildir_name_parse(en->name, &p);
+	m->key = maildir_scan_ent_key(en);
+	name_flags(s, m->key, &p, &m->flags);
+	m->size = p.has_w ? p.w : 0;
 	m->idate = known ? -1 : en->mtime;
-	if (known || (en->p.has_w && en->mtime > 0))
+	if (known || (p.has_w && en->mtime > 0))
 		return;
 	/* Foreign file without W=, or a bogus mtime: read it. */
 	int fd;
@@ -380,7 +389,7 @@ static void list_one(struct md_store *s, const struct maildir_scan_ent *en, int 
 	if (open_msg(s, m->key, &fd, &p2, NULL) != 1)
 		return;
 	s->list_reads++;
-	if (!en->p.has_w)
+	if (!p.has_w)
 		crlf_size(fd, &m->size, NULL);
 	if (en->mtime <= 0)
 		m->idate = date_from_header(fd);
@@ -416,11 +425,10 @@ static int md_list_msgs(struct store *st, const struct store_since *since,
 	int rc = 0;
 	for (size_t i = 0; i < s->scan.n; i++) {
 		struct maildir_scan_ent *en = &s->scan.v[i];
-		if (names && rc == 0 && en->mtime < 0 && !known_key(since, en->key)) {
+		if (names && rc == 0 && en->mtime < 0 && !known_key(since, en)) {
 			int r = maildir_scan_stat(s->boxfd, &s->scan, en, e);
 			if (r <= 0) {
 				rc = r; /* -1: stop listing; the scan keeps the rest */
-				free(en->key);
 				free(en->name);
 				continue;
 			}
@@ -435,7 +443,7 @@ static int md_list_msgs(struct store *st, const struct store_since *since,
 		return -1;
 	}
 	for (size_t i = 0; i < s->scan.n; i++)
-		list_one(s, &s->scan.v[i], known_key(since, s->scan.v[i].key),
+		list_one(s, &s->scan.v[i], known_key(since, &s->scan.v[i]),
 			 &out->msgs[out->n++]);
 	return 0;
 }
@@ -559,9 +567,9 @@ void maildir_store_hint(struct store *st, const char *key, const struct flagset 
 	buf_addstr(&name, key);
 	if (!in_new)
 		maildir_name_info(&name, flags->sys & MF_FLAGS_ALL, kw, "");
-	struct maildir_scan_ent en = { .key = mf_strdup(key), .in_new = in_new, .mtime = -1 };
+	struct maildir_scan_ent en = { .in_new = (uint16_t)in_new, .mtime = -1 };
+	en.keylen = (uint32_t)strlen(key);
 	en.name = buf_detach(&name, NULL);
-	maildir_name_parse(en.name, &en.p);
 	s->hints.v = mf_reallocarray(s->hints.v, s->hints.n + 1, sizeof *s->hints.v);
 	s->hints.v[s->hints.n++] = en;
 	s->hints_sorted = 0;
@@ -609,7 +617,6 @@ static int reflag_one(struct md_store *s, const char *key, unsigned add_sys, uns
 				free(en->name);
 				en->name = mf_strdup(to.data + 4);
 				en->in_new = 0;
-				maildir_name_parse(en->name, &en->p);
 			}
 		}
 		buf_release(&from);

@@ -81,6 +81,8 @@ int maildir_store_open(const char *root, const struct maildir_opts *o, struct st
  * slots, copied into out (flagset_init'ed by the caller; sys stays 0).
  * Returns the number of such keywords. */
 size_t maildir_store_kw_overflow(struct store *s, const char *key, struct flagset *out);
+/* How many messages of the open folder hold such keywords (0: none). */
+size_t maildir_store_kw_overflow_count(struct store *s);
 /* Seed the overflow keywords of `key` (from the journal) for the open
  * folder, replacing what was known; kws->sys is ignored. */
 void maildir_store_kw_overflow_set(struct store *s, const char *key, const struct flagset *kws);

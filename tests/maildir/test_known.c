@@ -325,7 +325,7 @@ static void t_scan_names(void)
 	CHECK_INT(sc.n, NMSG + 1);
 	CHECK_INT(sc.nstat, 0);
 	for (size_t i = 0; i < sc.n; i++) {
-		CHECK_STR(sc.v[i].key, f.keys[i]);
+		CHECK_INT(maildir_scan_ent_keycmp(&sc.v[i], f.keys[i]), 0);
 		CHECK_INT(sc.v[i].mtime, -1);
 		CHECK_INT(sc.v[i].fsize, 0);
 	}
@@ -337,7 +337,7 @@ static void t_scan_names(void)
 		lf -= *p == '\r';
 	char from[600], to[600];
 	snprintf(from, sizeof from, "%s/%s", b->in_new ? "new" : "cur", b->name);
-	snprintf(to, sizeof to, "cur/%s:2,T", b->key);
+	snprintf(to, sizeof to, "cur/%.*s:2,T", (int)b->keylen, b->name);
 	CHECK_INT(renameat(f.dfd, from, f.dfd, to), 0);
 	snprintf(from, sizeof from, "%s/%s", c->in_new ? "new" : "cur", c->name);
 	CHECK_INT(unlinkat(f.dfd, from, 0), 0);
@@ -346,7 +346,9 @@ static void t_scan_names(void)
 	CHECK_INT(a->fsize, lf); /* LF on disk */
 	CHECK_INT(maildir_scan_stat(f.dfd, &sc, b, &e), 1);
 	CHECK_INT(b->in_new, 0);
-	CHECK_INT(b->p.sys, MF_DELETED);
+	struct maildir_name bp;
+	CHECK_INT(maildir_name_parse(b->name, &bp), 0);
+	CHECK_INT(bp.sys, MF_DELETED);
 	CHECK_STR(b->name, to + 4);
 	CHECK_INT(maildir_scan_stat(f.dfd, &sc, c, &e), 0);
 	CHECK(sc.nstat >= 4);

@@ -136,17 +136,22 @@ int main(void)
 		}
 		passes += sc.passes;
 		int stable_seen = 0;
+		char *prev = NULL;
 		for (size_t i = 0; i < sc.n; i++) {
-			if (i && strcmp(sc.v[i - 1].key, sc.v[i].key) >= 0)
+			char *key = maildir_scan_ent_key(&sc.v[i]);
+			if (prev && strcmp(prev, key) >= 0)
 				bad++; /* sorted, unique */
-			int n = atoi(sc.v[i].key + strlen("1700000000.M"));
-			if (strstr(sc.v[i].key, ".stable,"))
+			int n = atoi(key + strlen("1700000000.M"));
+			if (strstr(key, ".stable,"))
 				stable_seen++;
-			if (strstr(sc.v[i].key, ".doomed,") && n < del_before - 1)
+			if (strstr(key, ".doomed,") && n < del_before - 1)
 				bad++; /* deleted before the scan began */
 			if (names && sc.v[i].mtime != -1 && sc.passes == 1)
 				bad++; /* a single pass stats nothing */
+			free(prev);
+			prev = key;
 		}
+		free(prev);
 		if (stable_seen != STABLE) {
 			fprintf(stderr, "scan %d saw %d stable messages\n", scans, stable_seen);
 			bad++;
