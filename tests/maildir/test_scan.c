@@ -123,13 +123,23 @@ int main(void)
 	}
 	struct store_box_state st;
 	CHECK_INT(s->ops->open_box(s, "INBOX", 1, &st, &e), 0);
-	int scans = 0, bad = 0, passes = 0;
+	int scans = 0, bad = 0, passes = 0, busy = 0;
 	time_t until = time(NULL) + 3;
 	while (time(NULL) < until || scans < 50) {
 		int del_before = __atomic_load_n(deleted, __ATOMIC_SEQ_CST);
 		struct maildir_scan sc;
 		int names = scans % 2;
 		if ((names ? maildir_scan_names : maildir_scan_list)(dfd, &sc, &e) < 0) {
+			/* A file gone while the folder never stood still through
+			 * all the lookup's rounds fails the scan rather than be
+			 * guessed deleted (maildir_scan.h): with a reader this busy
+			 * on a loaded machine that can happen; the caller's retry
+			 * (the next run) does. Anything else is a failure. */
+			if (e.cls == ERR_IO && strstr(e.msg, "changes too fast")) {
+				busy++;
+				scans++;
+				continue;
+			}
 			fprintf(stderr, "scan failed: %s\n", e.msg);
 			bad++;
 			break;
@@ -182,8 +192,10 @@ int main(void)
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
-	printf("%d scans, %d directory passes, %d deletions\n", scans, passes, *deleted);
+	printf("%d scans (%d refused: folder too busy), %d directory passes, %d deletions\n",
+	       scans, busy, passes, *deleted);
 	CHECK_INT(bad, 0);
+	CHECK(busy * 2 < scans); /* most scans still succeed */
 	CHECK(*deleted > 0);
 	close(dfd);
 	s->ops->close(s);
