@@ -376,6 +376,7 @@ struct boxrun {
 	int subset;                /* pairs holds only what the deltas touch */
 	struct keyset paired[2];
 	int keys_invalid[2];
+	int local_listed;          /* the local folder was listed in full */
 	unsigned errors;
 };
 
@@ -506,6 +507,96 @@ static int fill_remote_meta(struct exec *x, struct boxrun *b, struct err *e)
 	int rc = n ? imap_store_fill_meta(st, want, n, e) : 0;
 	free(want);
 	return rc;
+}
+
+/* A full local listing (a mail reader changed the folder) made into a
+ * delta against the journal: the journal's pairs are streamed in local-key
+ * order beside the sorted listing; a message whose flags are the pair's
+ * base is dropped, a pair whose message is missing becomes a vanished key.
+ * The pair then plans, like a server delta, with only the pairs the deltas
+ * name (choose_subset) instead of the listing, every pair and the planner's
+ * copies of both at once. Anything unexpected (an unsorted listing, a key
+ * twice in the journal) keeps the full listing, which is always right. */
+struct ldelta {
+	const struct store_listing *ls;
+	size_t i;                  /* next listed message */
+	unsigned char *drop;       /* per message: as the journal knows it */
+	char **van;
+	size_t nvan, cap;
+	char *last;                /* previous pair's local key */
+	int bad;
+	struct buf text;
+};
+
+static int ldelta_pair(void *ctx, const char *rkey, const char *lkey, const char *base)
+{
+	struct ldelta *d = ctx;
+	const struct store_listing *ls = d->ls;
+	if (!lkey)
+		return 0; /* a pending copy: journal_pairs_some loads those anyway */
+	if (d->last && strcmp(d->last, lkey) >= 0) {
+		d->bad = 1; /* not strictly ascending: do not guess */
+		return 1;
+	}
+	free(d->last);
+	d->last = mf_strdup(lkey);
+	while (d->i < ls->n && strcmp(ls->msgs[d->i].key, lkey) < 0)
+		d->i++; /* new to the journal: kept */
+	if (d->i < ls->n && strcmp(ls->msgs[d->i].key, lkey) == 0) {
+		/* a pending upload (no remote key) stays listed, as it was */
+		buf_reset(&d->text);
+		d->drop[d->i] = rkey && flagset_format(&ls->msgs[d->i].flags, &d->text) == 0 &&
+				strcmp(d->text.len ? d->text.data : "", base) == 0;
+		d->i++;
+		return 0;
+	}
+	if (d->nvan == d->cap) {
+		d->cap = d->cap ? 2 * d->cap : 64;
+		d->van = mf_reallocarray(d->van, d->cap, sizeof *d->van);
+	}
+	d->van[d->nvan++] = mf_strdup(lkey);
+	return 0;
+}
+
+/* Done, or left full (either is right; a journal that cannot be read here
+ * fails the pair's next step anyway). */
+static void local_to_delta(struct exec *x, struct boxrun *b)
+{
+	struct store_listing *ls = &b->sd[SIDE_LOCAL].ls;
+	struct err e;
+	if (!ls->full || !b->jb.id || !b->jb.complete || b->keys_invalid[SIDE_LOCAL] ||
+	    b->keys_invalid[SIDE_REMOTE] || b->sd[SIDE_REMOTE].ls.full || ls->nvanished)
+		return;
+	for (size_t i = 1; i < ls->n; i++)
+		if (strcmp(ls->msgs[i - 1].key, ls->msgs[i].key) >= 0)
+			return;
+	struct ldelta d = { .ls = ls };
+	d.drop = mf_calloc(ls->n ? ls->n : 1, 1);
+	buf_init(&d.text, 0);
+	int r = journal_pairs_walk(x->j, b->jb.id, ldelta_pair, &d, &e);
+	if (r == 0 && !d.bad) {
+		size_t w = 0;
+		for (size_t i = 0; i < ls->n; i++) {
+			if (d.drop[i])
+				store_msg_free(&ls->msgs[i]);
+			else
+				ls->msgs[w++] = ls->msgs[i];
+		}
+		xlog(x, EXEC_LOG_TRACE, "%s: local folder against the journal: %zu of %zu listed "
+		     "changed or new, %zu gone", b->jb.rname, w, ls->n, d.nvan);
+		ls->n = w;
+		ls->vanished = d.van;
+		ls->nvanished = d.nvan;
+		ls->full = 0;
+		d.van = NULL;
+		d.nvan = 0;
+	}
+	for (size_t i = 0; i < d.nvan; i++)
+		free(d.van[i]);
+	free(d.van);
+	free(d.drop);
+	free(d.last);
+	buf_release(&d.text);
 }
 
 /* After listing: are both listings deltas small enough that loading the
@@ -1925,7 +2016,9 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 		if (list_side(x, &b, s, delta ? &since : NULL, e) < 0)
 			goto out;
 	}
+	b.local_listed = b.sd[SIDE_LOCAL].ls.full;
 	if (!overflow) {
+		local_to_delta(x, &b);
 		choose_subset(&b);
 		if (load_pairs(x, &b, e) < 0)
 			goto out;
@@ -1982,7 +2075,7 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 	    is_maildir(x->s[SIDE_LOCAL]) && !x->o->dry_run) {
 		x->settle = mf_reallocarray(x->settle, x->nsettle + 1, sizeof *x->settle);
 		x->settle[x->nsettle++] = (struct settle){
-			.id = b.jb.id, .unlisted = !b.sd[SIDE_LOCAL].ls.full };
+			.id = b.jb.id, .unlisted = !b.local_listed };
 	}
 	rc = b.errors ? 1 : 0;
 out:

@@ -96,4 +96,27 @@ run -q || mf_fail "sync of a hidden local change failed"
 r=$(remote_state $u)
 has_msg "$r" Gamma "$u-Gamma-3" '\Flagged' || mf_fail "the hidden local flag was not pushed"
 both_equal $u "$T/mail"
+
+# A mail reader's changes (a flag, a deletion, a new message) make the run
+# list the folder; the listing is compared with the journal so the pair
+# plans from a delta of the three, and the result is the same.
+d=$T/mail/Beta
+f=$(grep -l "$u-Beta-1@" "$d"/*/* | head -1)
+case $f in
+    */new/*) mv "$f" "$d/cur/$(basename "$f"):2,S" ;;
+    *) mv "$f" "${f%%:2,*}:2,S${f##*:2,}" ;;
+esac
+rm -f "$(grep -l "$u-Beta-2@" "$d"/*/* | head -1)"
+mf_msg "$u-Beta-local" "from the reader" >"$d/new/1700000000.M1P1.reader"
+run -vv >"$T/run-reader" 2>&1 || mf_fail "sync of a reader's changes failed"
+grep -q '^Beta: local folder against the journal: 2 of [0-9]* listed changed or new, 1 gone' \
+    "$T/run-reader" || mf_fail "Beta was not planned from a delta: $(grep -i 'beta' "$T/run-reader" |
+    grep -v '^[<>]' | tr '\n' ' ')"
+r=$(remote_state $u)
+has_msg "$r" Beta "$u-Beta-1" '\Seen' || mf_fail "the reader's flag was not pushed"
+# without --expunge a deletion marks the server's copy \Deleted
+has_msg "$r" Beta "$u-Beta-2" '\Deleted' || mf_fail "the reader's deletion was not pushed"
+grep -q "<$u-Beta-local@" <<<"$r" || mf_fail "the reader's new message was not pushed"
+[[ $(grep -c . <<<"$(local_state "$T/mail")") -eq $(($(grep -c . <<<"$r") - 1)) ]] ||
+    mf_fail "local and remote differ by more than the deleted message"
 echo "ok: folders written by a run are settled by that run"
