@@ -29,9 +29,15 @@ struct folder {
 	int broken;
 };
 
+/* Own events counted since the queue was last read: past this, read it
+ * (a bulk delivery would otherwise overflow the kernel's queue, 16384 by
+ * default, and leave every folder unclean). */
+#define DRAIN_EVERY 4096
+
 struct maildir_watch {
 	int fd;                /* inotify instance, -1 when unavailable */
 	int broken;            /* every folder is unclean (overflow...) */
+	unsigned long undrained;
 	struct folder *v;
 	size_t n;
 };
@@ -98,10 +104,15 @@ int maildir_watch_add(struct maildir_watch *w, const char *box, int dirfd)
 #endif
 }
 
+static void drain(struct maildir_watch *w);
+
 void maildir_watch_own(struct maildir_watch *w, int slot, unsigned n)
 {
-	if (w && slot >= 0 && (size_t)slot < w->n)
-		w->v[slot].own += n;
+	if (!w || slot < 0 || (size_t)slot >= w->n)
+		return;
+	w->v[slot].own += n;
+	if ((w->undrained += n) >= DRAIN_EVERY)
+		drain(w);
 }
 
 void maildir_watch_distrust(struct maildir_watch *w)
@@ -123,6 +134,7 @@ static struct folder *by_wd(struct maildir_watch *w, int wd)
 static void drain(struct maildir_watch *w)
 {
 	char b[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	w->undrained = 0;
 	for (;;) {
 		ssize_t r = read(w->fd, b, sizeof b);
 		if (r < 0 && errno == EINTR)
@@ -151,13 +163,18 @@ static void drain(struct maildir_watch *w)
 }
 #endif
 
+#ifndef __linux__
+static void drain(struct maildir_watch *w)
+{
+	w->undrained = 0;
+}
+#endif
+
 int maildir_watch_clean(struct maildir_watch *w, const char *box)
 {
 	if (!w || w->fd < 0)
 		return 0;
-#ifdef __linux__
 	drain(w);
-#endif
 	int slot = find(w, box);
 	if (w->broken || slot < 0)
 		return 0;
