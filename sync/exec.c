@@ -1287,6 +1287,10 @@ static int do_changes(struct exec *x, struct boxrun *b, const struct plan *p, in
 				x->st->dir[side].flags++;
 			if (pp)
 				r = journal_pair_set_base(x->j, pp->id, &a->flags, e);
+			if (pp && r == 0) { /* learn_own_changes compares with it */
+				flagset_free(&pp->base);
+				flagset_copy(&pp->base, &a->flags);
+			}
 		}
 		if (jcheck(x, r, e) < 0 ||
 		    jcheck(x, journal_intent_clear(x->j, cv[i].intent_id, e), e) < 0) {

@@ -119,4 +119,23 @@ has_msg "$r" Beta "$u-Beta-2" '\Deleted' || mf_fail "the reader's deletion was n
 grep -q "<$u-Beta-local@" <<<"$r" || mf_fail "the reader's new message was not pushed"
 [[ $(grep -c . <<<"$(local_state "$T/mail")") -eq $(($(grep -c . <<<"$r") - 1)) ]] ||
     mf_fail "local and remote differ by more than the deleted message"
+
+# Flags pushed to the server move its HIGHESTMODSEQ; the run that pushed
+# them records the mod-sequence its own changes reached, so the next run
+# selects nothing (a flag-only push: no copy to reload the pairs for).
+f=$(grep -l "$u-Alpha-3@" "$T"/mail/Alpha/*/* | head -1)
+case $f in
+    */new/*) mv "$f" "$T/mail/Alpha/cur/$(basename "$f"):2,R" ;;
+    *) mv "$f" "${f%%:2,*}:2,R${f##*:2,}" ;;
+esac
+run -vv >"$T/run-push" 2>&1 || mf_fail "sync of a local flag failed"
+grep -q '^Alpha: own changes reached HIGHESTMODSEQ' "$T/run-push" ||
+    mf_fail "the pushed flag's mod-sequence was not recorded"
+has_msg "$(remote_state $u)" Alpha "$u-Alpha-3" '\Answered' || mf_fail "the flag was not pushed"
+pause
+run -vv >"$T/idle-push" 2>&1 || mf_fail "idle sync after a push failed"
+# (Beta is still opened: its local deletion left the server's copy \Deleted
+# without --expunge, and that pair asks for a full listing each run.)
+! selected "$T/idle-push" | grep -qx Alpha ||
+    mf_fail "the run after a flag push opened Alpha: $(grep -h '^Alpha' "$T/run-push" "$T/idle-push" | tr '\n' ' ')"
 echo "ok: folders written by a run are settled by that run"
