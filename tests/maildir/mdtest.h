@@ -116,6 +116,23 @@ static inline void md_sink_free(struct md_sink *k)
 	flagset_free(&k->meta.flags);
 }
 
+/* A fresh store in /tmp/mf-<tag>-XXXXXX/m (created, fsync off) with INBOX
+ * open for writing; dir is the temporary folder, root and inbox the paths. */
+static inline void md_fresh_store(const char *tag, char dir[64], char root[128], char inbox[160],
+				  struct store **s)
+{
+	struct maildir_opts o = { .create = 1, .fsync_off = 1 };
+	struct err e = { 0 };
+	struct store_box_state st;
+	snprintf(dir, 64, "/tmp/mf-%s-XXXXXX", tag);
+	if (!mkdtemp(dir))
+		abort();
+	snprintf(root, 128, "%s/m", dir);
+	snprintf(inbox, 160, "%s/INBOX", root);
+	CHECK_INT(maildir_store_open(root, &o, s, &e), 0);
+	CHECK_INT((*s)->ops->open_box(*s, "INBOX", 0, &st, &e), 0);
+}
+
 /* Files (not dot files) in dir/sub. */
 static inline int md_count(const char *dir, const char *sub)
 {

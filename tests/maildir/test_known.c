@@ -51,17 +51,9 @@ static void put(int dfd, const char *path, const char *text)
  * foreign file without W= in new/ (key "1.foreign", mtime IDATE0 - 1). */
 static void fx_open(struct fx *f)
 {
-	struct maildir_opts o = { .create = 1, .fsync_off = 1 };
 	struct err e = { 0 };
-	struct store_box_state st;
 	memset(f, 0, sizeof *f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/mf-known-XXXXXX");
-	if (!mkdtemp(f->dir))
-		abort();
-	snprintf(f->root, sizeof f->root, "%s/m", f->dir);
-	snprintf(f->inbox, sizeof f->inbox, "%s/INBOX", f->root);
-	CHECK_INT(maildir_store_open(f->root, &o, &f->s, &e), 0);
-	CHECK_INT(f->s->ops->open_box(f->s, "INBOX", 0, &st, &e), 0);
+	md_fresh_store("known", f->dir, f->root, f->inbox, &f->s);
 	for (int i = 0; i < NMSG; i++) {
 		struct md_cb cb = { 0 };
 		CHECK_INT(md_deliver(f->s, MSG, strlen(MSG), i % 3 ? "" : "\\Seen", IDATE0 + i,

@@ -26,17 +26,9 @@ struct fx {
  * then the store is closed and opened again, so the folder is unwatched. */
 static void fx_open(struct fx *f)
 {
-	struct maildir_opts o = { .create = 1, .fsync_off = 1 };
 	struct err e = { 0 };
-	struct store_box_state st;
 	memset(f, 0, sizeof *f);
-	snprintf(f->dir, sizeof f->dir, "/tmp/mf-watch-XXXXXX");
-	if (!mkdtemp(f->dir))
-		abort();
-	snprintf(f->root, sizeof f->root, "%s/m", f->dir);
-	snprintf(f->inbox, sizeof f->inbox, "%s/INBOX", f->root);
-	CHECK_INT(maildir_store_open(f->root, &o, &f->s, &e), 0);
-	CHECK_INT(f->s->ops->open_box(f->s, "INBOX", 0, &st, &e), 0);
+	md_fresh_store("watch", f->dir, f->root, f->inbox, &f->s);
 	for (int i = 0; i < NMSG; i++) {
 		static const char msg[] = "From: a@b\r\nSubject: w\r\n\r\nbody\r\n";
 		struct md_cb cb = { 0 };
@@ -46,6 +38,8 @@ static void fx_open(struct fx *f)
 		f->keys[i] = mf_strdup(cb.key);
 	}
 	f->s->ops->close(f->s);
+	struct maildir_opts o = { .fsync_off = 1 };
+	struct store_box_state st;
 	CHECK_INT(maildir_store_open(f->root, &o, &f->s, &e), 0);
 	CHECK_INT(f->s->ops->open_box(f->s, "INBOX", 0, &st, &e), 0);
 }
