@@ -509,6 +509,24 @@ static int fill_remote_meta(struct exec *x, struct boxrun *b, struct err *e)
 	return rc;
 }
 
+/* Is the listing in strictly ascending key order (strcmp), as a merge with
+ * the journal's key-ordered walk needs? */
+static int keys_ascending(const struct store_listing *ls)
+{
+	for (size_t i = 1; i < ls->n; i++)
+		if (strcmp(ls->msgs[i - 1].key, ls->msgs[i].key) >= 0)
+			return 0;
+	return 1;
+}
+
+/* Are flags f, as stored text (flagset_format), the journal's `base`?
+ * text is scratch space. */
+static int flags_are(const struct flagset *f, const char *base, struct buf *text)
+{
+	buf_reset(text);
+	return flagset_format(f, text) == 0 && strcmp(text->len ? text->data : "", base) == 0;
+}
+
 /* A full local listing (a mail reader changed the folder) made into a
  * delta against the journal: the journal's pairs are streamed in local-key
  * order beside the sorted listing; a message whose flags are the pair's
@@ -523,7 +541,7 @@ struct ldelta {
 	unsigned char *drop;       /* per message: as the journal knows it */
 	char **van;
 	size_t nvan, cap;
-	char *last;                /* previous pair's local key */
+	struct buf last;           /* previous pair's local key ("" before any) */
 	int bad;
 	struct buf text;
 };
@@ -534,19 +552,20 @@ static int ldelta_pair(void *ctx, const char *rkey, const char *lkey, const char
 	const struct store_listing *ls = d->ls;
 	if (!lkey)
 		return 0; /* a pending copy: journal_pairs_some loads those anyway */
-	if (d->last && strcmp(d->last, lkey) >= 0) {
+	if (d->last.len && strcmp(d->last.data, lkey) >= 0) {
 		d->bad = 1; /* not strictly ascending: do not guess */
 		return 1;
 	}
-	free(d->last);
-	d->last = mf_strdup(lkey);
+	buf_reset(&d->last);
+	if (buf_addstr(&d->last, lkey) < 0) {
+		d->bad = 1;
+		return 1;
+	}
 	while (d->i < ls->n && strcmp(ls->msgs[d->i].key, lkey) < 0)
 		d->i++; /* new to the journal: kept */
 	if (d->i < ls->n && strcmp(ls->msgs[d->i].key, lkey) == 0) {
 		/* a pending upload (no remote key) stays listed, as it was */
-		buf_reset(&d->text);
-		d->drop[d->i] = rkey && flagset_format(&ls->msgs[d->i].flags, &d->text) == 0 &&
-				strcmp(d->text.len ? d->text.data : "", base) == 0;
+		d->drop[d->i] = rkey && flags_are(&ls->msgs[d->i].flags, base, &d->text);
 		d->i++;
 		return 0;
 	}
@@ -567,11 +586,11 @@ static void local_to_delta(struct exec *x, struct boxrun *b)
 	if (!ls->full || !b->jb.id || !b->jb.complete || b->keys_invalid[SIDE_LOCAL] ||
 	    b->keys_invalid[SIDE_REMOTE] || b->sd[SIDE_REMOTE].ls.full || ls->nvanished)
 		return;
-	for (size_t i = 1; i < ls->n; i++)
-		if (strcmp(ls->msgs[i - 1].key, ls->msgs[i].key) >= 0)
-			return;
+	if (!keys_ascending(ls))
+		return;
 	struct ldelta d = { .ls = ls };
 	d.drop = mf_calloc(ls->n ? ls->n : 1, 1);
+	buf_init(&d.last, 0);
 	buf_init(&d.text, 0);
 	int r = journal_pairs_walk(x->j, b->jb.id, ldelta_pair, &d, &e);
 	if (r == 0 && !d.bad) {
@@ -595,7 +614,7 @@ static void local_to_delta(struct exec *x, struct boxrun *b)
 		free(d.van[i]);
 	free(d.van);
 	free(d.drop);
-	free(d.last);
+	buf_release(&d.last);
 	buf_release(&d.text);
 }
 
@@ -1147,8 +1166,7 @@ struct change {
 	const struct plan_action *a;
 	char *sig;
 	int64_t intent_id;
-	struct journal_pair *pp; /* I4: the pair it updates, if any */
-	int64_t sort_id;
+	struct journal_pair *pp; /* the pair it is about, if any */
 };
 
 static int cmp_change(const void *pa, const void *pb)
@@ -1160,7 +1178,8 @@ static int cmp_change(const void *pa, const void *pb)
 static int cmp_change_id(const void *pa, const void *pb)
 {
 	const struct change *a = pa, *b = pb;
-	return a->sort_id < b->sort_id ? -1 : a->sort_id > b->sort_id;
+	int64_t x = a->pp ? a->pp->id : 0, y = b->pp ? b->pp->id : 0;
+	return x < y ? -1 : x > y;
 }
 
 static char *change_sig(const struct plan_action *a)
@@ -1188,6 +1207,7 @@ static int do_changes(struct exec *x, struct boxrun *b, const struct plan *p, in
 		if (p->v[i].op == op && (int)p->v[i].side == side) {
 			cv[n].a = &p->v[i];
 			cv[n].sig = change_sig(&p->v[i]);
+			cv[n].pp = pair_of(b, &p->v[i]);
 			n++;
 		}
 	if (n == 0) {
@@ -1224,11 +1244,9 @@ static int do_changes(struct exec *x, struct boxrun *b, const struct plan *p, in
 	 * each file is named after its pair's base flags, so the store can
 	 * rename or remove it without reading the folder. */
 	if (side == SIDE_LOCAL && is_maildir(s) && !b->sd[side].ls.full)
-		for (size_t i = 0; i < n; i++) {
-			const struct journal_pair *pp = pair_of(b, cv[i].a);
-			if (pp)
-				maildir_store_hint(s, cv[i].a->key, &pp->base);
-		}
+		for (size_t i = 0; i < n; i++)
+			if (cv[i].pp)
+				maildir_store_hint(s, cv[i].a->key, &cv[i].pp->base);
 	/* I2: one store call per distinct change */
 	struct flagset deleted;
 	flagset_init(&deleted);
@@ -1263,10 +1281,6 @@ static int do_changes(struct exec *x, struct boxrun *b, const struct plan *p, in
 
 	/* in pair id (row) order: each journal page is then read and written
 	 * once, not once per change it holds (a small page cache spills) */
-	for (size_t i = 0; i < n; i++) {
-		cv[i].pp = cv[i].a ? pair_of(b, cv[i].a) : NULL;
-		cv[i].sort_id = cv[i].pp ? cv[i].pp->id : 0;
-	}
 	qsort(cv, n, sizeof *cv, cmp_change_id);
 	if (jbegin(x) < 0) /* I4 */
 		goto out;
@@ -2250,9 +2264,7 @@ static int walk_pair(void *ctx, const char *rkey, const char *lkey, const char *
 		w->differs = 1;
 		return 1;
 	}
-	buf_reset(&w->text);
-	if (flagset_format(&w->ls->msgs[w->i].flags, &w->text) < 0 ||
-	    strcmp(w->text.len ? w->text.data : "", base) != 0) {
+	if (!flags_are(&w->ls->msgs[w->i].flags, base, &w->text)) {
 		w->differs = 1;
 		return 1;
 	}
@@ -2260,12 +2272,17 @@ static int walk_pair(void *ctx, const char *rkey, const char *lkey, const char *
 	return 0;
 }
 
-/* Does the open local folder hold exactly the journal's pairs of box `id`,
- * each with its base flags? Names only (store_since.flags_only: no stat),
- * and the journal is streamed in key order beside the sorted listing, so
- * only the listing is held in memory. 1 yes, 0 no (or could not tell). */
-static int folder_is_journal(struct exec *x, struct store *s, int64_t id)
+/* Does the open local folder hold exactly the journal's pairs of box jb,
+ * each with its base flags (and no intent is pending)? With `watched`, the
+ * store's watch answers: nothing but our own changes since a sync that
+ * began from the journal's state (maildir_store_clean), so the folder is
+ * that state plus exactly the changes the journal recorded. Otherwise a
+ * names-only listing (store_since.flags_only: no stat) is compared with the
+ * journal streamed in key order beside it, so only the listing is held in
+ * memory. 1 yes, 0 no (or could not tell). */
+static int folder_is_journal(struct exec *x, const struct journal_box *jb, int watched)
 {
+	struct store *s = x->s[SIDE_LOCAL];
 	struct store_listing ls;
 	struct journal_intent *iv = NULL;
 	size_t in = 0;
@@ -2273,19 +2290,22 @@ static int folder_is_journal(struct exec *x, struct store *s, int64_t id)
 	int ok = 0;
 
 	memset(&ls, 0, sizeof ls);
-	if (journal_intents(x->j, id, &iv, &in, &e) < 0 || in)
+	if (journal_intents(x->j, jb->id, &iv, &in, &e) < 0 || in)
 		goto out;
+	if (watched) {
+		ok = maildir_store_clean(s, jb->lname);
+		goto out;
+	}
 	struct store_since since;
 	memset(&since, 0, sizeof since);
 	since.flags_only = 1;
 	if (s->ops->list_msgs(s, &since, &ls, &e) < 0 || !ls.full)
 		goto out;
-	for (size_t i = 1; i < ls.n; i++)
-		if (strcmp(ls.msgs[i - 1].key, ls.msgs[i].key) >= 0)
-			goto out;
+	if (!keys_ascending(&ls))
+		goto out;
 	struct walk w = { .ls = &ls };
 	buf_init(&w.text, 0);
-	int r = journal_pairs_walk(x->j, id, walk_pair, &w, &e);
+	int r = journal_pairs_walk(x->j, jb->id, walk_pair, &w, &e);
 	ok = r == 0 && !w.differs && w.i == ls.n;
 	buf_release(&w.text);
 out:
@@ -2312,47 +2332,23 @@ static int put_lmarker(struct exec *x, int64_t id, const char *marker)
 }
 
 /* The local folder `jb` names was just opened (st): is it still the one
- * the journal knows, holding exactly its pairs with their base flags? When
- * it is and st's marker is trusted and new, that marker (taken BEFORE the
- * listing, so a change made during or after it still shows next time) is
+ * the journal knows, holding exactly its pairs with their base flags
+ * (folder_is_journal, by its watch or by a listing)? When it is and st's
+ * marker is trusted and new, that marker (taken BEFORE the listing or the
+ * watch's answer, so a change made after it still shows next time) is
  * stored. 1 equal, 0 not (or cannot tell), -1 the journal failed. */
 static int folder_check_mark(struct exec *x, const struct journal_box *jb,
-			     const struct store_box_state *st)
+			     const struct store_box_state *st, int watched)
 {
 	if (!st->marker[0] || strcmp(st->ident, jb->lident) != 0 ||
 	    (jb->l_uidvalidity && st->uidvalidity != jb->l_uidvalidity) ||
-	    !folder_is_journal(x, x->s[SIDE_LOCAL], jb->id))
+	    !folder_is_journal(x, jb, watched))
 		return 0;
 	/* An untrusted marker would not spare the next run this check: it is
 	 * not worth a journal write. */
 	if (!x->o->dry_run && strcmp(st->marker, jb->lmarker) != 0 &&
 	    !marker_untrusted(st->marker) && put_lmarker(x, jb->id, st->marker) < 0)
 		return -1;
-	return 1;
-}
-
-/* folder_check_mark in O(changes), for a folder whose sync began from the
- * journal's state (its marker matched: nothing listed): when the store saw
- * nothing but its own changes in it since (maildir_store_clean), it holds
- * the journal's state plus exactly the changes the journal recorded. The
- * marker st was read before that question, as the watch requires. 1 marker
- * stored (or nothing to store), 0 cannot tell (list instead). */
-static int folder_watched_mark(struct exec *x, const struct journal_box *jb,
-			       const struct store_box_state *st)
-{
-	struct journal_intent *iv = NULL;
-	size_t in = 0;
-	struct err e;
-	if (!st->marker[0] || strcmp(st->ident, jb->lident) != 0 ||
-	    (jb->l_uidvalidity && st->uidvalidity != jb->l_uidvalidity) ||
-	    !maildir_store_clean(x->s[SIDE_LOCAL], jb->lname))
-		return 0;
-	int r = journal_intents(x->j, jb->id, &iv, &in, &e);
-	journal_intents_free(iv, in);
-	if (r < 0 || in)
-		return 0;
-	if (!x->o->dry_run && strcmp(st->marker, jb->lmarker) != 0)
-		put_lmarker(x, jb->id, st->marker);
 	return 1;
 }
 
@@ -2378,15 +2374,16 @@ static int local_verified(struct exec *x, const struct plan_box_action *a)
 		return 0;
 	if (s->ops->open_box(s, a->lname, 1, &st, &e) < 0)
 		return 0;
-	return folder_check_mark(x, jb, &st);
+	return folder_check_mark(x, jb, &st, 0);
 }
 
 /* The folders this process wrote to still have their pre-write marker in
  * the journal, so the next run would list them again. Now that the run's
  * writes are done (and the clock has moved past most of them), take each
- * folder's marker, list it (names only) and compare it with the journal,
- * exactly as local_verified does: equal, the marker taken BEFORE the
- * listing is stored, so a change by anyone else during or after that
+ * folder's marker and check it against the journal (folder_check_mark: by
+ * its watch when its sync began from the journal's state, else, or when the
+ * watch cannot tell, by a names-only listing as local_verified does):
+ * equal, the marker taken BEFORE the check is stored, so a change by anyone else during or after that
  * listing still shows next time, and one made before it shows as a
  * difference now (the marker is then left as it was). A marker is
  * trusted once its mtimes are older than the kernel's coarse clock
@@ -2411,10 +2408,11 @@ static void settle_local(struct exec *x)
 		}
 		if (r == 0 && !marker_untrusted(st.marker) && strcmp(st.marker, jb.lmarker) != 0) {
 			/* a journal failure sets x->jfail */
-			if (x->settle[i].unlisted && folder_watched_mark(x, &jb, &st))
+			int w = x->settle[i].unlisted ? folder_check_mark(x, &jb, &st, 1) : 0;
+			if (w == 1)
 				xlog(x, EXEC_LOG_TRACE, "%s: settled: only our own changes seen",
 				     jb.rname);
-			else if (folder_check_mark(x, &jb, &st) == 1)
+			else if (w == 0 && folder_check_mark(x, &jb, &st, 0) == 1)
 				xlog(x, EXEC_LOG_TRACE, "%s: settled: local folder listed", jb.rname);
 		}
 		journal_box_free(&jb);

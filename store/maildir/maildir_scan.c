@@ -56,8 +56,9 @@ void maildir_scan_free(struct maildir_scan *s)
 }
 
 /* strcmp order of the two keys (no key holds a NUL) */
-static int key_cmp(const struct maildir_scan_ent *x, const struct maildir_scan_ent *y)
+int maildir_scan_ent_order(const void *a, const void *b)
 {
+	const struct maildir_scan_ent *x = a, *y = b;
 	int c = memcmp(x->name, y->name, x->keylen < y->keylen ? x->keylen : y->keylen);
 	return c ? c : (x->keylen > y->keylen) - (x->keylen < y->keylen);
 }
@@ -76,7 +77,7 @@ char *maildir_scan_ent_key(const struct maildir_scan_ent *en)
 static int ent_cmp(const void *a, const void *b)
 {
 	const struct maildir_scan_ent *x = a, *y = b;
-	int c = key_cmp(x, y);
+	int c = maildir_scan_ent_order(x, y);
 	if (c)
 		return c;
 	/* Same key: cur/ (in_new = 0) first, so it wins the dedup. */
@@ -196,7 +197,7 @@ static void dedup(struct collect *c)
 	size_t w = 0;
 	for (size_t r = 0; r < c->n; r++) {
 		struct maildir_scan_ent *last = w ? &c->v[w - 1] : NULL;
-		if (last && key_cmp(last, &c->v[r]) == 0) {
+		if (last && maildir_scan_ent_order(last, &c->v[r]) == 0) {
 			if (c->v[r].seen_pass > last->seen_pass)
 				last->seen_pass = c->v[r].seen_pass;
 			ent_free(&c->v[r]);

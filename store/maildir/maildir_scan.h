@@ -103,6 +103,8 @@ int maildir_scan_stat(int dirfd, struct maildir_scan *s, struct maildir_scan_ent
 void maildir_scan_free(struct maildir_scan *s);
 /* Entry for key or NULL (binary search). */
 struct maildir_scan_ent *maildir_scan_find(const struct maildir_scan *s, const char *key);
+/* Entries by key (strcmp order of the keys), for qsort: the scan's order. */
+int maildir_scan_ent_order(const void *a, const void *b);
 /* strcmp of the entry's key with key. */
 int maildir_scan_ent_keycmp(const struct maildir_scan_ent *en, const char *key);
 /* The entry's key as an owned string. */

@@ -192,14 +192,6 @@ static int locate(struct md_store *s, const char *key, char **name_r, int *in_ne
 	return maildir_scan_locate(s->boxfd, key, name_r, in_new_r, e);
 }
 
-static int hint_cmp(const void *a, const void *b)
-{
-	const struct maildir_scan_ent *x = a, *y = b;
-	size_t n = x->keylen < y->keylen ? x->keylen : y->keylen;
-	int c = memcmp(x->name, y->name, n);
-	return c ? c : (x->keylen > y->keylen) - (x->keylen < y->keylen);
-}
-
 /* A guessed name, while guesses pay: after HINT_MISSES_MAX wrong ones
  * (each costing a directory read in maildir_scan_locate) one listing is
  * cheaper. */
@@ -208,7 +200,7 @@ static struct maildir_scan_ent *hint_find(struct md_store *s, const char *key)
 	if (s->scanned || !s->hints.n || s->hint_misses >= HINT_MISSES_MAX)
 		return NULL;
 	if (!s->hints_sorted) {
-		qsort(s->hints.v, s->hints.n, sizeof *s->hints.v, hint_cmp);
+		qsort(s->hints.v, s->hints.n, sizeof *s->hints.v, maildir_scan_ent_order);
 		s->hints_sorted = 1;
 	}
 	return maildir_scan_find(&s->hints, key);
@@ -673,6 +665,19 @@ static int md_set_flags(struct store *st, const char *const *keys, size_t n,
 	return 0;
 }
 
+/* Unlink new/ or cur/ name; 1 done, 0 not there (ENOENT), -1 error. */
+static int unlink_msg(struct md_store *s, int in_new, const char *name, struct err *e)
+{
+	char path[1024];
+	snprintf(path, sizeof path, "%s/%s", in_new ? "new" : "cur", name);
+	if (unlinkat(s->boxfd, path, 0) < 0)
+		return errno == ENOENT ? 0 : err_sys(e, ERR_IO, "cannot remove '%s'", path);
+	maildir_watch_own(s->watch, s->wslot, 1);
+	s->dirty_cur |= !in_new;
+	s->dirty_new |= in_new;
+	return 1;
+}
+
 static int md_expunge(struct store *st, const char *const *keys, size_t n, struct err *e)
 {
 	struct md_store *s = (struct md_store *)st;
@@ -682,21 +687,11 @@ static int md_expunge(struct store *st, const char *const *keys, size_t n, struc
 		return err_set(e, ERR_USAGE, "mailbox '%s' is open read-only", s->box);
 	for (size_t i = 0; i < n; i++) {
 		struct maildir_scan_ent *en = find_ent(s, keys[i]);
-		char path[1024];
-		int done = 0;
-		if (en) {
-			snprintf(path, sizeof path, "%s/%s", en->in_new ? "new" : "cur", en->name);
-			if (unlinkat(s->boxfd, path, 0) == 0) {
-				done = 1;
-				maildir_watch_own(s->watch, s->wslot, 1);
-				s->dirty_cur |= !en->in_new;
-				s->dirty_new |= en->in_new;
-			} else if (errno != ENOENT) {
-				return err_sys(e, ERR_IO, "cannot remove '%s'", path);
-			} else {
-				ent_missed(s, en);
-			}
-		}
+		int done = en ? unlink_msg(s, en->in_new, en->name, e) : 0;
+		if (done < 0)
+			return -1;
+		if (en && !done)
+			ent_missed(s, en);
 		for (int tries = 0; !done && tries < 4; tries++) {
 			char *name;
 			int in_new;
@@ -705,16 +700,10 @@ static int md_expunge(struct store *st, const char *const *keys, size_t n, struc
 				return -1;
 			if (r == 0)
 				break; /* already gone: that is what was asked */
-			snprintf(path, sizeof path, "%s/%s", in_new ? "new" : "cur", name);
+			done = unlink_msg(s, in_new, name, e);
 			free(name);
-			if (unlinkat(s->boxfd, path, 0) == 0) {
-				done = 1;
-				maildir_watch_own(s->watch, s->wslot, 1);
-				s->dirty_cur |= !in_new;
-				s->dirty_new |= in_new;
-			} else if (errno != ENOENT) {
-				return err_sys(e, ERR_IO, "cannot remove '%s'", path);
-			}
+			if (done < 0)
+				return -1;
 		}
 		ovf_drop(s, keys[i]);
 	}
