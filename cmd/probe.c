@@ -400,7 +400,7 @@ static int gather(struct probe_run *r, struct err *e)
 	}
 	char label[600];
 	snprintf(label, sizeof label, "imap://%s@%s", r->url.user, r->url.host);
-	if (imap_store_from_client(r->c, label, 0, &r->s, e) < 0)
+	if (imap_store_from_client(r->c, label, IMAP_STORE_WANT_UNSEEN, &r->s, e) < 0)
 		return fail(r->url.host, "list", e);
 	r->c = NULL; /* the store owns it now */
 	if (r->o->verbose)

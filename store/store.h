@@ -137,7 +137,12 @@ void store_msgs_free(struct store_msg *v, size_t n);
  * `flags_only` says the same of every key: the caller wants keys and flags
  * alone (to compare them with the journal). `meta_later` says it of the
  * keys below `uidnext` in a delta: the caller pairs nearly all of them, and
- * asks for the few it needs afterwards (imap_store_fill_meta). */
+ * asks for the few it needs afterwards (imap_store_fill_meta).
+ * `unchanged` (may be NULL; a store MAY ignore it) is asked about every
+ * message of a full listing, once each, in ascending key order (strcmp),
+ * with its key and flags; a message it answers 1 for is one the caller
+ * knows as it is, and is left out. A listing made so says `filtered`, so
+ * that the caller can tell an omitted message from a gone one. */
 struct store_since {
 	uint32_t uidvalidity;
 	uint64_t modseq;      /* CONDSTORE CHANGEDSINCE / QRESYNC */
@@ -147,6 +152,8 @@ struct store_since {
 	size_t nknown;
 	int flags_only;
 	int meta_later;
+	int (*unchanged)(void *ctx, const char *key, const struct flagset *flags);
+	void *unchanged_ctx;
 };
 
 /* Result of list_msgs. With full = 1 `msgs` is every message in the
@@ -158,6 +165,7 @@ struct store_listing {
 	char **vanished;
 	size_t nvanished;
 	int full;
+	int filtered;         /* full, less what since->unchanged left out */
 };
 
 void store_listing_free(struct store_listing *l);

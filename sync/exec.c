@@ -528,94 +528,204 @@ static int flags_are(const struct flagset *f, const char *base, struct buf *text
 }
 
 /* A full local listing (a mail reader changed the folder) made into a
- * delta against the journal: the journal's pairs are streamed in local-key
- * order beside the sorted listing; a message whose flags are the pair's
- * base is dropped, a pair whose message is missing becomes a vanished key.
- * The pair then plans, like a server delta, with only the pairs the deltas
- * name (choose_subset) instead of the listing, every pair and the planner's
- * copies of both at once. Anything unexpected (an unsorted listing, a key
- * twice in the journal) keeps the full listing, which is always right. */
-struct ldelta {
-	const struct store_listing *ls;
-	size_t i;                  /* next listed message */
-	unsigned char *drop;       /* per message: as the journal knows it */
+ * delta against the journal: the journal's pairs are read in local-key
+ * order beside the listing, also sorted; a message whose flags are the
+ * pair's base is dropped, a pair whose message is missing becomes a
+ * vanished key. The pair then plans, like a server delta, with only the
+ * pairs the deltas name (choose_subset) instead of the listing, every pair
+ * and the planner's copies of both at once. The Maildir store does this
+ * while it lists (store_since.unchanged), so that the messages the journal
+ * knows as they are never become listing entries at all; another store's
+ * full listing is compared afterwards. Anything unexpected (an unsorted
+ * listing, a key twice in the journal) keeps the full listing, which is
+ * always right. */
+struct lfilter {
+	struct journal_cursor *c;
+	const char *rkey, *lkey, *base; /* the current pair, while `more` */
+	int more;
+	struct buf prev;           /* the current pair's local key, kept */
+	struct buf last;           /* the previous listed key */
 	char **van;
-	size_t nvan, cap;
-	struct buf last;           /* previous pair's local key ("" before any) */
+	size_t nvan, cap, seen;
 	int bad;
+	int strict;                /* a pair without both keys is a difference */
 	struct buf text;
 };
 
-static int ldelta_pair(void *ctx, const char *rkey, const char *lkey, const char *base)
+static void lf_push_van(struct lfilter *f, const char *key)
 {
-	struct ldelta *d = ctx;
-	const struct store_listing *ls = d->ls;
-	if (!lkey)
-		return 0; /* a pending copy: journal_pairs_some loads those anyway */
-	if (d->last.len && strcmp(d->last.data, lkey) >= 0) {
-		d->bad = 1; /* not strictly ascending: do not guess */
-		return 1;
+	if (f->nvan == f->cap) {
+		f->cap = f->cap ? 2 * f->cap : 64;
+		f->van = mf_reallocarray(f->van, f->cap, sizeof *f->van);
 	}
-	buf_reset(&d->last);
-	if (buf_addstr(&d->last, lkey) < 0) {
-		d->bad = 1;
-		return 1;
-	}
-	while (d->i < ls->n && strcmp(ls->msgs[d->i].key, lkey) < 0)
-		d->i++; /* new to the journal: kept */
-	if (d->i < ls->n && strcmp(ls->msgs[d->i].key, lkey) == 0) {
-		/* a pending upload (no remote key) stays listed, as it was */
-		d->drop[d->i] = rkey && flags_are(&ls->msgs[d->i].flags, base, &d->text);
-		d->i++;
-		return 0;
-	}
-	if (d->nvan == d->cap) {
-		d->cap = d->cap ? 2 * d->cap : 64;
-		d->van = mf_reallocarray(d->van, d->cap, sizeof *d->van);
-	}
-	d->van[d->nvan++] = mf_strdup(lkey);
+	f->van[f->nvan++] = mf_strdup(key);
+}
+
+/* To the next pair with a local key (a pending copy has none: the pairs
+ * of those are loaded anyway), checking the order. */
+static void lf_advance(struct lfilter *f)
+{
+	struct err e;
+	int r;
+	while ((r = journal_cursor_next(f->c, &f->rkey, &f->lkey, &f->base, &e)) == 1 &&
+	       !f->lkey && !f->strict)
+		;
+	f->more = r == 1;
+	if (r < 0 || (r == 1 && (!f->lkey || (f->strict && !f->rkey))) ||
+	    (r == 1 && f->prev.len && strcmp(f->prev.data, f->lkey) >= 0))
+		f->bad = 1, f->more = 0; /* not strictly ascending: do not guess */
+	buf_reset(&f->prev);
+	if (f->more && buf_addstr(&f->prev, f->lkey) < 0)
+		f->bad = 1, f->more = 0;
+}
+
+static int lf_open(struct exec *x, int64_t box_id, int strict, struct lfilter *f)
+{
+	struct err e;
+	memset(f, 0, sizeof *f);
+	f->strict = strict;
+	buf_init(&f->prev, 0);
+	buf_init(&f->last, 0);
+	buf_init(&f->text, 0);
+	if (journal_cursor_open(x->j, box_id, &f->c, &e) < 0)
+		return -1;
+	lf_advance(f);
 	return 0;
 }
 
-/* Done, or left full (either is right; a journal that cannot be read here
- * fails the pair's next step anyway). */
+/* store_since.unchanged: 1 for a message the journal knows as it is. */
+static int lf_unchanged(void *ctx, const char *key, const struct flagset *flags)
+{
+	struct lfilter *f = ctx;
+	f->seen++;
+	if (f->bad || (f->last.len && strcmp(f->last.data, key) >= 0)) {
+		f->bad = 1;
+		return 0;
+	}
+	buf_reset(&f->last);
+	if (buf_addstr(&f->last, key) < 0) {
+		f->bad = 1;
+		return 0;
+	}
+	while (f->more && strcmp(f->lkey, key) < 0) {
+		lf_push_van(f, f->lkey);
+		lf_advance(f);
+	}
+	if (!f->more || strcmp(f->lkey, key) != 0)
+		return 0; /* new to the journal */
+	/* a pending upload (no remote key) stays listed, as it was */
+	int known = f->rkey && flags_are(flags, f->base, &f->text);
+	lf_advance(f);
+	return known;
+}
+
+/* The rest of the journal's pairs are gone; ls (full, of the messages the
+ * filter kept) becomes the delta. Returns -1 and leaves ls as it is when
+ * the comparison went wrong. */
+static int lf_close(struct lfilter *f, struct store_listing *ls)
+{
+	while (f->more && ls) {
+		lf_push_van(f, f->lkey);
+		lf_advance(f);
+	}
+	journal_cursor_close(&f->c);
+	int ok = ls && !f->bad;
+	if (ok) {
+		ls->vanished = f->van;
+		ls->nvanished = f->nvan;
+		ls->full = 0;
+		ls->filtered = 0;
+		f->van = NULL;
+		f->nvan = 0;
+	}
+	for (size_t i = 0; i < f->nvan; i++)
+		free(f->van[i]);
+	free(f->van);
+	buf_release(&f->prev);
+	buf_release(&f->last);
+	buf_release(&f->text);
+	return ok ? 0 : -1;
+}
+
+static void lf_trace(struct exec *x, const struct boxrun *b, const struct store_listing *ls,
+		     size_t seen)
+{
+	xlog(x, EXEC_LOG_TRACE, "%s: local folder against the journal: %zu of %zu listed "
+	     "changed or new, %zu gone", b->jb.rname, ls->n, seen, ls->nvanished);
+}
+
+/* May the local side's full listing become a delta (with overflow keywords
+ * every pair is loaded anyway)? */
+static int delta_local_ok(const struct boxrun *b)
+{
+	return b->jb.id && b->jb.complete && !b->keys_invalid[SIDE_LOCAL] &&
+	       !b->keys_invalid[SIDE_REMOTE] && !b->sd[SIDE_REMOTE].ls.full;
+}
+
+static int list_side(struct exec *x, struct boxrun *b, int s, const struct store_since *since,
+		     struct err *e);
+
+/* List the local side through the filter; a filter that went wrong
+ * costs a second, plain listing. */
+static int list_local_filtered(struct exec *x, struct boxrun *b, struct store_since *since,
+			       struct err *e)
+{
+	struct lfilter f;
+	if (lf_open(x, b->jb.id, 0, &f) < 0) {
+		lf_close(&f, NULL);
+		return list_side(x, b, SIDE_LOCAL, since, e);
+	}
+	since->unchanged = lf_unchanged;
+	since->unchanged_ctx = &f;
+	int r = list_side(x, b, SIDE_LOCAL, since, e);
+	struct store_listing *ls = &b->sd[SIDE_LOCAL].ls;
+	size_t seen = f.seen;
+	if (lf_close(&f, r == 0 && ls->filtered ? ls : NULL) == 0) {
+		lf_trace(x, b, ls, seen);
+		return 0;
+	}
+	if (r < 0 || !ls->filtered)
+		return r;
+	since->unchanged = NULL;
+	return list_side(x, b, SIDE_LOCAL, since, e);
+}
+
+/* A full listing the store did not filter, compared afterwards. Done, or
+ * left full (either is right). */
 static void local_to_delta(struct exec *x, struct boxrun *b)
 {
 	struct store_listing *ls = &b->sd[SIDE_LOCAL].ls;
-	struct err e;
-	if (!ls->full || !b->jb.id || !b->jb.complete || b->keys_invalid[SIDE_LOCAL] ||
-	    b->keys_invalid[SIDE_REMOTE] || b->sd[SIDE_REMOTE].ls.full || ls->nvanished)
+	struct lfilter f;
+	if (!ls->full || ls->filtered || ls->nvanished || !delta_local_ok(b) ||
+	    !keys_ascending(ls))
 		return;
-	if (!keys_ascending(ls))
+	if (lf_open(x, b->jb.id, 0, &f) < 0) {
+		lf_close(&f, NULL);
 		return;
-	struct ldelta d = { .ls = ls };
-	d.drop = mf_calloc(ls->n ? ls->n : 1, 1);
-	buf_init(&d.last, 0);
-	buf_init(&d.text, 0);
-	int r = journal_pairs_walk(x->j, b->jb.id, ldelta_pair, &d, &e);
-	if (r == 0 && !d.bad) {
+	}
+	unsigned char *drop = mf_calloc(ls->n ? ls->n : 1, 1);
+	for (size_t i = 0; i < ls->n; i++)
+		drop[i] = (unsigned char)lf_unchanged(&f, ls->msgs[i].key, &ls->msgs[i].flags);
+	struct store_listing kept = *ls;
+	kept.n = 0;
+	for (size_t i = 0; i < ls->n; i++)
+		if (!drop[i])
+			kept.n++;
+	size_t seen = f.seen;
+	if (lf_close(&f, &kept) == 0) {
 		size_t w = 0;
 		for (size_t i = 0; i < ls->n; i++) {
-			if (d.drop[i])
+			if (drop[i])
 				store_msg_free(&ls->msgs[i]);
 			else
 				ls->msgs[w++] = ls->msgs[i];
 		}
-		xlog(x, EXEC_LOG_TRACE, "%s: local folder against the journal: %zu of %zu listed "
-		     "changed or new, %zu gone", b->jb.rname, w, ls->n, d.nvan);
-		ls->n = w;
-		ls->vanished = d.van;
-		ls->nvanished = d.nvan;
-		ls->full = 0;
-		d.van = NULL;
-		d.nvan = 0;
+		/* the listing lives on while the plan runs: keep only the delta */
+		kept.msgs = mf_reallocarray(ls->msgs, w ? w : 1, sizeof *ls->msgs);
+		*ls = kept;
+		lf_trace(x, b, ls, seen);
 	}
-	for (size_t i = 0; i < d.nvan; i++)
-		free(d.van[i]);
-	free(d.van);
-	free(d.drop);
-	buf_release(&d.last);
-	buf_release(&d.text);
+	free(drop);
 }
 
 /* After listing: are both listings deltas small enough that loading the
@@ -845,7 +955,7 @@ struct xfer_item {
 	char *newkey;
 	int sent;       /* append_end(ok) accepted it */
 	int failed;
-	char why[ERR_MSG_MAX]; /* the first error, for the report */
+	char *why;      /* the first error, for the report (owned) */
 	int has_fp;
 	unsigned char fp[32];
 };
@@ -863,13 +973,27 @@ struct xfer {
 	int hdr_done;
 };
 
+/* The first error of an item is the one reported. */
+static void why_set(struct xfer_item *it, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void why_set(struct xfer_item *it, const char *fmt, ...)
+{
+	char msg[ERR_MSG_MAX];
+	va_list ap;
+	if (it->why)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	it->why = mf_strdup(msg);
+}
+
 static void xfer_appended(void *ctx, const char *key, const struct err *e)
 {
 	struct xfer_item *it = ctx;
 	if (e && e->cls != ERR_NONE) {
 		it->failed = 1;
-		if (!it->why[0])
-			snprintf(it->why, sizeof it->why, "%s", e->msg);
+		why_set(it, "%s", e->msg);
 		return;
 	}
 	if (key) {
@@ -906,7 +1030,7 @@ static int sink_begin(void *ctx, const struct store_msg *meta, struct err *e)
 	if (d->ops->append_begin(d, &it->a->flags, idate, t->size, &t->w, e) < 0) {
 		t->w = NULL;
 		it->failed = 1;
-		snprintf(it->why, sizeof it->why, "%s", e->msg);
+		why_set(it, "%s", e->msg);
 		return -1;
 	}
 	return 0;
@@ -965,14 +1089,14 @@ static int sink_end(void *ctx, int ok, struct err *e)
 	if (t->w) {
 		if (ok && t->written != t->size) {
 			ok = 0;
-			snprintf(it->why, sizeof it->why, "got %llu bytes of %llu",
-				 (unsigned long long)t->written, (unsigned long long)t->size);
+			why_set(it, "got %llu bytes of %llu", (unsigned long long)t->written,
+				(unsigned long long)t->size);
 		}
-		if (!ok && !it->why[0])
-			snprintf(it->why, sizeof it->why, "%s", e && e->msg[0] ? e->msg : "fetch failed");
+		if (!ok)
+			why_set(it, "%s", e && e->msg[0] ? e->msg : "fetch failed");
 		rc = t->x->s[t->dst]->ops->append_end(t->w, ok, xfer_appended, it, e);
-		if (rc < 0 && !it->why[0])
-			snprintf(it->why, sizeof it->why, "%s", e->msg);
+		if (rc < 0)
+			why_set(it, "%s", e->msg);
 		t->w = NULL;
 		if (rc == 0 && ok) {
 			it->sent = 1;
@@ -1114,15 +1238,17 @@ static int copy_batch(struct exec *x, struct boxrun *b, int dst, const struct pl
 			x->st->dir[dst].errors++;
 			b->errors++;
 			xlog(x, EXEC_LOG_ERROR, "%s: cannot copy %s message %s: %s", box_name(b, dst),
-			     side_name(src), it->a->key, it->why[0] ? it->why : "not delivered");
+			     side_name(src), it->a->key, it->why ? it->why : "not delivered");
 		}
 	}
 	if (jdefer(x) < 0)
 		goto out;
 	rc = 0;
 out:
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		free(t.items[i].newkey);
+		free(t.items[i].why);
+	}
 	free(t.items);
 	free(keys);
 	buf_release(&t.hdr);
@@ -1870,6 +1996,7 @@ static int wrote_local(const struct plan *p)
  * fails leaves pairs for what it copied; the retry is then an ordinary
  * sync. Not in a dry run, whose output is one plan per mailbox. */
 #define SLICE_MSGS 2000 /* four batches of DEF_BATCH_MSGS */
+#define BULK_MSGS 1000  /* a first sync this big gets the journal's bigger cache */
 
 static int sliceable(const struct exec *x, const struct boxrun *b)
 {
@@ -1989,7 +2116,7 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 {
 	struct boxrun b;
 	struct plan p;
-	int rc = -1;
+	int rc = -1, bulk = 0;
 
 	memset(&b, 0, sizeof b);
 	memset(&p, 0, sizeof p);
@@ -2031,7 +2158,10 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 		since_of(&b, s, &since);
 		since.meta_later = s == SIDE_REMOTE; /* fill_remote_meta */
 		int delta = b.jb.complete && !b.keys_invalid[0] && !b.keys_invalid[1];
-		if (list_side(x, &b, s, delta ? &since : NULL, e) < 0)
+		int r = s == SIDE_LOCAL && delta && !overflow && delta_local_ok(&b)
+				? list_local_filtered(x, &b, &since, e)
+				: list_side(x, &b, s, delta ? &since : NULL, e);
+		if (r < 0)
 			goto out;
 	}
 	b.local_listed = b.sd[SIDE_LOCAL].ls.full;
@@ -2044,6 +2174,10 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 	if (fill_remote_meta(x, &b, e) < 0)
 		goto out;
 	int sliced = sliceable(x, &b);
+	/* a first sync of a big mailbox inserts its pairs all over the indexes */
+	bulk = !b.pair_count && b.sd[SIDE_REMOTE].ls.n + b.sd[SIDE_LOCAL].ls.n > BULK_MSGS;
+	if (bulk)
+		journal_bulk(x->j, 1);
 	if (!sliced) {
 		for (int s = 0; s < 2; s++)
 			plan_msg_view(&b.sd[s], 0, b.sd[s].ls.n);
@@ -2104,6 +2238,8 @@ out:
 		rc = -1;
 	if (x->jfail)
 		*e = x->jerr;
+	if (bulk)
+		journal_bulk(x->j, 0);
 	plan_free(&p);
 	boxrun_free(&b);
 	return rc;
@@ -2247,39 +2383,15 @@ static int pair_unchanged(const struct exec *x, const struct plan_box_action *a)
 	return marker_unchanged(jb->lmarker, l->marker);
 }
 
-/* Walking the journal's pairs in local-key order next to a listing in key
- * order: every pair must have both keys and find its message, with its
- * base flags, at the same position. */
-struct walk {
-	const struct store_listing *ls;
-	size_t i;
-	int differs;
-	struct buf text;
-};
-
-static int walk_pair(void *ctx, const char *rkey, const char *lkey, const char *base)
-{
-	struct walk *w = ctx;
-	if (!rkey || !lkey || w->i >= w->ls->n || strcmp(lkey, w->ls->msgs[w->i].key) != 0) {
-		w->differs = 1;
-		return 1;
-	}
-	if (!flags_are(&w->ls->msgs[w->i].flags, base, &w->text)) {
-		w->differs = 1;
-		return 1;
-	}
-	w->i++;
-	return 0;
-}
-
 /* Does the open local folder hold exactly the journal's pairs of box jb,
  * each with its base flags (and no intent is pending)? With `watched`, the
  * store's watch answers: nothing but our own changes since a sync that
  * began from the journal's state (maildir_store_clean), so the folder is
  * that state plus exactly the changes the journal recorded. Otherwise a
  * names-only listing (store_since.flags_only: no stat) is compared with the
- * journal streamed in key order beside it, so only the listing is held in
- * memory. 1 yes, 0 no (or could not tell). */
+ * journal streamed in key order beside it while the store lists (struct
+ * lfilter), so not even the listing is held in memory. 1 yes, 0 no (or
+ * could not tell: a store that does not filter). */
 static int folder_is_journal(struct exec *x, const struct journal_box *jb, int watched)
 {
 	struct store *s = x->s[SIDE_LOCAL];
@@ -2296,18 +2408,20 @@ static int folder_is_journal(struct exec *x, const struct journal_box *jb, int w
 		ok = maildir_store_clean(s, jb->lname);
 		goto out;
 	}
+	struct lfilter f;
+	if (lf_open(x, jb->id, 1, &f) < 0) {
+		lf_close(&f, NULL);
+		goto out;
+	}
 	struct store_since since;
 	memset(&since, 0, sizeof since);
 	since.flags_only = 1;
-	if (s->ops->list_msgs(s, &since, &ls, &e) < 0 || !ls.full)
-		goto out;
-	if (!keys_ascending(&ls))
-		goto out;
-	struct walk w = { .ls = &ls };
-	buf_init(&w.text, 0);
-	int r = journal_pairs_walk(x->j, jb->id, walk_pair, &w, &e);
-	ok = r == 0 && !w.differs && w.i == ls.n;
-	buf_release(&w.text);
+	since.unchanged = lf_unchanged;
+	since.unchanged_ctx = &f;
+	int r = s->ops->list_msgs(s, &since, &ls, &e);
+	/* equal: the filter left nothing listed and found nothing gone */
+	ok = lf_close(&f, r == 0 && ls.full && ls.filtered && !ls.n ? &ls : NULL) == 0 &&
+	     !ls.nvanished;
 out:
 	journal_intents_free(iv, in);
 	store_listing_free(&ls);

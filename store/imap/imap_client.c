@@ -507,7 +507,8 @@ int imap_client_cmd_literal(struct imap_client *c, struct imap_cmd *cmd,
 	if (literal_header(c, cmd, src->size, secret) < 0)
 		return -1;
 	if (src->data) {
-		/* In pieces, flushed as they go: the write queue stays small. */
+		/* In pieces, flushed as they go: the write queue stays small, also
+		 * over the many small literals of one MULTIAPPEND. */
 		const char *p = src->data;
 		for (uint64_t off = 0; off < src->size; off += FLUSH_AT) {
 			size_t k = src->size - off < FLUSH_AT ? (size_t)(src->size - off) : FLUSH_AT;
@@ -515,7 +516,7 @@ int imap_client_cmd_literal(struct imap_client *c, struct imap_cmd *cmd,
 				die_err(c, &e);
 				return -1;
 			}
-			if (src->size > FLUSH_AT && flush(c) < 0)
+			if (imap_io_pending(c->io) >= FLUSH_AT && flush(c) < 0)
 				return -1;
 		}
 		return 0;

@@ -712,6 +712,11 @@ int imap_io_write(struct imap_io *io, const void *p, size_t n, struct err *e)
 	return 0;
 }
 
+size_t imap_io_pending(const struct imap_io *io)
+{
+	return io->wbuf.len + io->zwbuf.len;
+}
+
 int imap_io_writestr(struct imap_io *io, const char *s, struct err *e)
 {
 	return imap_io_write(io, s, strlen(s), e);

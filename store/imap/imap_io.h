@@ -80,6 +80,8 @@ int imap_io_readable(struct imap_io *io);
 /* Write: queue bytes (never blocks; the queue is unbounded up to 64 MiB). */
 int imap_io_write(struct imap_io *io, const void *p, size_t n, struct err *e);
 int imap_io_writestr(struct imap_io *io, const char *s, struct err *e);
+/* Bytes queued for writing and not yet handed to the kernel. */
+size_t imap_io_pending(const struct imap_io *io);
 /* Send everything queued; reads incoming bytes meanwhile (see above). */
 int imap_io_flush(struct imap_io *io, struct err *e);
 

@@ -35,11 +35,13 @@
 #include "lib/banned.h"
 
 #define UIDSET_MAX_LEN 1000      /* bytes of one UID set in a command */
-#define APPEND_MEM_MAX (4u << 20) /* larger appends are spooled to a file */
+#define APPEND_MEM_MAX (1u << 20) /* larger appends are spooled to a file */
 #define HDR_MAX ((size_t)64 << 10)
 #define BATCH_MAX_MSGS 100        /* messages per MULTIAPPEND */
-#define BATCH_MAX_BYTES (8u << 20) /* bytes held for one MULTIAPPEND */
-#define INFLIGHT_MAX_BYTES (32u << 20) /* append data awaiting answers */
+/* Held in memory twice (the queued messages, then the command's output
+ * buffer): small, so that an upload does not lift the process's peak. */
+#define BATCH_MAX_BYTES (512u << 10) /* bytes held for one MULTIAPPEND */
+#define INFLIGHT_MAX_BYTES (2u << 20) /* append data awaiting answers */
 
 struct imap_store {
 	struct store base;
@@ -236,8 +238,9 @@ static int require_box(struct imap_store *s, const char *what, struct err *e)
 
 static unsigned status_items(struct imap_store *s)
 {
-	unsigned items = IMAP_STATUS_MESSAGES | IMAP_STATUS_UIDNEXT | IMAP_STATUS_UIDVALIDITY |
-			 IMAP_STATUS_UNSEEN;
+	unsigned items = IMAP_STATUS_MESSAGES | IMAP_STATUS_UIDNEXT | IMAP_STATUS_UIDVALIDITY;
+	if (s->nocap & IMAP_STORE_WANT_UNSEEN)
+		items |= IMAP_STATUS_UNSEEN;
 	if (has_cap(s, "CONDSTORE"))
 		items |= IMAP_STATUS_HIGHESTMODSEQ;
 	return items;
@@ -1631,6 +1634,15 @@ static void batch_done(void *ctx, const struct err *e)
 	batch_free(b);
 }
 
+/* The command took the message's bytes (literals are written out as the
+ * command is built, LITERAL+ or not): the memory copy is not needed for
+ * the answer, so it does not wait for it. */
+static void sent_data(struct store_writer *w)
+{
+	buf_release(&w->mem);
+	w->msg.src.data = NULL;
+}
+
 static int submit_one(struct imap_store *s, struct store_writer *w, struct err *e)
 {
 	struct imap_cmd *cmd;
@@ -1640,6 +1652,7 @@ static int submit_one(struct imap_store *s, struct store_writer *w, struct err *
 		writer_free(w);
 		return -1;
 	}
+	sent_data(w);
 	imap_cmd_on_done(&cmd, append_done, w);
 	return 0;
 }
@@ -1673,6 +1686,8 @@ static int submit_queue(struct imap_store *s, struct err *e)
 		batch_free(b);
 		return -1;
 	}
+	for (size_t i = 0; i < n; i++)
+		sent_data(b->w[i]);
 	imap_cmd_on_done(&cmd, batch_done, b);
 	return 0;
 }

@@ -62,7 +62,8 @@
 /* PRAGMA application_id: "MFJ1". */
 #define JOURNAL_APP_ID 0x4d464a31
 #define JOURNAL_BUSY_MS 250
-#define JOURNAL_CACHE_KIB "1024" /* PRAGMA cache_size (see db_setup) */
+#define JOURNAL_CACHE_KIB "256"        /* PRAGMA cache_size (see db_setup) */
+#define JOURNAL_BULK_CACHE_KIB "1024"  /* in journal_bulk */
 /* parallel workers wait for each other's commits (fsyncs under load) */
 #define JOURNAL_WORKER_BUSY_MS 120000
 #define KW_TEXT_MAX ((size_t)1 << 20)
@@ -622,11 +623,12 @@ static int db_setup(struct journal *j, struct err *e)
 	 * 10,000 pairs and stays for the run; the reads are index scans done
 	 * once per mailbox pair (the OS caches the file), so a smaller cache
 	 * costs little time and keeps peak RSS flatter as the account grows.
-	 * Not smaller than 1 MiB: at 512 KiB the random inserts into the pair
-	 * indexes of an initial 100k-message sync cost ~3 s more (re-reads and
-	 * early spills); 1 MiB measured as fast as the default. A transaction
-	 * with more dirty pages spills them to the WAL early, which changes
-	 * nothing for durability. */
+	 * The exception is a first sync's random inserts into the pair
+	 * indexes: at 512 KiB an initial 100k-message sync took ~3 s more
+	 * (re-reads and early spills), at 1 MiB as long as with the default,
+	 * so journal_bulk raises it to 1 MiB for those. A transaction with
+	 * more dirty pages spills them to the WAL early, which changes nothing
+	 * for durability. */
 	if (exec_sql(j, "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;"
 			     " PRAGMA journal_size_limit=16777216;"
 			     " PRAGMA cache_size=-" JOURNAL_CACHE_KIB ";", "setup", e) < 0 ||
@@ -1220,23 +1222,69 @@ int journal_pair_put(struct journal *j, struct journal_pair *p, struct err *e)
 	return 0;
 }
 
-int journal_pairs_walk(struct journal *j, int64_t box_id, journal_walk_fn *fn, void *ctx,
-		       struct err *e)
+struct journal_cursor {
+	struct journal *j;
+	sqlite3_stmt *s;
+};
+
+int journal_cursor_open(struct journal *j, int64_t box_id, struct journal_cursor **c_r,
+			struct err *e)
 {
 	sqlite3_stmt *s = stmt(j, ST_PAIR_BY_LKEY, e);
 	if (!s)
 		return -1;
 	sqlite3_bind_int64(s, 1, box_id);
-	int rc, stop = 0;
-	while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *base = (const char *)sqlite3_column_text(s, 2);
-		stop = fn(ctx, (const char *)sqlite3_column_text(s, 0),
-			  (const char *)sqlite3_column_text(s, 1), base ? base : "");
-	}
-	stmt_done(s);
-	if (!stop && rc != SQLITE_DONE)
-		return db_err(j, e, rc, "reading message pairs");
-	return stop;
+	struct journal_cursor *c = mf_calloc(1, sizeof *c);
+	c->j = j;
+	c->s = s;
+	*c_r = c;
+	return 0;
+}
+
+int journal_cursor_next(struct journal_cursor *c, const char **rkey, const char **lkey,
+			const char **base, struct err *e)
+{
+	int rc = sqlite3_step(c->s);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		return db_err(c->j, e, rc, "reading message pairs");
+	const char *b = (const char *)sqlite3_column_text(c->s, 2);
+	*rkey = (const char *)sqlite3_column_text(c->s, 0);
+	*lkey = (const char *)sqlite3_column_text(c->s, 1);
+	*base = b ? b : "";
+	return 1;
+}
+
+void journal_cursor_close(struct journal_cursor **c)
+{
+	if (!*c)
+		return;
+	stmt_done((*c)->s);
+	free(*c);
+	*c = NULL;
+}
+
+void journal_bulk(struct journal *j, int on)
+{
+	struct err e;
+	/* a failure leaves the cache as it was: slower or bigger, never wrong */
+	exec_sql(j, on ? "PRAGMA cache_size=-" JOURNAL_BULK_CACHE_KIB
+		       : "PRAGMA cache_size=-" JOURNAL_CACHE_KIB, "cache size", &e);
+}
+
+int journal_pairs_walk(struct journal *j, int64_t box_id, journal_walk_fn *fn, void *ctx,
+		       struct err *e)
+{
+	struct journal_cursor *c;
+	if (journal_cursor_open(j, box_id, &c, e) < 0)
+		return -1;
+	const char *rkey, *lkey, *base;
+	int r = 0, stop = 0;
+	while (!stop && (r = journal_cursor_next(c, &rkey, &lkey, &base, e)) == 1)
+		stop = fn(ctx, rkey, lkey, base);
+	journal_cursor_close(&c);
+	return stop ? stop : r;
 }
 
 int journal_pair_set_base(struct journal *j, int64_t id, const struct flagset *base,

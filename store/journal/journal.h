@@ -66,6 +66,10 @@ int journal_rollback(struct journal *j, struct err *e);
  * Steps are counted from journal_open (migrations are not steps); the
  * switch fires when the count reaches n exactly. */
 void journal_set_stop_after(struct journal *j, unsigned long n);
+/* Bulk mode (on while a first sync inserts thousands of pairs at random
+ * places in the indexes) gives SQLite a page cache four times bigger;
+ * every other run reads each page about once and keeps it small. */
+void journal_bulk(struct journal *j, int on);
 unsigned long journal_steps(const struct journal *j);
 
 /* Channel metadata (the two stores' labels, options): small key/value.
@@ -144,6 +148,16 @@ int journal_pair_delete(struct journal *j, int64_t id, struct err *e);
 typedef int journal_walk_fn(void *ctx, const char *rkey, const char *lkey, const char *base);
 int journal_pairs_walk(struct journal *j, int64_t box_id, journal_walk_fn *fn, void *ctx,
 		       struct err *e);
+/* The same walk one pair at a time, for a caller that merges it with
+ * another sorted stream: next() gives 1 and the row (strings valid until
+ * the next call), 0 at the end, -1 on error. No other call may use the
+ * journal between open and close. */
+struct journal_cursor;
+int journal_cursor_open(struct journal *j, int64_t box_id, struct journal_cursor **c_r,
+			struct err *e);
+int journal_cursor_next(struct journal_cursor *c, const char **rkey, const char **lkey,
+			const char **base, struct err *e);
+void journal_cursor_close(struct journal_cursor **c);
 /* Only the base flags of pair `id` (cheaper than journal_pair_put: no
  * index is rewritten). */
 int journal_pair_set_base(struct journal *j, int64_t id, const struct flagset *base,

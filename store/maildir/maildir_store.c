@@ -388,6 +388,24 @@ static void list_one(struct md_store *s, const struct maildir_scan_ent *en, int 
 	close(fd);
 }
 
+/* Ask since->unchanged about en (a key too long for the stack is listed). */
+static int unchanged(struct md_store *s, const struct store_since *since,
+		     const struct maildir_scan_ent *en)
+{
+	char key[256];
+	if (en->keylen >= sizeof key)
+		return 0;
+	memcpy(key, en->name, en->keylen);
+	key[en->keylen] = '\0';
+	struct maildir_name p;
+	struct flagset f;
+	maildir_name_parse(en->name, &p);
+	name_flags(s, key, &p, &f);
+	int r = since->unchanged(since->unchanged_ctx, key, &f);
+	flagset_free(&f);
+	return r == 1;
+}
+
 /*
  * With since->known the folder is read by names only and the files of
  * known keys are never touched; the others are stat'ed one by one (and
@@ -409,8 +427,11 @@ static int md_list_msgs(struct store *st, const struct store_since *since,
 	    (names ? maildir_scan_names : maildir_scan_list)(s->boxfd, &s->scan, e) < 0)
 		return -1;
 	s->scanned = 1;
-	out->msgs = mf_calloc(s->scan.n ? s->scan.n : 1, sizeof *out->msgs);
+	int filter = since && since->unchanged;
+	size_t cap = filter ? 64 : s->scan.n ? s->scan.n : 1;
+	out->msgs = mf_calloc(cap, sizeof *out->msgs);
 	out->full = 1;
+	out->filtered = filter;
 	/* Stat the unknown keys first, dropping the gone ones, so that the scan
 	 * is whole and sorted again before list_one looks keys up in it. */
 	size_t w = 0;
@@ -434,9 +455,16 @@ static int md_list_msgs(struct store *st, const struct store_since *since,
 		memset(out, 0, sizeof *out);
 		return -1;
 	}
-	for (size_t i = 0; i < s->scan.n; i++)
-		list_one(s, &s->scan.v[i], known_key(since, &s->scan.v[i]),
-			 &out->msgs[out->n++]);
+	for (size_t i = 0; i < s->scan.n; i++) {
+		const struct maildir_scan_ent *en = &s->scan.v[i];
+		if (filter && unchanged(s, since, en))
+			continue;
+		if (out->n == cap) {
+			cap *= 2;
+			out->msgs = mf_reallocarray(out->msgs, cap, sizeof *out->msgs);
+		}
+		list_one(s, en, known_key(since, en), &out->msgs[out->n++]);
+	}
 	return 0;
 }
 
