@@ -202,6 +202,18 @@ static void test_pair_base(struct journal *j, const char *path)
 	CHECK_INT(w.n, 3);
 	CHECK_STR(w.base[0], "\\Seen");
 	CHECK_STR(w.base[1], "\\Flagged $Later");
+	/* the same rows one at a time, then the end */
+	struct journal_cursor *cur;
+	const char *crk, *clk, *cbase;
+	CHECK_INT(journal_cursor_open(j, box, &cur, &e), 0);
+	CHECK_INT(journal_cursor_next(cur, &crk, &clk, &cbase, &e), 1);
+	CHECK_STR(cbase, "\\Seen");
+	CHECK_INT(journal_cursor_next(cur, &crk, &clk, &cbase, &e), 1);
+	CHECK_STR(cbase, "\\Flagged $Later");
+	CHECK_INT(journal_cursor_next(cur, &crk, &clk, &cbase, &e), 1);
+	CHECK_INT(journal_cursor_next(cur, &crk, &clk, &cbase, &e), 0);
+	journal_cursor_close(&cur);
+	CHECK(cur == NULL);
 
 	/* a full update of the pair wins over the kept base */
 	flagset_free(&v[0].base);

@@ -5,7 +5,8 @@
  * unknown keys come with their real size and date, and everything that
  * later needs a file (fetch, set_flags, expunge, headers) still finds it
  * after a mail reader renamed or deleted files behind the listing, or with
- * no listing at all (the names are then read once, no stat). Also
+ * no listing at all (the names are then read once, no stat); since->unchanged
+ * leaves out what the caller knows (a filtered listing). Also
  * maildir_scan_names / maildir_scan_stat directly. One scenario per meson
  * test.
  */
@@ -412,7 +413,56 @@ static void t_no_listing(void)
 	fx_close(&f);
 }
 
+/* since->unchanged: asked once per message in key order with the flags of
+ * its name; the ones it calls unchanged are left out of a listing marked
+ * filtered. */
+struct asked {
+	const struct fx *f;
+	size_t n;
+	int out_of_order;
+	int wrong_flags;
+};
+
+static int every_other(void *ctx, const char *key, const struct flagset *flags)
+{
+	struct asked *a = ctx;
+	if (a->n >= a->f->nkeys || strcmp(key, a->f->keys[a->n]) != 0)
+		a->out_of_order = 1;
+	if (!is_foreign(key) && !(flags->sys & MF_SEEN) != !(flags->sys == MF_SEEN))
+		a->wrong_flags = 1;
+	return a->n++ % 2 == 0;
+}
+
+static void t_unchanged(void)
+{
+	struct fx f;
+	struct store_listing full, l;
+	struct err e = { 0 };
+	fx_open(&f);
+	CHECK_INT(f.s->ops->list_msgs(f.s, NULL, &full, &e), 0);
+	struct asked a = { .f = &f };
+	struct store_since since = { 0 };
+	since.unchanged = every_other;
+	since.unchanged_ctx = &a;
+	CHECK_INT(f.s->ops->list_msgs(f.s, &since, &l, &e), 0);
+	CHECK_INT(a.n, f.nkeys);
+	CHECK_INT(a.out_of_order, 0);
+	CHECK_INT(a.wrong_flags, 0);
+	CHECK(l.full && l.filtered);
+	CHECK_INT(l.n, f.nkeys / 2);
+	for (size_t i = 0; i < l.n; i++) {
+		CHECK_STR(l.msgs[i].key, f.keys[2 * i + 1]);
+		const struct store_msg *fm = find_msg(&full, l.msgs[i].key);
+		CHECK(fm && flagset_equal(&l.msgs[i].flags, &fm->flags) &&
+		      l.msgs[i].size == fm->size && l.msgs[i].idate == fm->idate);
+	}
+	store_listing_free(&l);
+	store_listing_free(&full);
+	fx_close(&f);
+}
+
 static const struct test_scenario scenarios[] = {
+	{ "unchanged", t_unchanged },
 	{ "no-listing", t_no_listing },
 	{ "all-known", t_all_known },   { "half-known", t_half_known },
 	{ "stale-names", t_stale_names }, { "vanished", t_vanished },
