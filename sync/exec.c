@@ -509,16 +509,6 @@ static int fill_remote_meta(struct exec *x, struct boxrun *b, struct err *e)
 	return rc;
 }
 
-/* Is the listing in strictly ascending key order (strcmp), as a merge with
- * the journal's key-ordered walk needs? */
-static int keys_ascending(const struct store_listing *ls)
-{
-	for (size_t i = 1; i < ls->n; i++)
-		if (strcmp(ls->msgs[i - 1].key, ls->msgs[i].key) >= 0)
-			return 0;
-	return 1;
-}
-
 /* Are flags f, as stored text (flagset_format), the journal's `base`?
  * text is scratch space. */
 static int flags_are(const struct flagset *f, const char *base, struct buf *text)
@@ -690,27 +680,26 @@ static int list_local_filtered(struct exec *x, struct boxrun *b, struct store_si
 	return list_side(x, b, SIDE_LOCAL, since, e);
 }
 
-/* A full listing the store did not filter, compared afterwards. Done, or
- * left full (either is right). */
+/* A full listing the store did not filter, compared afterwards through the
+ * same filter (which also finds an unsorted listing). Done, or left full
+ * (either is right). */
 static void local_to_delta(struct exec *x, struct boxrun *b)
 {
 	struct store_listing *ls = &b->sd[SIDE_LOCAL].ls;
 	struct lfilter f;
-	if (!ls->full || ls->filtered || ls->nvanished || !delta_local_ok(b) ||
-	    !keys_ascending(ls))
+	if (!ls->full || ls->filtered || ls->nvanished || !delta_local_ok(b))
 		return;
 	if (lf_open(x, b->jb.id, 0, &f) < 0) {
 		lf_close(&f, NULL);
 		return;
 	}
 	unsigned char *drop = mf_calloc(ls->n ? ls->n : 1, 1);
-	for (size_t i = 0; i < ls->n; i++)
-		drop[i] = (unsigned char)lf_unchanged(&f, ls->msgs[i].key, &ls->msgs[i].flags);
 	struct store_listing kept = *ls;
 	kept.n = 0;
-	for (size_t i = 0; i < ls->n; i++)
-		if (!drop[i])
-			kept.n++;
+	for (size_t i = 0; i < ls->n; i++) {
+		drop[i] = (unsigned char)lf_unchanged(&f, ls->msgs[i].key, &ls->msgs[i].flags);
+		kept.n += !drop[i];
+	}
 	size_t seen = f.seen;
 	if (lf_close(&f, &kept) == 0) {
 		size_t w = 0;

@@ -38,8 +38,9 @@
 #define APPEND_MEM_MAX (1u << 20) /* larger appends are spooled to a file */
 #define HDR_MAX ((size_t)64 << 10)
 #define BATCH_MAX_MSGS 100        /* messages per MULTIAPPEND */
-/* Held in memory twice (the queued messages, then the command's output
- * buffer): small, so that an upload does not lift the process's peak. */
+/* Queued messages are held in memory until their command is written (then
+ * sent_data frees them): small, so that an upload does not lift the
+ * process's peak. */
 #define BATCH_MAX_BYTES (512u << 10) /* bytes held for one MULTIAPPEND */
 #define INFLIGHT_MAX_BYTES (2u << 20) /* append data awaiting answers */
 
@@ -796,6 +797,29 @@ static int pre_take(struct imap_store *s, struct list_ctx *pre, const struct sto
 	return rc;
 }
 
+/* Submit one command per bounded UID set of uids (sorted): fn(set) for
+ * each chunk. */
+typedef int chunk_fn(struct imap_store *s, const char *set, void *arg, struct err *e);
+
+static int for_uid_chunks(struct imap_store *s, const uint32_t *uids, size_t nu, chunk_fn *fn,
+			  void *arg, struct err *e)
+{
+	struct buf set = BUF_INIT(UIDSET_MAX_LEN + 64);
+	int rc = 0;
+	for (size_t done = 0; done < nu;) {
+		size_t used = 0;
+		buf_reset(&set);
+		if (imap_uidset_format(uids + done, nu - done, UIDSET_MAX_LEN, &set, &used, e) < 0 ||
+		    used == 0 || fn(s, set.data, arg, e) < 0) {
+			rc = -1;
+			break;
+		}
+		done += used;
+	}
+	buf_release(&set);
+	return rc;
+}
+
 /* imap_store_fill_meta: RFC822.SIZE and INTERNALDATE into the listing's
  * entries, found by UID among `want` (sorted by UID). */
 struct meta_ctx {
@@ -829,6 +853,12 @@ static int meta_msg(void *ctx, const struct imap_fetch *f, const struct imap_res
 	return 0;
 }
 
+static int meta_chunk(struct imap_store *s, const char *set, void *arg, struct err *e)
+{
+	struct imap_fetch_handler *h = arg;
+	return imap_uid_fetch(s->c, set, "UID RFC822.SIZE INTERNALDATE", 0, 0, h, NULL, e);
+}
+
 int imap_store_fill_meta(struct store *st, struct store_msg **want, size_t n, struct err *e)
 {
 	struct imap_store *s = S(st);
@@ -842,19 +872,7 @@ int imap_store_fill_meta(struct store *st, struct store_msg **want, size_t n, st
 		uids[i] = want[i]->uid;
 	struct meta_ctx m = { want, n };
 	struct imap_fetch_handler h = { .msg = meta_msg, .ctx = &m };
-	struct buf set = BUF_INIT(UIDSET_MAX_LEN + 64);
-	int rc = 0;
-	for (size_t done = 0; done < n && rc == 0;) {
-		size_t used = 0;
-		buf_reset(&set);
-		if (imap_uidset_format(uids + done, n - done, UIDSET_MAX_LEN, &set, &used, e) < 0 ||
-		    used == 0 ||
-		    imap_uid_fetch(s->c, set.data, "UID RFC822.SIZE INTERNALDATE", 0, 0, &h, NULL,
-				   e) < 0)
-			rc = -1;
-		done += used;
-	}
-	buf_release(&set);
+	int rc = for_uid_chunks(s, uids, n, meta_chunk, &h, e);
 	free(uids);
 	return rc;
 }
@@ -1749,27 +1767,13 @@ static int imap_append_end(struct store_writer *w, int ok, store_append_cb *cb, 
 /* ------------------------------------------------------------------ */
 /* set_flags, expunge                                                   */
 
-/* Submit one command per bounded UID set: fn(set) for each chunk. */
-typedef int chunk_fn(struct imap_store *s, const char *set, void *arg, struct err *e);
-
+/* for_uid_chunks over the UIDs of keys. */
 static int for_chunks(struct imap_store *s, const char *const *keys, size_t n, chunk_fn *fn,
 		      void *arg, struct err *e)
 {
 	size_t nu;
 	uint32_t *uids = keys_to_uids(keys, n, &nu);
-	struct buf set = BUF_INIT(UIDSET_MAX_LEN + 64);
-	int rc = 0;
-	for (size_t done = 0; done < nu;) {
-		size_t used;
-		buf_reset(&set);
-		if (imap_uidset_format(uids + done, nu - done, UIDSET_MAX_LEN, &set, &used, e) < 0 ||
-		    fn(s, set.data, arg, e) < 0) {
-			rc = -1;
-			break;
-		}
-		done += used;
-	}
-	buf_release(&set);
+	int rc = for_uid_chunks(s, uids, nu, fn, arg, e);
 	free(uids);
 	return rc;
 }
