@@ -73,7 +73,7 @@ static const char usage_text[] =
 	"  --max-age DAYS          skip messages older than DAYS days\n"
 	"  --jobs N                sync up to N mailboxes at once, each over its own\n"
 	"                          connections (1 to 16, default 2)\n"
-	"  -v, --verbose           more output (-vv: protocol trace)\n"
+	"  -v, --verbose           more output (-vv: protocol trace, -vvv: with times)\n"
 	"  -q, --quiet             errors only\n"
 	"  --json                  print the summary as JSON on standard output\n"
 	"  -h, --help              this text\n"
@@ -107,6 +107,21 @@ struct sync_cli {
 
 /* ------------------------------------------------------------ output */
 
+/* -vvv: trace lines start with the seconds since the first one and the
+ * process (workers are processes), to see where a run's time goes. */
+static void trace_stamp(const struct sync_cli *c)
+{
+	static double t0;
+	if (c->verbose < 3)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	double t = ts.tv_sec + ts.tv_nsec / 1e9;
+	if (t0 == 0)
+		t0 = t;
+	fprintf(stderr, "%8.4f %d ", t - t0, (int)getpid());
+}
+
 static void log_cb(void *ctx, enum exec_level lvl, const char *msg)
 {
 	const struct sync_cli *c = ctx;
@@ -122,23 +137,27 @@ static void log_cb(void *ctx, enum exec_level lvl, const char *msg)
 		printf("%s\n", msg);
 		break;
 	case EXEC_LOG_PROGRESS:
-		if (!c->quiet && (c->verbose || c->progress))
+		if (!c->quiet && (c->verbose || c->progress)) {
+			trace_stamp(c);
 			fprintf(stderr, "%s\n", msg);
+		}
 		break;
 	case EXEC_LOG_ACTION:
 		if (c->verbose >= 1)
 			fprintf(stderr, "%s\n", msg);
 		break;
 	case EXEC_LOG_TRACE:
-		if (c->verbose >= 2)
+		if (c->verbose >= 2) {
+			trace_stamp(c);
 			fprintf(stderr, "%s\n", msg);
+		}
 		break;
 	}
 }
 
 static void trace_cb(void *ctx, char dir, const char *line, size_t len)
 {
-	(void)ctx;
+	trace_stamp(ctx);
 	fprintf(stderr, "%c %.*s\n", dir, (int)len, line);
 }
 

@@ -70,6 +70,10 @@
 #include "exec.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -1995,6 +1999,49 @@ static int sliceable(const struct exec *x, const struct boxrun *b)
 	       !l->ls.n && !l->ls.nvanished && r->ls.n > SLICE_MSGS;
 }
 
+/* Give the heap's free pages back: a slice's keys, plan and transfer
+ * buffers are freed in between allocations that stay, and glibc only
+ * returns the heap's top, so without this the process's resident size
+ * creeps up with every slice of a big first sync. */
+static void heap_trim(void)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
+/* Could this pair's first sync list the remote side a window at a time
+ * (imap_store_list_window)? Everything but the local side's emptiness is
+ * known before listing; local_empty tells the rest once it is listed. */
+static int window_candidate(const struct exec *x, const struct boxrun *b)
+{
+	return !x->o->dry_run && !b->pair_count && !b->keys_invalid[0] && !b->keys_invalid[1] &&
+	       b->sd[SIDE_REMOTE].exists && b->sd[SIDE_REMOTE].st.messages > SLICE_MSGS &&
+	       !strcmp(x->s[SIDE_REMOTE]->ops->type, "imap");
+}
+
+static int local_empty(const struct boxrun *b)
+{
+	const struct store_listing *l = &b->sd[SIDE_LOCAL].ls;
+	return l->full && !l->n && !l->nvanished;
+}
+
+/* The next window of a windowed first sync into the remote listing: 1
+ * listed, 0 the mailbox is done. The last window's messages went with its
+ * plan (drop_slice left the array). */
+static int next_window(struct exec *x, struct boxrun *b, struct imap_window *w, struct err *e)
+{
+	struct side_state *sd = &b->sd[SIDE_REMOTE];
+	store_listing_free(&sd->ls);
+	if (imap_store_list_window(x->s[SIDE_REMOTE], w, SLICE_MSGS, &sd->ls, e) < 0) {
+		err_prefix(e, "listing remote mailbox '%s'", box_name(b, SIDE_REMOTE));
+		return -1;
+	}
+	xlog(x, EXEC_LOG_TRACE, "%s: window of %zu messages up to UID %" PRIu32,
+	     box_name(b, SIDE_REMOTE), sd->ls.n, w->last_uid);
+	return sd->ls.n > 0;
+}
+
 /* A slice is done: its messages' keys and flags go (the listing stays
  * until the last slice). */
 static void drop_slice(struct side_state *sd, size_t from, size_t len)
@@ -2142,7 +2189,9 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 		goto out;
 	for (int s = 0; s < 2; s++)
 		b.keys_invalid[s] = keys_void(&b, s);
-	for (int s = 0; s < 2; s++) {
+	/* a first sync into an empty side lists the remote a window at a time */
+	int windowed = !overflow && window_candidate(x, &b);
+	for (int s = windowed ? SIDE_LOCAL : 0; s < 2; s++) {
 		struct store_since since;
 		since_of(&b, s, &since);
 		since.meta_later = s == SIDE_REMOTE; /* fill_remote_meta */
@@ -2153,7 +2202,14 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 		if (r < 0)
 			goto out;
 	}
+	if (windowed && !local_empty(&b)) {
+		windowed = 0;
+		if (list_side(x, &b, SIDE_REMOTE, NULL, e) < 0)
+			goto out;
+	}
 	b.local_listed = b.sd[SIDE_LOCAL].ls.full;
+	if (windowed)
+		b.sd[SIDE_REMOTE].ls.full = 1;
 	if (!overflow) {
 		local_to_delta(x, &b);
 		choose_subset(&b);
@@ -2162,9 +2218,10 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 	}
 	if (fill_remote_meta(x, &b, e) < 0)
 		goto out;
-	int sliced = sliceable(x, &b);
+	int sliced = windowed || sliceable(x, &b);
 	/* a first sync of a big mailbox inserts its pairs all over the indexes */
-	bulk = !b.pair_count && b.sd[SIDE_REMOTE].ls.n + b.sd[SIDE_LOCAL].ls.n > BULK_MSGS;
+	bulk = !b.pair_count && (windowed ? b.sd[SIDE_REMOTE].st.messages
+					  : b.sd[SIDE_REMOTE].ls.n + b.sd[SIDE_LOCAL].ls.n) > BULK_MSGS;
 	if (bulk)
 		journal_bulk(x->j, 1);
 	if (!sliced) {
@@ -2180,8 +2237,18 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 	struct plan_counts total;
 	int need_full[2] = { 0, 0 }, reload = 0;
 	size_t nr = b.sd[SIDE_REMOTE].ls.n, from = 0;
+	struct imap_window win = { 0 };
 	memset(&total, 0, sizeof total);
 	do {
+		if (windowed) {
+			int r = next_window(x, &b, &win, e);
+			if (r < 0)
+				goto out;
+			if (r == 0)
+				break;
+			nr = b.sd[SIDE_REMOTE].ls.n;
+			from = 0;
+		}
 		size_t len = sliced && nr - from > SLICE_MSGS ? SLICE_MSGS : nr - from;
 		int r = plan_and_run(x, &b, rname, sliced, from, len, &p, e);
 		if (r < 0)
@@ -2198,8 +2265,9 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 		plan_release_actions(&p);
 		if (sliced)
 			drop_slice(&b.sd[SIDE_REMOTE], from, len);
+		heap_trim();
 		from += len;
-	} while (from < nr);
+	} while (from < nr || windowed);
 	drop_plan_inputs(&b);
 	p.counts = total;
 	for (int s = 0; s < 2; s++)

@@ -423,6 +423,11 @@ int imap_uid_fetch(struct imap_client *c, const char *uids, const char *items,
 		   uint64_t changedsince, int vanished, const struct imap_fetch_handler *h,
 		   struct imap_cmd **cmd_r, struct err *e);
 
+/* FETCH seqs (items): by sequence number, for a listing that must not
+ * grow with the mailbox (imap_store_list_window). */
+int imap_seq_fetch(struct imap_client *c, const char *seqs, const char *items,
+		   const struct imap_fetch_handler *h, struct imap_cmd **cmd_r, struct err *e);
+
 enum imap_store_op {
 	IMAP_STORE_SET = 0, /* FLAGS */
 	IMAP_STORE_ADD,     /* +FLAGS */

@@ -990,6 +990,25 @@ int imap_uid_fetch(struct imap_client *c, const char *uids, const char *items,
 	return imap_client_cmd_finish(c, cmd, cmd_r, e);
 }
 
+int imap_seq_fetch(struct imap_client *c, const char *seqs, const char *items,
+		   const struct imap_fetch_handler *h, struct imap_cmd **cmd_r, struct err *e)
+{
+	static const struct imap_fetch_handler nothing = { 0 };
+	char desc[96];
+
+	if (cmd_r)
+		*cmd_r = NULL;
+	snprintf(desc, sizeof(desc), "FETCH %s", seqs ? seqs : "");
+	if (check_set(c, desc, seqs, e) < 0 || check_text(c, desc, items, e) < 0)
+		return -1;
+	struct imap_cmd *cmd = imap_client_cmd_begin(c, CK_FETCH, ST_SEL, 0, desc, e);
+	if (!cmd)
+		return -1;
+	cmd->fh = h ? h : &nothing;
+	imap_client_cmd_addf(c, cmd, "FETCH %s (%s)", seqs, items);
+	return imap_client_cmd_finish(c, cmd, cmd_r, e);
+}
+
 int imap_uid_store(struct imap_client *c, const char *uids, enum imap_store_op op,
 		   const char *flags, int silent, uint64_t unchangedsince,
 		   const struct imap_fetch_handler *h, char **modified_r,

@@ -957,6 +957,105 @@ fail:
 	return -1;
 }
 
+/* What one window's FETCH answers: messages in its sequence range only
+ * (an unsolicited flag update elsewhere is no part of it). */
+struct window_ctx {
+	struct list_ctx l;
+	uint32_t lo, hi;
+};
+
+static int window_msg(void *ctx, const struct imap_fetch *f, const struct imap_response *r,
+		      struct err *e)
+{
+	struct window_ctx *w = ctx;
+	if (f->seq < w->lo || f->seq > w->hi)
+		return 0;
+	return list_msg(&w->l, f, r, e);
+}
+
+/* Keep the sorted messages of `l` past `after`, at most max of them; the
+ * sequence number of the last one kept goes to *seq_r (0: none kept). */
+static void window_keep(struct list_ctx *l, uint32_t after, size_t max, uint32_t *seq_r)
+{
+	size_t from = 0, k = 0;
+	while (from < l->n && l->v[from].uid <= after)
+		store_msg_free(&l->v[from++]);
+	for (size_t i = from; i < l->n; i++) {
+		if (k < max)
+			l->v[k++] = l->v[i];
+		else
+			store_msg_free(&l->v[i]);
+	}
+	l->n = k;
+	*seq_r = 0;
+	for (size_t i = 0; k && i < l->nsm; i++)
+		if (l->sm[i].uid == l->v[k - 1].uid)
+			*seq_r = l->sm[i].seq;
+}
+
+int imap_store_list_window(struct store *st, struct imap_window *w, size_t max,
+			   struct store_listing *out, struct err *e)
+{
+	struct imap_store *s = S(st);
+	pre_drop(s);
+	known_drop(s);
+	memset(out, 0, sizeof *out);
+	out->full = 1;
+	if (w->done || max == 0)
+		return 0;
+	if (submit_queue(s, e) < 0 || require_box(s, "list messages", e) < 0)
+		return -1;
+	const struct imap_mailbox *mb = imap_client_mailbox(s->c);
+	const char *items = s->condstore ? "UID FLAGS RFC822.SIZE INTERNALDATE MODSEQ"
+					 : "UID FLAGS RFC822.SIZE INTERNALDATE";
+	for (;;) {
+		/* each expunge since the last window moved its successor down by
+		 * at most one: start that much earlier, ask that much more */
+		uint32_t now = shift_count(s), back = w->next_seq ? now - w->shift : 0;
+		uint32_t lo = !w->next_seq ? 1 : w->next_seq > back ? w->next_seq - back : 1;
+		if (mb->exists == 0 || lo > mb->exists) {
+			w->done = 1;
+			return 0;
+		}
+		uint64_t hi = (uint64_t)lo + max + back - 1;
+		if (hi > mb->exists)
+			hi = mb->exists;
+		struct window_ctx wc = { .lo = lo, .hi = (uint32_t)hi };
+		struct imap_fetch_handler h = { .msg = window_msg, .ctx = &wc };
+		char set[32];
+		snprintf(set, sizeof set, "%" PRIu32 ":%" PRIu32, lo, (uint32_t)hi);
+		w->shift = now;
+		if (imap_seq_fetch(s->c, set, items, &h, NULL, e) < 0) {
+			list_ctx_free(&wc.l);
+			return -1;
+		}
+		list_finish(&wc.l);
+		uint32_t seq;
+		window_keep(&wc.l, w->last_uid, max, &seq);
+		if (!wc.l.n) {
+			list_ctx_free(&wc.l);
+			w->next_seq = (uint32_t)hi + 1;
+			w->shift = now;
+			continue; /* only what earlier windows listed: on past it */
+		}
+		w->next_seq = seq + 1;
+		w->last_uid = wc.l.v[wc.l.n - 1].uid;
+		if (shift_count(s) == now && wc.l.nsm) {
+			/* the fetch that follows maps sequence numbers through it */
+			qsort(wc.l.sm, wc.l.nsm, sizeof *wc.l.sm, cmp_seqmap);
+			s->known = wc.l.sm;
+			s->nknown = wc.l.nsm;
+			s->known_shift = now;
+			wc.l.sm = NULL;
+		}
+		free(wc.l.sm);
+		free(wc.l.gone);
+		out->msgs = wc.l.v;
+		out->n = wc.l.n;
+		return 0;
+	}
+}
+
 int imap_store_list_changed(struct store *st, uint64_t modseq, uint32_t uid_limit,
 			    struct store_listing *out, uint64_t *highest_r, struct err *e)
 {

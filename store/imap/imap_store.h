@@ -130,6 +130,21 @@ size_t imap_store_refused_names(struct store *st, const char *const **v_r);
  * aide cannot answer is asked on st. */
 int imap_store_list_boxes_shared(struct store *st, struct store *aide,
 				 struct store_box **boxes_r, size_t *n_r, struct err *e);
+/* A first sync of a big mailbox lists it a window at a time, so that
+ * nothing the listing holds grows with the mailbox: each call lists (in
+ * full, with size and internal date) up to `max` messages of the open
+ * mailbox whose UIDs follow the previous window's, by sequence number, and
+ * an empty listing means the mailbox is done. Expunges announced between
+ * windows are allowed for (the next window starts early enough and drops
+ * what it listed before). Start with a zeroed window after open_box. */
+struct imap_window {
+	uint32_t next_seq; /* first sequence number of the next window, 0: none yet */
+	uint32_t last_uid; /* the highest UID listed so far */
+	uint32_t shift;    /* the store's expunge count when that window was asked */
+	int done;
+};
+int imap_store_list_window(struct store *st, struct imap_window *w, size_t max,
+			   struct store_listing *out, struct err *e);
 /* Size and internal date of listed messages of the open mailbox that a
  * delta listed without them (store_since.meta_later: size 0, idate -1).
  * Reorders `want` (pointers into the caller's listing). */

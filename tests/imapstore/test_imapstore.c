@@ -17,6 +17,10 @@
  *             over scattered UIDs
  *   copy      IMAP -> IMAP: a fetch streamed through the sink into appends on
  *             a second connection, bytes, flags and dates checked
+ *   window    a first sync's listing a window at a time: sizes, dates, UID
+ *             order, no window over its size, and expunges announced between
+ *             windows neither skip nor repeat a message; a fetch by the
+ *             window's own sequence map
  *   shift     (scripted fake server, no Dovecot) sequence numbers shift
  *             between the fetch's map and body passes: no message is ever
  *             reported ok under the wrong key, begin() once per key
@@ -1304,6 +1308,94 @@ static void *fake_run(void *arg)
 	return NULL;
 }
 
+/* List the rest of the open mailbox window by window into seen[]. */
+static void window_rest(struct store *s, struct imap_window *w, size_t max, uint32_t *seen,
+			size_t *nseen, size_t cap)
+{
+	struct err e = { 0 };
+	for (int guard = 0; guard < 100; guard++) {
+		struct store_listing l;
+		CHECK_INT(imap_store_list_window(s, w, max, &l, &e), 0);
+		if (l.n == 0) {
+			store_listing_free(&l);
+			return;
+		}
+		CHECK(l.n <= max);
+		for (size_t i = 0; i < l.n && *nseen < cap; i++) {
+			CHECK(l.msgs[i].size > 0 && l.msgs[i].idate > 0);
+			CHECK(*nseen == 0 || l.msgs[i].uid > seen[*nseen - 1]);
+			seen[(*nseen)++] = l.msgs[i].uid;
+		}
+		store_listing_free(&l);
+	}
+	CHECK(0); /* never done */
+}
+
+static void t_window(void)
+{
+	enum { N = 30, MAX = 8 };
+	new_user("window");
+	doveadm("mailbox create -u '%s' Win", user);
+	struct store *s = open_store_opt(0, 1);
+	struct store_box_state st;
+	struct err e = { 0 };
+	CHECK_INT(s->ops->open_box(s, "Win", 0, &st, &e), 0);
+	static struct append_res r[N];
+	struct buf m = BUF_INIT(BUF_MAX_DEFAULT);
+	for (int i = 0; i < N; i++) {
+		char id[16];
+		snprintf(id, sizeof id, "w%d", i);
+		make_msg(&m, id, (size_t)i * 10);
+		CHECK_INT(append_one(s, m.data, m.len, NULL, -1, &r[i], &e), 0);
+	}
+	CHECK_INT(s->ops->flush(s, &e), 0);
+	/* UIDs 3 and 4 gone before the listing: windows go by sequence */
+	doveadm("expunge -u '%s' mailbox Win uid 3:4", user);
+	CHECK_INT(s->ops->open_box(s, "Win", 0, &st, &e), 0);
+
+	struct imap_window w = { 0 };
+	struct store_listing l;
+	CHECK_INT(imap_store_list_window(s, &w, MAX, &l, &e), 0);
+	static const uint32_t first[MAX] = { 1, 2, 5, 6, 7, 8, 9, 10 };
+	CHECK_INT(l.n, MAX);
+	for (size_t i = 0; i < l.n && i < MAX; i++)
+		CHECK_INT(l.msgs[i].uid, first[i]);
+	/* the window's own map serves the fetch (no UID pass) */
+	size_t mark = sent.len;
+	static struct collect c;
+	memset(&c, 0, sizeof c);
+	struct store_sink sink = { c_begin, c_write, c_end, &c };
+	const char *keys[] = { l.msgs[2].key, l.msgs[7].key };
+	CHECK_INT(s->ops->fetch(s, keys, 2, &sink, &e), 0);
+	CHECK_INT(c.n, 2);
+	CHECK(!sent_has(mark, "(UID)\n"));
+	collect_free(&c);
+	store_listing_free(&l);
+
+	/* expunged elsewhere, and announced (by the flag change) before the
+	 * next window: two inside the last window, one below and one ahead */
+	doveadm("expunge -u '%s' mailbox Win uid 2,6,7,12", user);
+	const char *one[] = { "1" };
+	struct flagset add, del;
+	flagset_init(&add);
+	flagset_init(&del);
+	add.sys = MF_FLAGGED;
+	CHECK_INT(s->ops->set_flags(s, one, 1, &add, &del, &e), 0);
+	CHECK_INT(s->ops->flush(s, &e), 0);
+	uint32_t seen[N];
+	size_t nseen = 0;
+	window_rest(s, &w, MAX, seen, &nseen, N);
+	/* 11..30 less 12: 19 UIDs, each once, in order */
+	CHECK_INT(nseen, 19);
+	for (size_t i = 0, u = 11; i < nseen; i++, u++) {
+		if (u == 12)
+			u++;
+		CHECK_INT(seen[i], u);
+	}
+	buf_release(&m);
+	s->ops->close(s);
+}
+
 static void t_shift(void)
 {
 	static const struct script_step steps[] = {
@@ -1421,6 +1513,7 @@ int main(int argc, char **argv)
 		{ "list", t_list },     { "listing", t_listing }, { "fetch", t_fetch },
 		{ "big", t_big },       { "append", t_append },   { "flags", t_flags },
 		{ "boxes", t_boxes },   { "many", t_many },       { "copy", t_copy },
+		{ "window", t_window },
 	};
 	for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
 		if (strcmp(argv[1], scenarios[i].name) != 0)
