@@ -56,13 +56,17 @@
  * then run the plan in phases: journal-only actions, expunges, flag
  * changes, deletion marks, copies (batched: MAILFERRY_TEST_BATCH / 500
  * messages or 64 MiB per group commit), each phase obeying I1-I4, and last
- * the markers (I6). A pair unchanged since its last complete sync, as the
- * bulk mailbox listing shows, is not opened at all. When only the local
- * Maildir marker stands in the way (our own writes moved the mtimes, or
- * they were too recent to be trusted) while the remote STATUS is unchanged,
- * the folder alone is listed and compared with the journal (local_verified):
- * equal, the pair is skipped without a SELECT and the marker taken before
- * that listing is recorded when it is trusted (old enough).
+ * the markers (I6). A first sync of a big mailbox into an empty side goes
+ * in slices of SLICE_MSGS remote messages, each listed (an IMAP remote a
+ * window at a time, imap_store_list_window), planned and run before the
+ * next, so no listing or plan grows with the mailbox. A pair unchanged
+ * since its last complete sync, as the bulk mailbox listing shows, is not
+ * opened at all. When only the local Maildir marker stands in the way (our
+ * own writes moved the mtimes, or they were too recent to be trusted) while
+ * the remote STATUS is unchanged, the folder alone is listed and compared
+ * with the journal (local_verified): equal, the pair is skipped without a
+ * SELECT and the marker taken before that listing is recorded when it is
+ * trusted (old enough).
  *
  * Test switches (exec_opts): stop after journal step N (journal.c), SIGKILL
  * after N message bytes, exit right after the N-th store flush.
@@ -104,7 +108,8 @@
 struct settle {
 	int64_t id;             /* journal box */
 	int unlisted;           /* the sync began from the journal's state (its
-				 * local listing was an empty delta) */
+				 * local listing was an empty delta, or an empty
+				 * folder of a pair without journal pairs) */
 };
 
 struct exec {
@@ -380,7 +385,8 @@ struct boxrun {
 	int subset;                /* pairs holds only what the deltas touch */
 	struct keyset paired[2];
 	int keys_invalid[2];
-	int local_listed;          /* the local folder was listed in full */
+	int local_listed;          /* listed in full, and not empty as the
+				    * journal's state of the pair was */
 	unsigned errors;
 };
 
@@ -2207,7 +2213,9 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 		if (list_side(x, &b, SIDE_REMOTE, NULL, e) < 0)
 			goto out;
 	}
-	b.local_listed = b.sd[SIDE_LOCAL].ls.full;
+	/* an empty folder of a pair the journal holds nothing of began from
+	 * the journal's state as much as an empty delta does */
+	b.local_listed = b.sd[SIDE_LOCAL].ls.full && (b.pair_count || !local_empty(&b));
 	if (windowed)
 		b.sd[SIDE_REMOTE].ls.full = 1;
 	if (!overflow) {

@@ -71,17 +71,24 @@
  * as long as it is open. The key is the name's first keylen bytes (a
  * rename keeps them); parse the name (maildir_name_parse) for the rest. */
 struct maildir_scan_ent {
-	char *name;           /* owned: the file name in new/ or cur/ */
+	char *name;           /* the file name in new/ or cur/: the scan's names
+			       * pool's, or owned (set by maildir_scan_ent_rename) */
 	int64_t mtime;        /* file mtime, seconds; -1 when not stat'ed */
 	uint64_t fsize;       /* file size on disk (LF form); 0 when not stat'ed */
 	uint32_t keylen;      /* key = name[0 .. keylen) */
-	uint16_t in_new;      /* 1: new/, 0: cur/ */
+	uint8_t in_new;       /* 1: new/, 0: cur/ */
+	uint8_t pooled;       /* name is in the scan's pool, not owned */
 	uint16_t seen_pass;   /* internal: the last directory pass that saw the key */
 };
+
+/* A scan's names, packed in big blocks: a folder of 20,000 messages holds
+ * 20,000 names while it is open, and one malloc each cost a third more. */
+struct maildir_name_pool;
 
 struct maildir_scan {
 	struct maildir_scan_ent *v; /* sorted by key (strcmp), one per key */
 	size_t n;
+	struct maildir_name_pool *pool; /* the names the scan read */
 	int passes;           /* for tests: directory passes made */
 	unsigned long nstat;  /* for tests: message files stat'ed by the scan
 			       * and by maildir_scan_stat on it */
@@ -109,6 +116,10 @@ int maildir_scan_ent_order(const void *a, const void *b);
 int maildir_scan_ent_keycmp(const struct maildir_scan_ent *en, const char *key);
 /* The entry's key as an owned string. */
 char *maildir_scan_ent_key(const struct maildir_scan_ent *en);
+/* The file took a new name (owned from now on by the entry). */
+void maildir_scan_ent_rename(struct maildir_scan_ent *en, char *name);
+/* Drop the entry's name (freed unless the pool holds it). */
+void maildir_scan_ent_drop(struct maildir_scan_ent *en);
 
 /* Find the current file of key in new/ or cur/ (retrying a rename race).
  * Returns 1 (found: *name_r owned by the caller, *in_new_r), 0 (gone: a

@@ -250,9 +250,8 @@ static int open_msg(struct md_store *s, const char *key, int *fd_r, struct maild
 		if (*fd_r >= 0) {
 			maildir_name_parse(name, p_r);
 			if (en && strcmp(en->name, name) != 0) {
-				free(en->name);
-				en->name = name;
-				en->in_new = (uint16_t)in_new;
+				maildir_scan_ent_rename(en, name);
+				en->in_new = (uint8_t)in_new;
 			} else {
 				free(name);
 			}
@@ -442,7 +441,7 @@ static int md_list_msgs(struct store *st, const struct store_since *since,
 			int r = maildir_scan_stat(s->boxfd, &s->scan, en, e);
 			if (r <= 0) {
 				rc = r; /* -1: stop listing; the scan keeps the rest */
-				free(en->name);
+				maildir_scan_ent_drop(en);
 				continue;
 			}
 		}
@@ -587,7 +586,7 @@ void maildir_store_hint(struct store *st, const char *key, const struct flagset 
 	buf_addstr(&name, key);
 	if (!in_new)
 		maildir_name_info(&name, flags->sys & MF_FLAGS_ALL, kw, "");
-	struct maildir_scan_ent en = { .in_new = (uint16_t)in_new, .mtime = -1 };
+	struct maildir_scan_ent en = { .in_new = (uint8_t)in_new, .mtime = -1 };
 	en.keylen = (uint32_t)strlen(key);
 	en.name = buf_detach(&name, NULL);
 	s->hints.v = mf_reallocarray(s->hints.v, s->hints.n + 1, sizeof *s->hints.v);
@@ -634,8 +633,7 @@ static int reflag_one(struct md_store *s, const char *key, unsigned add_sys, uns
 			s->dirty_cur = 1;
 			s->dirty_new |= in_new;
 			if (en) {
-				free(en->name);
-				en->name = mf_strdup(to.data + 4);
+				maildir_scan_ent_rename(en, mf_strdup(to.data + 4));
 				en->in_new = 0;
 			}
 		}
