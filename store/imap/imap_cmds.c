@@ -959,17 +959,18 @@ int imap_uid_expunge(struct imap_client *c, const char *uids, struct imap_cmd **
 	return imap_client_cmd_finish(c, cmd, cmd_r, e);
 }
 
-int imap_uid_fetch(struct imap_client *c, const char *uids, const char *items,
-		   uint64_t changedsince, int vanished, const struct imap_fetch_handler *h,
-		   struct imap_cmd **cmd_r, struct err *e)
+/* FETCH or UID FETCH (verb) of set (items) [(CHANGEDSINCE m [VANISHED])]. */
+static int fetch_cmd(struct imap_client *c, const char *verb, const char *set,
+		     const char *items, uint64_t changedsince, int vanished,
+		     const struct imap_fetch_handler *h, struct imap_cmd **cmd_r, struct err *e)
 {
 	static const struct imap_fetch_handler nothing = { 0 };
 	char desc[96];
 
 	if (cmd_r)
 		*cmd_r = NULL;
-	snprintf(desc, sizeof(desc), "UID FETCH %s", uids ? uids : "");
-	if (check_set(c, desc, uids, e) < 0 || check_text(c, desc, items, e) < 0)
+	snprintf(desc, sizeof(desc), "%s %s", verb, set ? set : "");
+	if (check_set(c, desc, set, e) < 0 || check_text(c, desc, items, e) < 0)
 		return -1;
 	if (vanished && !imap_client_enabled(c, "QRESYNC"))
 		return err_set(e, ERR_USAGE, "%s: %s: VANISHED needs QRESYNC enabled", c->host,
@@ -983,30 +984,24 @@ int imap_uid_fetch(struct imap_client *c, const char *uids, const char *items,
 	if (!cmd)
 		return -1;
 	cmd->fh = h ? h : &nothing;
-	imap_client_cmd_addf(c, cmd, "UID FETCH %s (%s)", uids, items);
+	imap_client_cmd_addf(c, cmd, "%s %s (%s)", verb, set, items);
 	if (changedsince)
 		imap_client_cmd_addf(c, cmd, " (CHANGEDSINCE %llu%s)",
 				     (unsigned long long)changedsince, vanished ? " VANISHED" : "");
 	return imap_client_cmd_finish(c, cmd, cmd_r, e);
 }
 
+int imap_uid_fetch(struct imap_client *c, const char *uids, const char *items,
+		   uint64_t changedsince, int vanished, const struct imap_fetch_handler *h,
+		   struct imap_cmd **cmd_r, struct err *e)
+{
+	return fetch_cmd(c, "UID FETCH", uids, items, changedsince, vanished, h, cmd_r, e);
+}
+
 int imap_seq_fetch(struct imap_client *c, const char *seqs, const char *items,
 		   const struct imap_fetch_handler *h, struct imap_cmd **cmd_r, struct err *e)
 {
-	static const struct imap_fetch_handler nothing = { 0 };
-	char desc[96];
-
-	if (cmd_r)
-		*cmd_r = NULL;
-	snprintf(desc, sizeof(desc), "FETCH %s", seqs ? seqs : "");
-	if (check_set(c, desc, seqs, e) < 0 || check_text(c, desc, items, e) < 0)
-		return -1;
-	struct imap_cmd *cmd = imap_client_cmd_begin(c, CK_FETCH, ST_SEL, 0, desc, e);
-	if (!cmd)
-		return -1;
-	cmd->fh = h ? h : &nothing;
-	imap_client_cmd_addf(c, cmd, "FETCH %s (%s)", seqs, items);
-	return imap_client_cmd_finish(c, cmd, cmd_r, e);
+	return fetch_cmd(c, "FETCH", seqs, items, 0, 0, h, cmd_r, e);
 }
 
 int imap_uid_store(struct imap_client *c, const char *uids, enum imap_store_op op,

@@ -1029,6 +1029,24 @@ static int box_listed(struct store *s, const char *name)
 
 /* Many messages: pipelined appends, then a fetch, flag change and expunge
  * over scattered UIDs (several bounded UID sets per command kind). */
+/* Append n messages "<prefix><i>" (make_msg with (i % 7) * 80 extra
+ * bytes, m is scratch) to the open mailbox, their results into r[]. */
+static void append_made(struct store *s, const char *prefix, int n, struct append_res *r,
+			struct buf *m)
+{
+	struct err e = { 0 };
+	for (int i = 0; i < n; i++) {
+		char id[16];
+		snprintf(id, sizeof id, "%s%d", prefix, i);
+		make_msg(m, id, (size_t)(i % 7) * 80);
+		if (append_one(s, m->data, m->len, NULL, -1, &r[i], &e) < 0) {
+			fprintf(stderr, "append %d: %s\n", i, e.msg);
+			CHECK(0);
+			return;
+		}
+	}
+}
+
 static void t_many(void)
 {
 	enum { N = 1500 };
@@ -1040,16 +1058,7 @@ static void t_many(void)
 	CHECK_INT(s->ops->open_box(s, "Bulk", 0, &st, &e), 0);
 	static struct append_res r[N];
 	struct buf m = BUF_INIT(BUF_MAX_DEFAULT);
-	for (int i = 0; i < N; i++) {
-		char id[16];
-		snprintf(id, sizeof id, "n%d", i);
-		make_msg(&m, id, (size_t)(i % 7) * 80);
-		if (append_one(s, m.data, m.len, NULL, -1, &r[i], &e) < 0) {
-			fprintf(stderr, "append %d: %s\n", i, e.msg);
-			CHECK(0);
-			break;
-		}
-	}
+	append_made(s, "n", N, r, &m);
 	CHECK_INT(s->ops->flush(s, &e), 0);
 	int ok = 0;
 	for (int i = 0; i < N; i++)
@@ -1342,12 +1351,7 @@ static void t_window(void)
 	CHECK_INT(s->ops->open_box(s, "Win", 0, &st, &e), 0);
 	static struct append_res r[N];
 	struct buf m = BUF_INIT(BUF_MAX_DEFAULT);
-	for (int i = 0; i < N; i++) {
-		char id[16];
-		snprintf(id, sizeof id, "w%d", i);
-		make_msg(&m, id, (size_t)i * 10);
-		CHECK_INT(append_one(s, m.data, m.len, NULL, -1, &r[i], &e), 0);
-	}
+	append_made(s, "w", N, r, &m);
 	CHECK_INT(s->ops->flush(s, &e), 0);
 	/* UIDs 3 and 4 gone before the listing: windows go by sequence */
 	doveadm("expunge -u '%s' mailbox Win uid 3:4", user);
