@@ -51,6 +51,8 @@ struct md_store {
 	struct maildir_keywords *kw;
 	struct maildir_scan scan;
 	int scanned;      /* scan holds a listing of this folder */
+	int scan_part;    /* ... only what a filtered listing listed: a key not in
+			   * it is found by reading every name once (find_ent) */
 	/* names the caller guessed from its journal (maildir_store_hint), used
 	 * instead of a listing while they keep hitting */
 	struct maildir_scan hints;

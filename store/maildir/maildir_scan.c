@@ -90,6 +90,24 @@ void maildir_scan_ent_rename(struct maildir_scan_ent *en, char *name)
 	en->name = name;
 }
 
+void maildir_scan_compact(struct maildir_scan *s)
+{
+	struct maildir_name_pool *pool = NULL;
+	size_t w = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		struct maildir_scan_ent *en = &s->v[i];
+		if (!en->name)
+			continue;
+		if (en->pooled)
+			en->name = pool_strdup(&pool, en->name);
+		s->v[w++] = *en;
+	}
+	pool_free(s->pool);
+	s->pool = pool;
+	s->n = w;
+	s->v = mf_reallocarray(s->v, w ? w : 1, sizeof *s->v);
+}
+
 static void ent_free(struct maildir_scan_ent *en)
 {
 	maildir_scan_ent_drop(en);

@@ -116,6 +116,10 @@ int maildir_scan_ent_order(const void *a, const void *b);
 int maildir_scan_ent_keycmp(const struct maildir_scan_ent *en, const char *key);
 /* The entry's key as an owned string. */
 char *maildir_scan_ent_key(const struct maildir_scan_ent *en);
+/* Keep only the entries that still have a name (maildir_scan_ent_drop
+ * took the others'), their names in a pool of their own: what a filtered
+ * listing holds on to is then what it listed. */
+void maildir_scan_compact(struct maildir_scan *s);
 /* The file took a new name (owned from now on by the entry). */
 void maildir_scan_ent_rename(struct maildir_scan_ent *en, char *name);
 /* Drop the entry's name (freed unless the pool holds it). */

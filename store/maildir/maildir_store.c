@@ -137,7 +137,7 @@ int maildir_store_close_box(struct md_store *s, struct err *e)
 	s->box = NULL;
 	maildir_keywords_free(&s->kw);
 	maildir_scan_free(&s->scan);
-	s->scanned = 0;
+	s->scanned = s->scan_part = 0;
 	maildir_scan_free(&s->hints);
 	s->hint_misses = 0;
 	s->wslot = -1;
@@ -222,6 +222,13 @@ static struct maildir_scan_ent *find_ent(struct md_store *s, const char *key)
 	struct maildir_scan_ent *h = hint_find(s, key);
 	if (h)
 		return h;
+	if (s->scan_part) {
+		struct maildir_scan_ent *en = maildir_scan_find(&s->scan, key);
+		if (en)
+			return en;
+		maildir_scan_free(&s->scan); /* a key the filter left out */
+		s->scanned = s->scan_part = 0;
+	}
 	if (!s->scanned && (s->dir_scans++, maildir_scan_names(s->boxfd, &s->scan, NULL) == 0)) {
 		s->scanned = 1;
 		s->list_stats += s->scan.nstat;
@@ -421,7 +428,7 @@ static int md_list_msgs(struct store *st, const struct store_since *since,
 		return 0; /* full = 0, nothing changed */
 	int names = since && (since->flags_only || (since->known && since->nknown));
 	maildir_scan_free(&s->scan);
-	s->scanned = 0;
+	s->scanned = s->scan_part = 0;
 	if (maildir_keywords_read(s->kw, s->boxfd, e) < 0 ||
 	    (names ? maildir_scan_names : maildir_scan_list)(s->boxfd, &s->scan, e) < 0)
 		return -1;
@@ -454,15 +461,28 @@ static int md_list_msgs(struct store *st, const struct store_since *since,
 		memset(out, 0, sizeof *out);
 		return -1;
 	}
+	/* what the filter left out, dropped from the scan after the loop (list_one
+	 * may look keys up in it meanwhile) */
+	unsigned char *same = filter ? mf_calloc(s->scan.n / 8 + 1, 1) : NULL;
 	for (size_t i = 0; i < s->scan.n; i++) {
 		const struct maildir_scan_ent *en = &s->scan.v[i];
-		if (filter && unchanged(s, since, en))
+		if (filter && unchanged(s, since, en)) {
+			same[i / 8] |= (unsigned char)(1u << (i % 8));
 			continue;
+		}
 		if (out->n == cap) {
 			cap *= 2;
 			out->msgs = mf_reallocarray(out->msgs, cap, sizeof *out->msgs);
 		}
 		list_one(s, en, known_key(since, en), &out->msgs[out->n++]);
+	}
+	if (filter) { /* the journal knows the rest: keep what was listed */
+		for (size_t i = 0; i < s->scan.n; i++)
+			if (same[i / 8] & (1u << (i % 8)))
+				maildir_scan_ent_drop(&s->scan.v[i]);
+		free(same);
+		maildir_scan_compact(&s->scan);
+		s->scan_part = 1;
 	}
 	return 0;
 }

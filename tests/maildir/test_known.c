@@ -6,7 +6,8 @@
  * later needs a file (fetch, set_flags, expunge, headers) still finds it
  * after a mail reader renamed or deleted files behind the listing, or with
  * no listing at all (the names are then read once, no stat); since->unchanged
- * leaves out what the caller knows (a filtered listing). Also
+ * leaves out what the caller knows (a filtered listing), and the store then
+ * holds only what it listed (a key left out costs one more names read). Also
  * maildir_scan_names / maildir_scan_stat directly. One scenario per meson
  * test.
  */
@@ -455,6 +456,27 @@ static void t_unchanged(void)
 		const struct store_msg *fm = find_msg(&full, l.msgs[i].key);
 		CHECK(fm && flagset_equal(&l.msgs[i].flags, &fm->flags) &&
 		      l.msgs[i].size == fm->size && l.msgs[i].idate == fm->idate);
+	}
+	/* The store keeps only what it listed: a listed key is found without
+	 * reading the folder again, one it left out by reading the names once
+	 * more (and then the rest without). */
+	unsigned long scans = maildir_store_dir_scans(f.s);
+	struct flagset add;
+	flagset_init(&add);
+	add.sys = MF_FLAGGED;
+	const char *listed[] = { f.keys[1], f.keys[3] };
+	CHECK_INT(f.s->ops->set_flags(f.s, listed, 2, &add, NULL, &e), 0);
+	CHECK_INT(maildir_store_dir_scans(f.s) - scans, 0);
+	const char *left[] = { f.keys[0], f.keys[2], f.keys[4] };
+	CHECK_INT(f.s->ops->set_flags(f.s, left, 3, &add, NULL, &e), 0);
+	CHECK_INT(maildir_store_dir_scans(f.s) - scans, 1);
+	CHECK_INT(f.s->ops->flush(f.s, &e), 0);
+	for (int i = 0; i < 5; i++) {
+		char *name;
+		int in_new;
+		CHECK_INT(maildir_scan_locate(f.dfd, f.keys[i], &name, &in_new, &e), 1);
+		CHECK(name && strstr(name, ":2,") && strchr(strstr(name, ":2,"), 'F'));
+		free(name);
 	}
 	store_listing_free(&l);
 	store_listing_free(&full);
