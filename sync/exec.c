@@ -1997,12 +1997,25 @@ static int wrote_local(const struct plan *p)
 #define SLICE_MSGS 2000 /* four batches of DEF_BATCH_MSGS */
 #define BULK_MSGS 1000  /* a first sync this big gets the journal's bigger cache */
 
+/* A first sync with nothing to pair: no journal pairs, keys valid, not a
+ * dry run. */
+static int fresh_pair(const struct exec *x, const struct boxrun *b)
+{
+	return !x->o->dry_run && !b->npairs && !b->pair_count && !b->keys_invalid[0] &&
+	       !b->keys_invalid[1];
+}
+
+static int local_empty(const struct boxrun *b)
+{
+	const struct store_listing *l = &b->sd[SIDE_LOCAL].ls;
+	return l->full && !l->n && !l->nvanished;
+}
+
 static int sliceable(const struct exec *x, const struct boxrun *b)
 {
-	const struct side_state *r = &b->sd[SIDE_REMOTE], *l = &b->sd[SIDE_LOCAL];
-	return !x->o->dry_run && !b->npairs && !b->pair_count && !b->keys_invalid[0] &&
-	       !b->keys_invalid[1] && r->ls.full && !r->ls.nvanished && l->ls.full &&
-	       !l->ls.n && !l->ls.nvanished && r->ls.n > SLICE_MSGS;
+	const struct side_state *r = &b->sd[SIDE_REMOTE];
+	return fresh_pair(x, b) && r->ls.full && !r->ls.nvanished && local_empty(b) &&
+	       r->ls.n > SLICE_MSGS;
 }
 
 /* Give the heap's free pages back: a slice's keys, plan and transfer
@@ -2021,15 +2034,9 @@ static void heap_trim(void)
  * known before listing; local_empty tells the rest once it is listed. */
 static int window_candidate(const struct exec *x, const struct boxrun *b)
 {
-	return !x->o->dry_run && !b->pair_count && !b->keys_invalid[0] && !b->keys_invalid[1] &&
-	       b->sd[SIDE_REMOTE].exists && b->sd[SIDE_REMOTE].st.messages > SLICE_MSGS &&
+	return fresh_pair(x, b) && b->sd[SIDE_REMOTE].exists &&
+	       b->sd[SIDE_REMOTE].st.messages > SLICE_MSGS &&
 	       !strcmp(x->s[SIDE_REMOTE]->ops->type, "imap");
-}
-
-static int local_empty(const struct boxrun *b)
-{
-	const struct store_listing *l = &b->sd[SIDE_LOCAL].ls;
-	return l->full && !l->n && !l->nvanished;
 }
 
 /* The next window of a windowed first sync into the remote listing: 1
@@ -2208,14 +2215,15 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 		if (r < 0)
 			goto out;
 	}
-	if (windowed && !local_empty(&b)) {
+	int began_empty = local_empty(&b);
+	if (windowed && !began_empty) {
 		windowed = 0;
 		if (list_side(x, &b, SIDE_REMOTE, NULL, e) < 0)
 			goto out;
 	}
 	/* an empty folder of a pair the journal holds nothing of began from
 	 * the journal's state as much as an empty delta does */
-	b.local_listed = b.sd[SIDE_LOCAL].ls.full && (b.pair_count || !local_empty(&b));
+	b.local_listed = b.sd[SIDE_LOCAL].ls.full && (b.pair_count || !began_empty);
 	if (windowed)
 		b.sd[SIDE_REMOTE].ls.full = 1;
 	if (!overflow) {
@@ -2271,9 +2279,10 @@ static int sync_pair_once(struct exec *x, const char *rname, const char *lname, 
 		for (int s = 0; s < 2; s++)
 			need_full[s] |= p.need_full[s];
 		plan_release_actions(&p);
-		if (sliced)
+		if (sliced) {
 			drop_slice(&b.sd[SIDE_REMOTE], from, len);
-		heap_trim();
+			heap_trim();
+		}
 		from += len;
 	} while (from < nr || windowed);
 	drop_plan_inputs(&b);

@@ -877,6 +877,22 @@ int imap_store_fill_meta(struct store *st, struct store_msg **want, size_t n, st
 	return rc;
 }
 
+/* The listing's (seq, uid) pairs become the map the next fetch uses, when
+ * no expunge came while listing (shift0: the count before): the sequence
+ * numbers still hold. l->sm is taken either way. */
+static void known_keep(struct imap_store *s, struct list_ctx *l, uint32_t shift0)
+{
+	if (shift_count(s) == shift0 && l->nsm) {
+		qsort(l->sm, l->nsm, sizeof *l->sm, cmp_seqmap);
+		s->known = l->sm;
+		s->nknown = l->nsm;
+		s->known_shift = shift0;
+	} else {
+		free(l->sm);
+	}
+	l->sm = NULL;
+}
+
 static int imap_list_msgs(struct store *st, const struct store_since *since,
 			  struct store_listing *out, struct err *e)
 {
@@ -924,16 +940,7 @@ static int imap_list_msgs(struct store *st, const struct store_since *since,
 	if (full && mb->exists > 0 && run_fetch_list(s, 0, 0, &l, e) < 0)
 		goto fail;
 	list_finish(&l);
-	if (shift_count(s) == shift0 && l.nsm) {
-		/* no expunge while listing: the sequence numbers still hold */
-		qsort(l.sm, l.nsm, sizeof *l.sm, cmp_seqmap);
-		s->known = l.sm;
-		s->nknown = l.nsm;
-		s->known_shift = shift0;
-	} else {
-		free(l.sm);
-	}
-	l.sm = NULL;
+	known_keep(s, &l, shift0);
 	out->msgs = l.v;
 	out->n = l.n;
 	out->full = full;
@@ -1035,20 +1042,11 @@ int imap_store_list_window(struct store *st, struct imap_window *w, size_t max,
 		if (!wc.l.n) {
 			list_ctx_free(&wc.l);
 			w->next_seq = (uint32_t)hi + 1;
-			w->shift = now;
 			continue; /* only what earlier windows listed: on past it */
 		}
 		w->next_seq = seq + 1;
 		w->last_uid = wc.l.v[wc.l.n - 1].uid;
-		if (shift_count(s) == now && wc.l.nsm) {
-			/* the fetch that follows maps sequence numbers through it */
-			qsort(wc.l.sm, wc.l.nsm, sizeof *wc.l.sm, cmp_seqmap);
-			s->known = wc.l.sm;
-			s->nknown = wc.l.nsm;
-			s->known_shift = now;
-			wc.l.sm = NULL;
-		}
-		free(wc.l.sm);
+		known_keep(s, &wc.l, now); /* the fetch that follows maps through it */
 		free(wc.l.gone);
 		out->msgs = wc.l.v;
 		out->n = wc.l.n;

@@ -108,15 +108,10 @@ void maildir_scan_compact(struct maildir_scan *s)
 	s->v = mf_reallocarray(s->v, w ? w : 1, sizeof *s->v);
 }
 
-static void ent_free(struct maildir_scan_ent *en)
-{
-	maildir_scan_ent_drop(en);
-}
-
 void maildir_scan_free(struct maildir_scan *s)
 {
 	for (size_t i = 0; i < s->n; i++)
-		ent_free(&s->v[i]);
+		maildir_scan_ent_drop(&s->v[i]);
 	free(s->v);
 	pool_free(s->pool);
 	s->v = NULL;
@@ -259,10 +254,6 @@ static int same_times(const struct timespec a[2], const struct timespec b[2])
 	       a[1].tv_sec == b[1].tv_sec && a[1].tv_nsec == b[1].tv_nsec;
 }
 
-/* Sort and keep one entry per key, preferring cur/ over new/, with the
- * last pass that saw the key. Which of several passes' names survives does
- * not matter: verify() stats it and finds the key again if the name is
- * stale. */
 static void sift_down(struct maildir_scan_ent *v, size_t root, size_t n)
 {
 	for (size_t child; (child = 2 * root + 1) < n; root = child) {
@@ -290,6 +281,10 @@ static void sort_ents(struct maildir_scan_ent *v, size_t n)
 	}
 }
 
+/* Sort and keep one entry per key, preferring cur/ over new/, with the
+ * last pass that saw the key. Which of several passes' names survives does
+ * not matter: verify() stats it and finds the key again if the name is
+ * stale. */
 static void dedup(struct collect *c)
 {
 	sort_ents(c->v, c->n);
@@ -299,7 +294,7 @@ static void dedup(struct collect *c)
 		if (last && maildir_scan_ent_order(last, &c->v[r]) == 0) {
 			if (c->v[r].seen_pass > last->seen_pass)
 				last->seen_pass = c->v[r].seen_pass;
-			ent_free(&c->v[r]);
+			maildir_scan_ent_drop(&c->v[r]);
 			continue;
 		}
 		c->v[w++] = c->v[r];
@@ -371,12 +366,12 @@ static int scan(int dirfd, int names_only, struct maildir_scan *out, struct err 
 		int r = verify(dirfd, &c.v[i], &out->nstat, e);
 		if (r < 0) {
 			for (size_t j = i; j < c.n; j++)
-				ent_free(&c.v[j]);
+				maildir_scan_ent_drop(&c.v[j]);
 			c.n = w;
 			goto fail;
 		}
 		if (r == 0) {
-			ent_free(&c.v[i]);
+			maildir_scan_ent_drop(&c.v[i]);
 			continue;
 		}
 		c.v[w++] = c.v[i];
@@ -390,7 +385,7 @@ static int scan(int dirfd, int names_only, struct maildir_scan *out, struct err 
 	return 0;
 fail:
 	for (size_t i = 0; i < c.n; i++)
-		ent_free(&c.v[i]);
+		maildir_scan_ent_drop(&c.v[i]);
 	free(c.v);
 	pool_free(c.pool);
 	return -1;
