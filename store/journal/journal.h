@@ -133,10 +133,6 @@ int journal_pair_count(struct journal *j, int64_t box_id, size_t *count_r, struc
 int journal_pairs_some(struct journal *j, int64_t box_id, const char *const *rkeys, size_t nr,
 		       const char *const *lkeys, size_t nl, struct journal_pair **v_r,
 		       size_t *n_r, struct err *e);
-/* Pairs with this content fingerprint, in one mailbox pair (box_id != 0) or
- * in all of them (to notice a message moved between folders), by id. */
-int journal_pairs_by_fp(struct journal *j, int64_t box_id, const unsigned char fp[32],
-			struct journal_pair **v_r, size_t *n_r, struct err *e);
 /* Insert (p->id == 0; sets p->id) or update by id. */
 int journal_pair_put(struct journal *j, struct journal_pair *p, struct err *e);
 int journal_pair_delete(struct journal *j, int64_t id, struct err *e);

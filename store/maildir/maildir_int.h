@@ -57,7 +57,7 @@ struct md_store {
 	 * instead of a listing while they keep hitting */
 	struct maildir_scan hints;
 	int hints_sorted;
-	unsigned hint_misses;
+	int hints_off;      /* a guess was wrong: the folder is listed instead */
 	struct maildir_watch *watch; /* folders written, for maildir_store_clean */
 	int wslot;        /* the open folder's watch slot, -1 none */
 	struct maildir_overflow *ovf;

@@ -139,7 +139,7 @@ int maildir_store_close_box(struct md_store *s, struct err *e)
 	maildir_scan_free(&s->scan);
 	s->scanned = s->scan_part = 0;
 	maildir_scan_free(&s->hints);
-	s->hint_misses = 0;
+	s->hints_off = 0;
 	s->wslot = -1;
 	ovf_free_all(s);
 	return rc;
@@ -182,8 +182,6 @@ static int md_open_box(struct store *st, const char *name, int read_only,
 	return 0;
 }
 
-#define HINT_MISSES_MAX 8
-
 /* maildir_scan_locate, counted (maildir_store_dir_scans) */
 static int locate(struct md_store *s, const char *key, char **name_r, int *in_new_r,
 		  struct err *e)
@@ -192,12 +190,10 @@ static int locate(struct md_store *s, const char *key, char **name_r, int *in_ne
 	return maildir_scan_locate(s->boxfd, key, name_r, in_new_r, e);
 }
 
-/* A guessed name, while guesses pay: after HINT_MISSES_MAX wrong ones
- * (each costing a directory read in maildir_scan_locate) one listing is
- * cheaper. */
+/* A guessed name, until a guess proves wrong. */
 static struct maildir_scan_ent *hint_find(struct md_store *s, const char *key)
 {
-	if (s->scanned || !s->hints.n || s->hint_misses >= HINT_MISSES_MAX)
+	if (s->scanned || !s->hints.n || s->hints_off)
 		return NULL;
 	if (!s->hints_sorted) {
 		qsort(s->hints.v, s->hints.n, sizeof *s->hints.v, maildir_scan_ent_order);
@@ -206,11 +202,30 @@ static struct maildir_scan_ent *hint_find(struct md_store *s, const char *key)
 	return maildir_scan_find(&s->hints, key);
 }
 
-/* An entry's name was not on disk: count it when it was a guess. */
-static void ent_missed(struct md_store *s, const struct maildir_scan_ent *en)
+static struct maildir_scan_ent *find_ent(struct md_store *s, const char *key);
+
+/* The file en names was not there; the entry to try next, or NULL (then
+ * maildir_scan_locate). A message without flags is guessed where delivery
+ * put it, new/<key>, but a flag added and taken away again left it in
+ * cur/ as "<key>:2,": that form is tried before the guess counts as
+ * wrong. A wrong guess ends the guessing: the folder's names are read
+ * once and serve every later key (a locate per wrong guess would read the
+ * directories as often as there are stale guesses). */
+static struct maildir_scan_ent *ent_retry(struct md_store *s, struct maildir_scan_ent *en,
+					  const char *key)
 {
-	if (en && en >= s->hints.v && en < s->hints.v + s->hints.n)
-		s->hint_misses++;
+	if (!en || en < s->hints.v || en >= s->hints.v + s->hints.n)
+		return NULL;
+	if (en->in_new && !strcmp(en->name, key)) {
+		struct buf alt;
+		buf_init(&alt, 0);
+		buf_addf(&alt, "%s:2,", key);
+		maildir_scan_ent_rename(en, buf_detach(&alt, NULL));
+		en->in_new = 0;
+		return en;
+	}
+	s->hints_off = 1;
+	return find_ent(s, key);
 }
 
 /* The map key -> file name comes from the last listing; without one (an
@@ -243,10 +258,13 @@ static int open_msg(struct md_store *s, const char *key, int *fd_r, struct maild
 {
 	struct maildir_scan_ent *en = find_ent(s, key);
 	char path[1024];
-	char *name = en ? mf_strdup(en->name) : NULL;
-	int in_new = en ? en->in_new : 0;
-	for (int tries = 0; tries < 4; tries++) {
-		if (!name) {
+	for (int tries = 0; tries < 6; tries++) {
+		char *name;
+		int in_new;
+		if (en) {
+			name = mf_strdup(en->name);
+			in_new = en->in_new;
+		} else {
 			int r = locate(s, key, &name, &in_new, e);
 			if (r <= 0)
 				return r;
@@ -256,22 +274,15 @@ static int open_msg(struct md_store *s, const char *key, int *fd_r, struct maild
 		int err = errno;
 		if (*fd_r >= 0) {
 			maildir_name_parse(name, p_r);
-			if (en && strcmp(en->name, name) != 0) {
-				maildir_scan_ent_rename(en, name);
-				en->in_new = (uint8_t)in_new;
-			} else {
-				free(name);
-			}
+			free(name);
 			return 1;
 		}
 		free(name);
-		name = NULL;
-		if (tries == 0)
-			ent_missed(s, en);
 		if (err != ENOENT) {
 			errno = err;
 			return err_sys(e, ERR_IO, "cannot open '%s'", path);
 		}
+		en = ent_retry(s, en, key);
 	}
 	return 0;
 }
@@ -619,17 +630,16 @@ static int reflag_one(struct md_store *s, const char *key, unsigned add_sys, uns
 		      uint32_t add_kw, uint32_t del_kw, struct err *e)
 {
 	struct maildir_scan_ent *en = find_ent(s, key);
-	char *name = NULL;
-	int in_new = 0;
-	for (int tries = 0; tries < 4; tries++) {
-		if (!en || tries > 0) {
-			free(name);
+	for (int tries = 0; tries < 6; tries++) {
+		char *name;
+		int in_new;
+		if (en) {
+			name = mf_strdup(en->name);
+			in_new = en->in_new;
+		} else {
 			int r = locate(s, key, &name, &in_new, e);
 			if (r <= 0)
 				return r;
-		} else {
-			name = mf_strdup(en->name);
-			in_new = en->in_new;
 		}
 		struct maildir_name p;
 		maildir_name_parse(name, &p);
@@ -646,6 +656,7 @@ static int reflag_one(struct md_store *s, const char *key, unsigned add_sys, uns
 		buf_addstr(&to, "cur/");
 		buf_add(&to, name, p.keylen);
 		maildir_name_info(&to, sys, kw, p.info == 2 ? p.extra : "");
+		free(name);
 		int r = renameat(s->boxfd, from.data, s->boxfd, to.data);
 		int err = errno;
 		if (r == 0) {
@@ -659,20 +670,14 @@ static int reflag_one(struct md_store *s, const char *key, unsigned add_sys, uns
 		}
 		buf_release(&from);
 		buf_release(&to);
-		if (r == 0) {
-			free(name);
+		if (r == 0)
 			return 1;
-		}
-		if (tries == 0)
-			ent_missed(s, en);
 		if (err != ENOENT) {
 			errno = err;
-			err_sys(e, ERR_IO, "cannot rename message '%s'", key);
-			free(name);
-			return -1;
+			return err_sys(e, ERR_IO, "cannot rename message '%s'", key);
 		}
+		en = ent_retry(s, en, key);
 	}
-	free(name);
 	return 0;
 }
 
@@ -733,11 +738,10 @@ static int md_expunge(struct store *st, const char *const *keys, size_t n, struc
 		return err_set(e, ERR_USAGE, "mailbox '%s' is open read-only", s->box);
 	for (size_t i = 0; i < n; i++) {
 		struct maildir_scan_ent *en = find_ent(s, keys[i]);
-		int done = en ? unlink_msg(s, en->in_new, en->name, e) : 0;
-		if (done < 0)
-			return -1;
-		if (en && !done)
-			ent_missed(s, en);
+		int done = 0;
+		for (; en && !done; en = done ? en : ent_retry(s, en, keys[i]))
+			if ((done = unlink_msg(s, en->in_new, en->name, e)) < 0)
+				return -1;
 		for (int tries = 0; !done && tries < 4; tries++) {
 			char *name;
 			int in_new;

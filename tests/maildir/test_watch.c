@@ -189,8 +189,43 @@ static void t_hints_right(struct fx *f)
 	CHECK_INT(clean_after_reopen(f), 1);
 }
 
+/* A message without flags that had a flag added and taken away sits in
+ * cur/ as "<key>:2,", not in new/ where the guess puts it: that form is
+ * tried too, so the folder is still not read. */
+static void t_hints_cur(struct fx *f)
+{
+	struct err e = { 0 };
+	char from[512], to[512];
+	for (int i = 1; i < NMSG; i += 2) { /* the unflagged ones, to cur/ */
+		snprintf(from, sizeof from, "%s/new/%s", f->inbox, f->keys[i]);
+		snprintf(to, sizeof to, "%s/cur/%s:2,", f->inbox, f->keys[i]);
+		CHECK_INT(rename(from, to), 0);
+	}
+	unsigned long before = maildir_store_dir_scans(f->s);
+	for (int i = 0; i < NMSG; i++)
+		hint(f, i, i % 2 ? "" : "\\Seen");
+	struct flagset add;
+	flagset_init(&add);
+	flagset_parse(&add, "\\Flagged");
+	const char *odd[] = { f->keys[1], f->keys[3], f->keys[5] };
+	CHECK_INT(f->s->ops->set_flags(f->s, odd, 3, &add, NULL, &e), 0);
+	const char *gone[] = { f->keys[7], f->keys[9] };
+	CHECK_INT(f->s->ops->expunge(f->s, gone, 2, &e), 0);
+	struct buf id, date;
+	buf_init(&id, 0);
+	buf_init(&date, 0);
+	CHECK_INT(f->s->ops->headers(f->s, f->keys[11], &id, &date, &e), 0); /* opens the file */
+	buf_release(&id);
+	buf_release(&date);
+	CHECK_INT(maildir_store_dir_scans(f->s) - before, 0);
+	flagset_free(&add);
+	CHECK_INT(md_count(f->inbox, "new"), 0);
+	CHECK_INT(md_count(f->inbox, "cur"), NMSG - 2);
+	/* (not clean: the renames above were foreign) */
+}
+
 /* Wrong guesses (flags that are not the file's): every change still lands,
- * and after a few misses the folder is read once instead of per key. */
+ * and the first miss reads the folder once for all later keys. */
 static void t_hints_wrong(struct fx *f)
 {
 	struct err e = { 0 };
@@ -204,7 +239,7 @@ static void t_hints_wrong(struct fx *f)
 				       &e), 0);
 	CHECK_INT(f->s->ops->expunge(f->s, (const char *const *)&f->keys[NMSG - 1], 1, &e), 0);
 	flagset_free(&add);
-	CHECK(maildir_store_dir_scans(f->s) - before <= 8 + 1);
+	CHECK_INT(maildir_store_dir_scans(f->s) - before, 1);
 	CHECK_INT(md_count(f->inbox, "new"), 0);
 	CHECK_INT(md_count(f->inbox, "cur"), NMSG - 1);
 	struct store_listing ls;
@@ -223,7 +258,8 @@ int main(int argc, char **argv)
 		{ "own-only", t_own_only },       { "foreign-rename", t_foreign_rename },
 		{ "foreign-add", t_foreign_add }, { "read-only", t_read_only },
 		{ "distrust", t_distrust },       { "hints-right", t_hints_right },
-		{ "hints-wrong", t_hints_wrong }, { "bulk", t_bulk },
+		{ "hints-wrong", t_hints_wrong }, { "hints-cur", t_hints_cur },
+		{ "bulk", t_bulk },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		if (argc > 1 && strcmp(argv[1], cases[i].name) != 0)
