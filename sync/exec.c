@@ -136,6 +136,7 @@ struct exec {
 	const struct plan_box_action **queue;
 	size_t nqueue;
 	int worker;             /* parallel phase: no deferred commits (jdefer) */
+	struct exec_jobs_queue *jq; /* the running pair's queue (q_run), to claim ahead */
 	/* --jobs: a second login to the remote account, made while the first
 	 * one logs in; it shares the mailbox STATUS work, then becomes the
 	 * first forked worker's remote connection (NULL when none) */
@@ -2080,6 +2081,33 @@ static void add_counts(struct plan_counts *t, const struct plan_counts *c)
 /* Plan remote messages [from, from + len) (all of both listings when not
  * sliced) and carry the plan out. -1 error, 0 done, 1 a dry run (printed,
  * nothing carried out). */
+/* The plan p needs the remote mailbox no more (no copies either way, no
+ * remote changes): have the server select this worker's next mailbox,
+ * claimed from the queue now, with the arguments open_boxes will use,
+ * while the local side is written. A guess only: open_boxes selects as
+ * usual when the arguments differ or nothing was sent. */
+static void preopen_next(struct exec *x, const struct plan *p)
+{
+	const struct plan_counts *c = &p->counts;
+	struct store *r = x->s[SIDE_REMOTE];
+	struct journal_box *v = NULL;
+	size_t i, n = 0;
+	struct err e;
+	if (!x->jq || !r || strcmp(r->ops->type, "imap") != 0 || c->copy[SIDE_LOCAL] ||
+	    c->copy[SIDE_REMOTE] || c->flags[SIDE_REMOTE] || c->mark_deleted[SIDE_REMOTE] ||
+	    c->expunge[SIDE_REMOTE] || exec_jobs_claim(x->jq, &i) != 1 ||
+	    !x->queue[i]->journal_id || journal_boxes(x->j, &v, &n, &e) < 0)
+		return;
+	for (size_t k = 0; k < n; k++) {
+		struct boxrun nb = { .jb = v[k] };
+		struct store_since since;
+		since_of(&nb, SIDE_REMOTE, &since);
+		if (v[k].id == x->queue[i]->journal_id && v[k].complete && since.modseq)
+			imap_store_preselect(r, v[k].rname, x->o->dry_run, &since);
+	}
+	journal_boxes_free(v, n);
+}
+
 static int plan_and_run(struct exec *x, struct boxrun *b, const char *rname, int sliced,
 			size_t from, size_t len, struct plan *p, struct err *e)
 {
@@ -2130,6 +2158,8 @@ static int plan_and_run(struct exec *x, struct boxrun *b, const char *rname, int
 		xlog(x, EXEC_LOG_PROGRESS, "%s: %zu down, %zu up, %zu+%zu flag changes", rname,
 		     p->counts.copy[SIDE_LOCAL], p->counts.copy[SIDE_REMOTE],
 		     p->counts.flags[SIDE_LOCAL], p->counts.flags[SIDE_REMOTE]);
+	if (!sliced)
+		preopen_next(x, p);
 
 	if (do_journal_only(x, b, p, e) < 0 ||
 	    (has_op(p, OP(PLAN_PAIR) | OP(PLAN_REKEY) | OP(PLAN_BASE) | OP(PLAN_UNPAIR)) &&
@@ -2834,11 +2864,13 @@ static void q_log(void *ctx, enum exec_level lvl, const char *msg)
 	xlog(x, lvl, "%s", msg);
 }
 
-static int q_run(void *ctx, size_t i)
+static int q_run(void *ctx, size_t i, struct exec_jobs_queue *q)
 {
 	struct exec *x = ctx;
 	const struct plan_box_action *a = x->queue[i];
+	x->jq = q;
 	int rc = sync_pair(x, a->rname, a->lname, a->journal_id);
+	x->jq = NULL;
 	if (rc != 0)
 		x->st->boxes_failed++;
 	if (x->worker && jcommit(x) < 0)

@@ -12,6 +12,9 @@
  *    of 4 bytes (< PIPE_BUF) is atomic, so each pair goes to exactly one
  *    worker, and a read of 0 (EOF) means the queue is empty. What does not
  *    fit in the pipe (thousands of pairs) the parent syncs after the queue.
+ *  - A worker may take its next pair while it still works on the current
+ *    one (exec_jobs_claim): the executor then has the server open that
+ *    mailbox while it finishes local work. A claimed pair is that worker's.
  *  - A child that cannot log in (say the server's connection limit) takes
  *    nothing from the queue and reports so; the parent works the queue too,
  *    so every pair is synced whatever the number of children that started.
@@ -84,24 +87,63 @@ void exec_jobs_stats_add(struct exec_stats *a, const struct exec_stats *b)
 	a->reconnects += b->reconnects;
 }
 
-/* Pull queue indices until the queue is empty or a pair says stop. */
-static void drain(int qfd, const struct exec_jobs_ops *ops, void *ctx, struct exec_jobs_result *r)
+struct exec_jobs_queue {
+	int fd;             /* the shared queue pipe; -1 when none or empty */
+	const size_t *rest; /* then these, in order (the parent's overflow) */
+	size_t nrest;
+	int have;           /* a pair claimed ahead (exec_jobs_claim) */
+	size_t next;
+};
+
+static int q_take(struct exec_jobs_queue *q, size_t *i_r)
 {
-	for (;;) {
+	if (q->have) {
+		q->have = 0;
+		*i_r = q->next;
+		return 1;
+	}
+	while (q->fd >= 0) {
 		uint32_t i;
-		ssize_t got = read(qfd, &i, sizeof i);
+		ssize_t got = read(q->fd, &i, sizeof i);
 		if (got < 0 && errno == EINTR)
 			continue;
-		if (got != (ssize_t)sizeof i)
-			return; /* EOF: empty (a short read cannot happen, see Design) */
-		int rc = ops->run(ctx, i);
+		if (got == (ssize_t)sizeof i) {
+			*i_r = i;
+			return 1;
+		}
+		q->fd = -1; /* EOF: empty (a short read cannot happen, see Design) */
+	}
+	if (!q->nrest)
+		return 0;
+	*i_r = *q->rest++;
+	q->nrest--;
+	return 1;
+}
+
+int exec_jobs_claim(struct exec_jobs_queue *q, size_t *i_r)
+{
+	if (!q || (!q->have && !q_take(q, &q->next)))
+		return 0;
+	q->have = 1;
+	*i_r = q->next;
+	return 1;
+}
+
+/* Run queued pairs until the queue is empty (0) or a pair says stop (-1). */
+static int drain(struct exec_jobs_queue *q, const struct exec_jobs_ops *ops, void *ctx,
+		 struct exec_jobs_result *r)
+{
+	size_t i;
+	while (q_take(q, &i)) {
+		int rc = ops->run(ctx, i, q);
 		if (rc > 0)
 			r->partial = 1;
 		if (rc < 0) {
 			r->partial = 1;
-			return;
+			return -1;
 		}
 	}
+	return 0;
 }
 
 static void child(unsigned k, int qfd, int resfd, pid_t parent,
@@ -122,7 +164,8 @@ static void child(unsigned k, int qfd, int resfd, pid_t parent,
 		     "mailboxes)", (long)getpid(), e.msg);
 	} else {
 		r.started = 1;
-		drain(qfd, ops, ctx, &r);
+		struct exec_jobs_queue q = { .fd = qfd };
+		drain(&q, ops, ctx, &r);
 	}
 	ops->child_end(ctx, &r);
 	ssize_t w;
@@ -193,14 +236,8 @@ static void collect(int resfd, const pid_t *kids, size_t nk, const struct exec_j
 static int run_here(const size_t *order, size_t n, const struct exec_jobs_ops *ops, void *ctx,
 		    struct exec_jobs_result *r)
 {
-	for (size_t k = 0; k < n; k++) {
-		int rc = ops->run(ctx, order[k]);
-		if (rc > 0)
-			r->partial = 1;
-		if (rc < 0)
-			return -1;
-	}
-	return 0;
+	struct exec_jobs_queue q = { .fd = -1, .rest = order, .nrest = n };
+	return drain(&q, ops, ctx, r);
 }
 
 int exec_jobs_run(const size_t *order, size_t n, unsigned jobs, const struct exec_jobs_ops *ops,
@@ -252,8 +289,9 @@ int exec_jobs_run(const size_t *order, size_t n, unsigned jobs, const struct exe
 		rc = -1;
 		r->partial = 1;
 	} else {
-		drain(q[0], ops, ctx, r);
-		if (run_here(order + queued, n - queued, ops, ctx, r) < 0)
+		struct exec_jobs_queue mine = { .fd = q[0], .rest = order + queued,
+						.nrest = n - queued };
+		if (drain(&mine, ops, ctx, r) < 0)
 			rc = -1;
 		else if (ops->idle)
 			ops->idle(ctx);

@@ -26,6 +26,10 @@ struct exec_jobs_result {
 	struct exec_stats st;    /* what the worker did (children only) */
 };
 
+/* A worker's source of queued pairs (the shared queue, then, in the
+ * parent, what did not fit in it). */
+struct exec_jobs_queue;
+
 struct exec_jobs_ops {
 	/* Parent, just before the forks: make the state safe to copy (commit
 	 * the journal transaction, close the SQLite connection, flush stdio). */
@@ -37,8 +41,9 @@ struct exec_jobs_ops {
 	 * takes no pair. */
 	int (*child_start)(void *ctx, unsigned k, struct err *e);
 	/* Sync queued pair i: 0 synced, 1 partly or failed (go on), -1 stop
-	 * (the journal failed). Sets worker mode (no deferred commits) itself. */
-	int (*run)(void *ctx, size_t i);
+	 * (the journal failed). Sets worker mode (no deferred commits) itself.
+	 * May claim its next pair early from q (exec_jobs_claim). */
+	int (*run)(void *ctx, size_t i, struct exec_jobs_queue *q);
 	/* Parent (may be NULL): its share of the queue is done, the children
 	 * may still work; called before waiting for them. */
 	void (*idle)(void *ctx);
@@ -58,6 +63,12 @@ struct exec_jobs_ops {
  * go on (r->jfail set, or e says why). */
 int exec_jobs_run(const size_t *order, size_t n, unsigned jobs, const struct exec_jobs_ops *ops,
 		  void *ctx, struct exec_jobs_result *r, struct err *e);
+
+/* Take this worker's next pair now, while it still works on the current
+ * one (so that its mailbox can be opened ahead); the next run() call gets
+ * it. 1 and *i_r set, 0 when the queue is empty (q may be NULL). Claiming
+ * again before that run returns the same pair. */
+int exec_jobs_claim(struct exec_jobs_queue *q, size_t *i_r);
 
 /* Add b's counters to a's. */
 void exec_jobs_stats_add(struct exec_stats *a, const struct exec_stats *b);

@@ -305,6 +305,12 @@ struct imap_select_opts {
  * AUTHENTICATED (RFC 3501: a failed SELECT closes the current mailbox). */
 int imap_select(struct imap_client *c, const char *mbox, const struct imap_select_opts *opts,
 		struct err *e);
+/* The same, sent at once without waiting (the one SELECT that is not a
+ * barrier): *cmd_r is its handle for imap_cmd_wait, and opts->fetch and
+ * its context must stay valid until then. What the caller submits before
+ * waiting goes out after it, so it acts on the new mailbox. */
+int imap_select_start(struct imap_client *c, const char *mbox, const struct imap_select_opts *opts,
+		      struct imap_cmd **cmd_r, struct err *e);
 int imap_examine(struct imap_client *c, const char *mbox, struct err *e);
 
 /* Items: enum imap_status_present (imap_resp.h), IMAP_STATUS_MESSAGES...

@@ -534,8 +534,8 @@ int imap_enable(struct imap_client *c, const char *caps, struct err *e)
 	return imap_client_cmd_finish(c, cmd, NULL, e);
 }
 
-int imap_select(struct imap_client *c, const char *mbox, const struct imap_select_opts *opts,
-		struct err *e)
+static int select_cmd(struct imap_client *c, const char *mbox, const struct imap_select_opts *opts,
+		      struct imap_cmd **cmd_r, struct err *e)
 {
 	struct imap_select_opts none = { 0 };
 	struct buf enc = BUF_INIT(4096);
@@ -574,7 +574,22 @@ int imap_select(struct imap_client *c, const char *mbox, const struct imap_selec
 	} else if (opts->condstore) {
 		imap_client_cmd_add(c, cmd, " (CONDSTORE)", 0);
 	}
-	return imap_client_cmd_finish(c, cmd, NULL, e);
+	return imap_client_cmd_finish(c, cmd, cmd_r, e);
+}
+
+int imap_select(struct imap_client *c, const char *mbox, const struct imap_select_opts *opts,
+		struct err *e)
+{
+	return select_cmd(c, mbox, opts, NULL, e);
+}
+
+int imap_select_start(struct imap_client *c, const char *mbox, const struct imap_select_opts *opts,
+		      struct imap_cmd **cmd_r, struct err *e)
+{
+	*cmd_r = NULL;
+	if (select_cmd(c, mbox, opts, cmd_r, e) < 0)
+		return -1;
+	return imap_client_flush(c) < 0 ? imap_cmd_wait(c, cmd_r, e) : 0;
 }
 
 int imap_examine(struct imap_client *c, const char *mbox, struct err *e)

@@ -75,6 +75,15 @@ struct imap_store {
 	/* names the last list_boxes left out (imap_store_refused_names) */
 	char **refused;
 	size_t nrefused;
+	/* a SELECT sent ahead (imap_store_preselect) and not waited for yet:
+	 * its handle, the arguments it was sent with, where its QRESYNC
+	 * changes go (the handler must live until the command completes) */
+	struct imap_cmd *presel;
+	char *presel_box;             /* server form */
+	int presel_ro;
+	struct store_since presel_since;
+	struct list_ctx *presel_pre;
+	struct imap_fetch_handler presel_h;
 };
 
 struct seqmap {
@@ -83,6 +92,7 @@ struct seqmap {
 
 static int submit_queue(struct imap_store *s, struct err *e);
 static void pre_drop(struct imap_store *s);
+static void presel_settle(struct imap_store *s);
 
 /* EXPUNGE and VANISHED (not EARLIER ones: those shift nothing, but the
  * count may include them; a spurious change only costs a map pass). */
@@ -343,6 +353,7 @@ size_t imap_store_refused_names(struct store *st, const char *const **v_r)
 static int list_boxes(struct imap_store *s, struct imap_store *aide, struct store_box **boxes_r,
 		      size_t *n_r, struct err *e)
 {
+	presel_settle(s);
 	if (submit_queue(s, e) < 0)
 		return -1;
 	struct imap_boxlist l = { 0 };
@@ -477,54 +488,42 @@ static int list_msg(void *ctx, const struct imap_fetch *f, const struct imap_res
 static int list_vanished(void *ctx, const struct imap_uidset *uids, int earlier,
 			 struct err *e);
 
-/* SELECT / EXAMINE; with `since` usable for QRESYNC (RFC 7162 3.2.5), the
- * changes the server reports while selecting are kept in s->pre for the
- * list_msgs that follows. */
-static int open_box(struct imap_store *s, const char *name, int read_only,
-		    const struct store_since *since, struct store_box_state *st_r,
-		    struct err *e)
+/* SELECT options for open_box: QRESYNC with since when usable (RFC 7162
+ * 3.2.5), the changes the server reports going to a new *pre_r (NULL
+ * without); known holds the known-UIDs set. */
+static void select_opts(struct imap_store *s, int read_only, const struct store_since *since,
+			struct imap_select_opts *so, struct imap_fetch_handler *h, char known[32],
+			struct list_ctx **pre_r)
 {
-	pre_drop(s);
-	known_drop(s);
-	if (submit_queue(s, e) < 0)
-		return -1;
-	struct buf srv = BUF_INIT(4096);
-	if (to_server(s, name, &srv, e) < 0)
-		return -1;
-	if (enable_once(s, e) < 0) {
-		buf_release(&srv);
-		return -1;
+	memset(so, 0, sizeof *so);
+	memset(h, 0, sizeof *h);
+	*pre_r = NULL;
+	so->read_only = read_only;
+	so->condstore = s->condstore && !imap_client_enabled(s->c, "CONDSTORE") && !s->qresync;
+	if (!since || !s->qresync || !since->uidvalidity || !since->modseq)
+		return;
+	struct list_ctx *pre = mf_calloc(1, sizeof *pre);
+	pre->gone_limit = since->uidnext;
+	h->msg = list_msg;
+	h->vanished = list_vanished;
+	h->ctx = pre;
+	so->fetch = h;
+	so->qresync_uidvalidity = since->uidvalidity;
+	so->qresync_modseq = since->modseq;
+	/* known UIDs bound what VANISHED (EARLIER) may report */
+	if (since->uidnext > 1) {
+		snprintf(known, 32, "1:%" PRIu32, since->uidnext - 1);
+		so->qresync_known_uids = known;
 	}
-	free(s->box);
-	s->box = NULL;
-	struct imap_select_opts so = { 0 };
-	so.read_only = read_only;
-	so.condstore = s->condstore && !imap_client_enabled(s->c, "CONDSTORE") && !s->qresync;
-	struct imap_fetch_handler h = { 0 };
-	char known[32];
-	struct list_ctx *pre = NULL;
-	if (since && s->qresync && since->uidvalidity && since->modseq) {
-		pre = mf_calloc(1, sizeof *pre);
-		pre->gone_limit = since->uidnext;
-		h.msg = list_msg;
-		h.vanished = list_vanished;
-		h.ctx = pre;
-		so.fetch = &h;
-		so.qresync_uidvalidity = since->uidvalidity;
-		so.qresync_modseq = since->modseq;
-		/* known UIDs bound what VANISHED (EARLIER) may report */
-		if (since->uidnext > 1) {
-			snprintf(known, sizeof known, "1:%" PRIu32, since->uidnext - 1);
-			so.qresync_known_uids = known;
-		}
-	}
-	int rc = imap_select(s->c, srv.data, &so, e);
-	if (rc < 0) {
-		list_ctx_release(pre);
-		buf_release(&srv);
-		return -1;
-	}
-	s->box = buf_detach(&srv, NULL);
+	*pre_r = pre;
+}
+
+/* The mailbox box (server form, owned now) is selected: keep what QRESYNC
+ * reported for the list_msgs that follows, describe the mailbox. */
+static void opened(struct imap_store *s, char *box, const struct store_since *since,
+		   struct list_ctx *pre, struct store_box_state *st_r)
+{
+	s->box = box;
 	const struct imap_mailbox *mb = imap_client_mailbox(s->c);
 	if (pre && mb->uidvalidity == since->uidvalidity && !mb->nomodseq) {
 		s->pre = pre;
@@ -545,7 +544,111 @@ static int open_box(struct imap_store *s, const char *name, int read_only,
 		snprintf(st_r->marker, sizeof st_r->marker,
 			 "%" PRIu32 ".%" PRIu32 ".%" PRIu32 ".%" PRIu64, mb->uidvalidity,
 			 mb->uidnext, mb->exists, st_r->highestmodseq);
+}
+
+static int same_since(const struct store_since *a, const struct store_since *b)
+{
+	return a && b && a->uidvalidity == b->uidvalidity && a->modseq == b->modseq &&
+	       a->uidnext == b->uidnext;
+}
+
+/* Wait for a SELECT sent ahead. When it is the one open_box wants (box,
+ * read_only, since), it is that open: 1 (or -1 and why it failed). Any
+ * other is waited out and forgotten: 0. */
+static int presel_take(struct imap_store *s, const char *box, int read_only,
+		       const struct store_since *since, struct store_box_state *st_r,
+		       struct err *e)
+{
+	if (!s->presel_box)
+		return 0;
+	char *pbox = s->presel_box;
+	struct list_ctx *pre = s->presel_pre;
+	int want = box && !strcmp(pbox, box) && read_only == s->presel_ro &&
+		   same_since(since, &s->presel_since);
+	s->presel_box = NULL;
+	s->presel_pre = NULL;
+	struct err ignored;
+	int rc = imap_cmd_wait(s->c, &s->presel, want ? e : &ignored);
+	if (!want || rc < 0) {
+		list_ctx_release(pre);
+		free(pbox);
+		return want ? -1 : 0;
+	}
+	opened(s, pbox, since, pre, st_r);
+	return 1;
+}
+
+static void presel_settle(struct imap_store *s)
+{
+	presel_take(s, NULL, 0, NULL, NULL, NULL);
+}
+
+static int open_box(struct imap_store *s, const char *name, int read_only,
+		    const struct store_since *since, struct store_box_state *st_r,
+		    struct err *e)
+{
+	pre_drop(s);
+	known_drop(s);
+	if (submit_queue(s, e) < 0)
+		return -1;
+	struct buf srv = BUF_INIT(4096);
+	if (to_server(s, name, &srv, e) < 0)
+		return -1;
+	int took = presel_take(s, srv.data, read_only, since, st_r, e);
+	if (took != 0) {
+		buf_release(&srv);
+		return took < 0 ? -1 : 0;
+	}
+	if (enable_once(s, e) < 0) {
+		buf_release(&srv);
+		return -1;
+	}
+	free(s->box);
+	s->box = NULL;
+	struct imap_select_opts so;
+	struct imap_fetch_handler h;
+	char known[32];
+	struct list_ctx *pre;
+	select_opts(s, read_only, since, &so, &h, known, &pre);
+	if (imap_select(s->c, srv.data, &so, e) < 0) {
+		list_ctx_release(pre);
+		buf_release(&srv);
+		return -1;
+	}
+	opened(s, buf_detach(&srv, NULL), since, pre, st_r);
 	return 0;
+}
+
+void imap_store_preselect(struct store *st, const char *name, int read_only,
+			  const struct store_since *since)
+{
+	struct imap_store *s = S(st);
+	struct err ignored;
+	presel_settle(s);
+	if (!since || !s->qresync || s->nqueue || s->pending || s->ndeferred ||
+	    imap_client_fatal(s->c))
+		return;
+	struct buf srv = BUF_INIT(4096);
+	if (to_server(s, name, &srv, &ignored) < 0) {
+		buf_release(&srv);
+		return;
+	}
+	pre_drop(s);
+	known_drop(s);
+	free(s->box); /* whatever follows acts on the new mailbox */
+	s->box = NULL;
+	struct imap_select_opts so;
+	char known[32];
+	select_opts(s, read_only, since, &so, &s->presel_h, known, &s->presel_pre);
+	if (imap_select_start(s->c, srv.data, &so, &s->presel, &ignored) < 0) {
+		list_ctx_release(s->presel_pre);
+		s->presel_pre = NULL;
+		buf_release(&srv);
+		return;
+	}
+	s->presel_box = buf_detach(&srv, NULL);
+	s->presel_ro = read_only;
+	s->presel_since = *since;
 }
 
 static int imap_open_box(struct store *st, const char *name, int read_only,
@@ -1967,6 +2070,7 @@ static void leave_box(struct imap_store *s, const char *srv)
 static int imap_create_box(struct store *st, const char *name, struct err *e)
 {
 	struct imap_store *s = S(st);
+	presel_settle(s);
 	if (submit_queue(s, e) < 0)
 		return -1;
 	struct buf srv = BUF_INIT(4096);
@@ -1980,6 +2084,7 @@ static int imap_create_box(struct store *st, const char *name, struct err *e)
 static int imap_delete_box(struct store *st, const char *name, struct err *e)
 {
 	struct imap_store *s = S(st);
+	presel_settle(s);
 	if (submit_queue(s, e) < 0)
 		return -1;
 	struct buf srv = BUF_INIT(4096);
@@ -1995,6 +2100,7 @@ static int imap_delete_box(struct store *st, const char *name, struct err *e)
 static int imap_rename_box(struct store *st, const char *from, const char *to, struct err *e)
 {
 	struct imap_store *s = S(st);
+	presel_settle(s);
 	if (submit_queue(s, e) < 0)
 		return -1;
 	struct buf a = BUF_INIT(4096), b = BUF_INIT(4096);
@@ -2045,7 +2151,9 @@ static void imap_store_close(struct store *st)
 		imap_client_drain(s->c, &ignored);
 		imap_logout(s->c, &ignored);
 	}
-	imap_client_free(&s->c);
+	imap_client_free(&s->c); /* no response reaches presel_pre after this */
+	list_ctx_release(s->presel_pre);
+	free(s->presel_box);
 	while (s->pending)
 		writer_free(s->pending);
 	pre_drop(s);

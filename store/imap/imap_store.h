@@ -117,6 +117,18 @@ int imap_store_open_box_since(struct store *s, const char *name, int read_only,
 			      const struct store_since *since, struct store_box_state *st_r,
 			      struct err *e);
 
+/* Send the SELECT of imap_store_open_box_since(name, read_only, since) now
+ * and return without waiting, for a caller done with the selected
+ * mailbox that will open that one next: the server selects it (and works
+ * out the QRESYNC changes) while the caller does local work. The open with
+ * the same arguments takes its answer, its errors included; any other
+ * open, list_boxes, create, delete or rename first waits it out and
+ * forgets it. From this call on no command acts on the previously
+ * selected mailbox. Sends nothing (the open then selects as usual) without
+ * QRESYNC or a since, or while appends are queued or unanswered. */
+void imap_store_preselect(struct store *s, const char *name, int read_only,
+			  const struct store_since *since);
+
 /* The mailboxes the last list_boxes left out because their names cannot
  * be named in the store's form (control characters, invalid modified UTF-7,
  * a component '..' or holding '/'...): their wire names, with control and

@@ -28,6 +28,9 @@ struct fake {
 	int child_jfail;     /* in a child, every item fails the journal */
 	int child_dies;      /* in a child, the first item kills it */
 	int wait_other;      /* the parent's first item waits for a child's */
+	int claim;           /* run() claims its next item ahead (twice) */
+	long claimed;        /* what the last run() claimed (-1: none) */
+	int claim_wrong;     /* a run() got an item other than the one claimed */
 	pid_t parent;
 	int jfail;
 	unsigned done;       /* items run by this process */
@@ -86,10 +89,21 @@ static int f_start(void *ctx, unsigned k, struct err *e)
 	return 0;
 }
 
-static int f_run(void *ctx, size_t i)
+static int f_run(void *ctx, size_t i, struct exec_jobs_queue *q)
 {
 	struct fake *f = ctx;
 	int child = getpid() != f->parent;
+	if (f->claimed >= 0 && (size_t)f->claimed != i)
+		f->claim_wrong = 1;
+	f->claimed = -1;
+	if (f->claim) {
+		size_t a, b;
+		int ra = exec_jobs_claim(q, &a), rb = exec_jobs_claim(q, &b);
+		if (ra != rb || (ra && a != b))
+			f->claim_wrong = 1;
+		if (ra)
+			f->claimed = (long)a;
+	}
 	if (child && f->child_dies) {
 		log_item(f, DIED + i);
 		_exit(3);
@@ -115,6 +129,8 @@ static void f_end(void *ctx, struct exec_jobs_result *r)
 {
 	struct fake *f = ctx;
 	r->st.boxes = f->done;
+	if (f->claim_wrong)
+		r->partial = 1;
 	r->jfail = f->jfail;
 	if (f->jfail)
 		err_set(&r->jerr, ERR_IO, "journal failed in the test");
@@ -194,6 +210,7 @@ static struct fake fake_default(void)
 	struct fake f;
 	memset(&f, 0, sizeof f);
 	f.fail_item = -1;
+	f.claimed = -1;
 	return f;
 }
 
@@ -224,6 +241,30 @@ static void case_one_job_in_order(void)
 	for (size_t k = 0; k < o.nseq; k++)
 		CHECK_INT(o.seq[k], NITEMS - 1 - k);
 	CHECK_INT(o.parent_done, NITEMS);
+}
+
+/* Workers that claim their next item ahead still run each item once, the
+ * one they claimed next, and one worker keeps the order. */
+static void case_claim(void)
+{
+	struct fake f = fake_default();
+	struct outcome o;
+	f.claim = 1;
+	f.wait_other = 1;
+	run_fake(&f, 4, &o);
+	CHECK_INT(o.rc, 0);
+	for (size_t i = 0; i < NITEMS; i++)
+		CHECK_INT(o.count[i], 1);
+	CHECK_INT(o.r.partial, 0);
+	CHECK_INT(f.claim_wrong, 0);
+	f = fake_default();
+	f.claim = 1;
+	run_fake(&f, 1, &o);
+	CHECK_INT(o.nseq, NITEMS);
+	for (size_t k = 0; k < o.nseq; k++)
+		CHECK_INT(o.seq[k], NITEMS - 1 - k);
+	CHECK_INT(f.claim_wrong, 0);
+	CHECK_INT(f.claimed, -1); /* the last one found the queue empty */
 }
 
 static void case_refused(void)
@@ -294,6 +335,7 @@ int main(int argc, char **argv)
 	static const struct test_scenario v[] = {
 		{ "each-once", case_each_once },
 		{ "one-job", case_one_job_in_order },
+		{ "claim", case_claim },
 		{ "refused", case_refused },
 		{ "failed-item", case_failed_item },
 		{ "journal-failure", case_journal_failure },
