@@ -6,10 +6,12 @@
  *
  * Durability order (numbered invariants; every side effect obeys them)
  *
- *  I1. Intent first. Before a side effect that the journal must know about
- *      (a copy into either side, a flag change, a deletion mark, an
- *      expunge), an intent row describing it is committed to the journal.
- *      Many intents go into one transaction (group commit).
+ *  I1. Intent first. Before a copy into either side, an intent row
+ *      describing it is committed to the journal (many in one transaction:
+ *      group commit). A flag change, a deletion mark or an expunge needs
+ *      none: it is idempotent, and the pair's markers stay behind it (I6)
+ *      until the pair completes, so the next run's listings show whatever
+ *      a crash left undone and the plan finishes it.
  *  I2. Then the side effect: fetch -> sink -> append for copies (streamed,
  *      never a whole message in memory), set_flags, expunge.
  *  I3. Then durability: the written store's flush() (Maildir: one fsync of
@@ -26,9 +28,9 @@
  *      there with the same fingerprint; for an upload only among UIDs at
  *      or above the UIDNEXT recorded in the intent) is paired, never sent
  *      again; one whose result does not exist is cleared and the normal
- *      plan retries it; flag, mark and expunge intents are cleared and
- *      re-planned (they are idempotent). Messages are never rewritten to
- *      find them again.
+ *      plan retries it; flag, mark and expunge intents (written by
+ *      earlier versions) are cleared and re-planned. Messages are never
+ *      rewritten to find them again.
  *  I6. A mailbox pair's markers (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ read
  *      when its sync STARTED, and the local marker) are stored only after
  *      the whole pair synced without error, so a later delta listing never
@@ -1291,7 +1293,6 @@ static int do_copies(struct exec *x, struct boxrun *b, const struct plan *p, int
 struct change {
 	const struct plan_action *a;
 	char *sig;
-	int64_t intent_id;
 	struct journal_pair *pp; /* the pair it is about, if any */
 };
 
@@ -1319,7 +1320,7 @@ static char *change_sig(const struct plan_action *a)
 }
 
 /* Apply one kind of change (FLAGS, MARK_DELETED or EXPUNGE) on one side:
- * intents, the store calls grouped by identical change, flush, commit. */
+ * the store calls grouped by identical change, flush, commit. */
 static int do_changes(struct exec *x, struct boxrun *b, const struct plan *p, int side,
 		      enum plan_op op, struct err *e)
 {
@@ -1342,30 +1343,10 @@ static int do_changes(struct exec *x, struct boxrun *b, const struct plan *p, in
 	}
 	qsort(cv, n, sizeof *cv, cmp_change);
 
-	if (jbegin(x) < 0) /* I1 */
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		const struct plan_action *a = cv[i].a;
-		struct journal_intent in;
-		memset(&in, 0, sizeof in);
-		in.box_id = b->jb.id;
-		in.op = op == PLAN_EXPUNGE ? INTENT_EXPUNGE : INTENT_FLAGS;
-		in.side = side;
-		in.rkey = side == SIDE_REMOTE ? a->key : NULL;
-		in.lkey = side == SIDE_LOCAL ? a->key : NULL;
-		in.pair_id = a->pair_id;
-		in.data = flags_text(&a->flags);
-		int r = journal_intent_add(x->j, &in, e);
-		free(in.data);
-		if (jcheck(x, r, e) < 0) {
-			jrollback(x);
-			goto out;
-		}
-		cv[i].intent_id = in.id;
-	}
-	if (jcommit(x) < 0)
-		goto out;
-
+	/* No intent (I1): a change is idempotent and its pair's markers stay
+	 * behind it (I6) until the pair completes, so after a crash both
+	 * listings show it again and the plan finishes it (or, done on the
+	 * store already, sees both sides agree and only records the base). */
 	/* A Maildir folder that was not listed holds what the journal says:
 	 * each file is named after its pair's base flags, so the store can
 	 * rename or remove it without reading the folder. */
@@ -1432,8 +1413,7 @@ static int do_changes(struct exec *x, struct boxrun *b, const struct plan *p, in
 				flagset_copy(&pp->base, &a->flags);
 			}
 		}
-		if (jcheck(x, r, e) < 0 ||
-		    jcheck(x, journal_intent_clear(x->j, cv[i].intent_id, e), e) < 0) {
+		if (jcheck(x, r, e) < 0) {
 			jrollback(x);
 			goto out;
 		}
