@@ -1156,8 +1156,10 @@ static int copy_commit(struct exec *x, struct boxrun *b, int dst, struct xfer_it
 }
 
 /* One batch of copies to `dst`: I1 intents, I2 stream, I3 flush, I4 commit. */
+static void preopen_next(struct exec *x);
+
 static int copy_batch(struct exec *x, struct boxrun *b, int dst, const struct plan_action **av,
-		      size_t n, struct err *e)
+		      size_t n, int preopen, struct err *e)
 {
 	int src = !dst, rc = -1;
 	struct xfer t;
@@ -1217,6 +1219,8 @@ static int copy_batch(struct exec *x, struct boxrun *b, int dst, const struct pl
 		xlog(x, EXEC_LOG_ERROR, "%s: fetching from %s: %s", box_name(b, src),
 		     side_name(src), e->msg);
 	}
+	if (preopen)
+		preopen_next(x);
 	/* I3 */
 	if (x->s[dst]->ops->flush(x->s[dst], e) < 0) {
 		err_prefix(e, "%s mailbox '%s'", side_name(dst), box_name(b, dst));
@@ -1257,8 +1261,10 @@ out:
 	return rc;
 }
 
+/* Copies of p to dst in batches; with preopen, the next mailbox is
+ * selected ahead once the last batch is fetched (preopen_next). */
 static int do_copies(struct exec *x, struct boxrun *b, const struct plan *p, int dst,
-		     struct err *e)
+		     int preopen, struct err *e)
 {
 	unsigned maxn = x->o->batch_msgs ? x->o->batch_msgs : DEF_BATCH_MSGS;
 	uint64_t maxb = x->o->batch_bytes ? x->o->batch_bytes : DEF_BATCH_BYTES;
@@ -1271,7 +1277,7 @@ static int do_copies(struct exec *x, struct boxrun *b, const struct plan *p, int
 		if (a && (a->op != PLAN_COPY || (int)a->side != dst))
 			continue;
 		if (n && (!a || n >= maxn || bytes + a->size > maxb)) {
-			rc = copy_batch(x, b, dst, av, n, e);
+			rc = copy_batch(x, b, dst, av, n, preopen && !a, e);
 			done += n;
 			if (total > n) /* a long transfer shows how far it got */
 				xlog(x, EXEC_LOG_PROGRESS, "%s: %zu of %zu copied to %s", box_name(b, dst),
@@ -2061,22 +2067,29 @@ static void add_counts(struct plan_counts *t, const struct plan_counts *c)
 /* Plan remote messages [from, from + len) (all of both listings when not
  * sliced) and carry the plan out. -1 error, 0 done, 1 a dry run (printed,
  * nothing carried out). */
-/* The plan p needs the remote mailbox no more (no copies either way, no
- * remote changes): have the server select this worker's next mailbox,
- * claimed from the queue now, with the arguments open_boxes will use,
- * while the local side is written. A guess only: open_boxes selects as
- * usual when the arguments differ or nothing was sent. */
-static void preopen_next(struct exec *x, const struct plan *p)
+/* Does carrying out p use the remote mailbox (its downloads counted only
+ * with_downloads)? */
+static int uses_remote(const struct plan *p, int with_downloads)
 {
 	const struct plan_counts *c = &p->counts;
+	return (with_downloads && c->copy[SIDE_LOCAL]) || c->copy[SIDE_REMOTE] ||
+	       c->flags[SIDE_REMOTE] || c->mark_deleted[SIDE_REMOTE] || c->expunge[SIDE_REMOTE];
+}
+
+/* The running pair needs the remote mailbox no more: have the server
+ * select this worker's next mailbox, claimed from the queue now, with the
+ * arguments open_boxes will use, while the local side is written. A guess
+ * only: open_boxes selects as usual when the arguments differ or nothing
+ * was sent. */
+static void preopen_next(struct exec *x)
+{
 	struct store *r = x->s[SIDE_REMOTE];
 	struct journal_box *v = NULL;
 	size_t i, n = 0;
 	struct err e;
-	if (!x->jq || !r || strcmp(r->ops->type, "imap") != 0 || c->copy[SIDE_LOCAL] ||
-	    c->copy[SIDE_REMOTE] || c->flags[SIDE_REMOTE] || c->mark_deleted[SIDE_REMOTE] ||
-	    c->expunge[SIDE_REMOTE] || exec_jobs_claim(x->jq, &i) != 1 ||
-	    !x->queue[i]->journal_id || journal_boxes(x->j, &v, &n, &e) < 0)
+	if (!x->jq || !r || strcmp(r->ops->type, "imap") != 0 ||
+	    exec_jobs_claim(x->jq, &i) != 1 || !x->queue[i]->journal_id ||
+	    journal_boxes(x->j, &v, &n, &e) < 0)
 		return;
 	for (size_t k = 0; k < n; k++) {
 		struct boxrun nb = { .jb = v[k] };
@@ -2138,8 +2151,10 @@ static int plan_and_run(struct exec *x, struct boxrun *b, const char *rname, int
 		xlog(x, EXEC_LOG_PROGRESS, "%s: %zu down, %zu up, %zu+%zu flag changes", rname,
 		     p->counts.copy[SIDE_LOCAL], p->counts.copy[SIDE_REMOTE],
 		     p->counts.flags[SIDE_LOCAL], p->counts.flags[SIDE_REMOTE]);
-	if (!sliced)
-		preopen_next(x, p);
+	/* the last use of the remote: none, or the downloads' fetches */
+	int pre_after_fetch = !sliced && !uses_remote(p, 0) && p->counts.copy[SIDE_LOCAL];
+	if (!sliced && !uses_remote(p, 1))
+		preopen_next(x);
 
 	if (do_journal_only(x, b, p, e) < 0 ||
 	    (has_op(p, OP(PLAN_PAIR) | OP(PLAN_REKEY) | OP(PLAN_BASE) | OP(PLAN_UNPAIR)) &&
@@ -2151,7 +2166,7 @@ static int plan_and_run(struct exec *x, struct boxrun *b, const char *rname, int
 			if (do_changes(x, b, p, s, order[k], e) < 0)
 				return -1;
 	for (int s = 0; s < 2; s++)
-		if (do_copies(x, b, p, s, e) < 0)
+		if (do_copies(x, b, p, s, s == SIDE_LOCAL && pre_after_fetch, e) < 0)
 			return -1;
 	return 0;
 }
