@@ -1155,9 +1155,10 @@ static int copy_commit(struct exec *x, struct boxrun *b, int dst, struct xfer_it
 	return jcheck(x, journal_intent_clear(x->j, it->intent_id, e), e);
 }
 
-/* One batch of copies to `dst`: I1 intents, I2 stream, I3 flush, I4 commit. */
 static void preopen_next(struct exec *x);
 
+/* One batch of copies to `dst`: I1 intents, I2 stream, I3 flush, I4 commit;
+ * with preopen, the next mailbox is selected ahead once it is fetched. */
 static int copy_batch(struct exec *x, struct boxrun *b, int dst, const struct plan_action **av,
 		      size_t n, int preopen, struct err *e)
 {
@@ -2064,9 +2065,6 @@ static void add_counts(struct plan_counts *t, const struct plan_counts *c)
 	t->rekeyed += c->rekeyed;
 }
 
-/* Plan remote messages [from, from + len) (all of both listings when not
- * sliced) and carry the plan out. -1 error, 0 done, 1 a dry run (printed,
- * nothing carried out). */
 /* Does carrying out p use the remote mailbox (its downloads counted only
  * with_downloads)? */
 static int uses_remote(const struct plan *p, int with_downloads)
@@ -2095,12 +2093,16 @@ static void preopen_next(struct exec *x)
 		struct boxrun nb = { .jb = v[k] };
 		struct store_since since;
 		since_of(&nb, SIDE_REMOTE, &since);
-		if (v[k].id == x->queue[i]->journal_id && v[k].complete && since.modseq)
-			imap_store_preselect(r, v[k].rname, x->o->dry_run, &since);
+		if (v[k].id == x->queue[i]->journal_id && v[k].complete && since.modseq &&
+		    imap_store_preselect(r, v[k].rname, x->o->dry_run, &since))
+			xlog(x, EXEC_LOG_TRACE, "%s: selected ahead", v[k].rname);
 	}
 	journal_boxes_free(v, n);
 }
 
+/* Plan remote messages [from, from + len) (all of both listings when not
+ * sliced) and carry the plan out. -1 error, 0 done, 1 a dry run (printed,
+ * nothing carried out). */
 static int plan_and_run(struct exec *x, struct boxrun *b, const char *rname, int sliced,
 			size_t from, size_t len, struct plan *p, struct err *e)
 {
@@ -2808,12 +2810,21 @@ static void warn_refused(struct exec *x)
 
 /* ------------------------------------------------------------ --jobs (exec_jobs.c) */
 
-/* How many workers: 1 for a dry run and under a test switch (they count
- * steps, bytes and flushes of one process). */
+/* Are the pairs that need a real sync queued (run_queue), even for one
+ * worker (the queue lets a worker select its next mailbox ahead)? Not
+ * for a dry run or under a test switch: those count steps, bytes and
+ * flushes of one process, in plan order. */
+static int queued(const struct exec *x)
+{
+	const struct exec_opts *o = x->o;
+	return !(o->dry_run || o->stop_after || o->kill_after_bytes || o->crash_after_flush);
+}
+
+/* How many workers: 1 when not queued. */
 static unsigned jobs_of(const struct exec *x)
 {
 	const struct exec_opts *o = x->o;
-	if (o->dry_run || o->stop_after || o->kill_after_bytes || o->crash_after_flush)
+	if (!queued(x))
 		return 1;
 	return o->jobs ? o->jobs : 1;
 }
@@ -3052,7 +3063,7 @@ static int run(struct exec *x, struct err *e)
 		err_set(e, ERR_PERM, "cannot plan the mailboxes");
 		goto out;
 	}
-	if (jobs_of(x) > 1)
+	if (queued(x))
 		x->queue = mf_calloc(pb.n + 1, sizeof *x->queue);
 	for (size_t i = 0; i < pb.n; i++) {
 		int r = run_box_action(x, &pb.v[i]);

@@ -619,19 +619,19 @@ static int open_box(struct imap_store *s, const char *name, int read_only,
 	return 0;
 }
 
-void imap_store_preselect(struct store *st, const char *name, int read_only,
-			  const struct store_since *since)
+int imap_store_preselect(struct store *st, const char *name, int read_only,
+			 const struct store_since *since)
 {
 	struct imap_store *s = S(st);
 	struct err ignored;
 	presel_settle(s);
 	if (!since || !s->qresync || s->nqueue || s->pending || s->ndeferred ||
 	    imap_client_fatal(s->c))
-		return;
+		return 0;
 	struct buf srv = BUF_INIT(4096);
 	if (to_server(s, name, &srv, &ignored) < 0) {
 		buf_release(&srv);
-		return;
+		return 0;
 	}
 	pre_drop(s);
 	known_drop(s);
@@ -644,11 +644,12 @@ void imap_store_preselect(struct store *st, const char *name, int read_only,
 		list_ctx_release(s->presel_pre);
 		s->presel_pre = NULL;
 		buf_release(&srv);
-		return;
+		return 0;
 	}
 	s->presel_box = buf_detach(&srv, NULL);
 	s->presel_ro = read_only;
 	s->presel_since = *since;
+	return 1;
 }
 
 static int imap_open_box(struct store *st, const char *name, int read_only,

@@ -125,9 +125,10 @@ int imap_store_open_box_since(struct store *s, const char *name, int read_only,
  * open, list_boxes, create, delete or rename first waits it out and
  * forgets it. From this call on no command acts on the previously
  * selected mailbox. Sends nothing (the open then selects as usual) without
- * QRESYNC or a since, or while appends are queued or unanswered. */
-void imap_store_preselect(struct store *s, const char *name, int read_only,
-			  const struct store_since *since);
+ * QRESYNC or a since, or while appends are queued or unanswered. 1 when
+ * the SELECT went out. */
+int imap_store_preselect(struct store *s, const char *name, int read_only,
+			 const struct store_since *since);
 
 /* The mailboxes the last list_boxes left out because their names cannot
  * be named in the store's form (control characters, invalid modified UTF-7,

@@ -651,6 +651,92 @@ static void t_qresync_expunge_only(void)
 	t_fetch_known_map();
 }
 
+/* Open and list box fully; since_r is what a later delta starts from. */
+static void list_since(struct store *s, const char *box, struct store_since *since_r)
+{
+	struct store_box_state st;
+	struct store_listing l;
+	struct err e = { 0 };
+	CHECK_INT(s->ops->open_box(s, box, 0, &st, &e), 0);
+	CHECK_INT(s->ops->list_msgs(s, NULL, &l, &e), 0);
+	store_listing_free(&l);
+	memset(since_r, 0, sizeof *since_r);
+	since_r->uidvalidity = st.uidvalidity;
+	since_r->modseq = st.highestmodseq;
+	since_r->uidnext = st.uidnext;
+}
+
+/* A SELECT sent ahead (imap_store_preselect) is the next open's when the
+ * arguments match: no second SELECT goes out and the changes it reported
+ * are listed. An open with other arguments waits it out and selects anew;
+ * a failed one is the open's failure; a close with one in flight leaks
+ * nothing. */
+static void t_preselect(void)
+{
+	struct buf m = BUF_INIT(BUF_MAX_DEFAULT);
+	for (int i = 0; i < 3; i++) {
+		char id[16];
+		snprintf(id, sizeof id, "o%d", i);
+		make_msg(&m, id, 0);
+		deliver("Other", &m);
+	}
+	buf_release(&m);
+	struct store *s = open_store(0);
+	struct store_since in, other;
+	list_since(s, "INBOX", &in);
+	list_since(s, "Other", &other);
+	s->ops->close(s);
+	uint32_t flagged = in.uidnext - 1;
+	doveadm("flags add -u '%s' '\\Flagged' mailbox INBOX uid %" PRIu32, user, flagged);
+	doveadm("expunge -u '%s' mailbox Other uid 1", user);
+
+	s = open_store_opt(0, 1);
+	struct store_box_state st;
+	struct store_listing l;
+	struct err e = { 0 };
+	CHECK_INT(imap_store_open_box_since(s, "Other", 0, &other, &st, &e), 0);
+	CHECK_INT(s->ops->list_msgs(s, &other, &l, &e), 0);
+	CHECK(has_vanished(&l, "1"));
+	store_listing_free(&l);
+	size_t mark = sent.len;
+	imap_store_preselect(s, "INBOX", 0, &in);
+	CHECK(sent_has(mark, "SELECT \"INBOX\" (QRESYNC ("));
+	size_t taken = sent.len;
+	CHECK_INT(imap_store_open_box_since(s, "INBOX", 0, &in, &st, &e), 0);
+	CHECK_INT(s->ops->list_msgs(s, &in, &l, &e), 0);
+	CHECK(!sent_has(taken, "SELECT"));
+	CHECK_INT(l.full, 0);
+	const struct store_msg *f = find_msg(&l, flagged);
+	CHECK(f && (f->flags.sys & MF_FLAGGED));
+	CHECK_INT(st.messages, dv_status("INBOX", "messages"));
+	store_listing_free(&l);
+
+	/* sent ahead for Other, but INBOX is opened: selected anew */
+	imap_store_preselect(s, "Other", 0, &other);
+	mark = sent.len;
+	CHECK_INT(s->ops->open_box(s, "INBOX", 0, &st, &e), 0);
+	CHECK(sent_has(mark, "SELECT \"INBOX\"\n"));
+	CHECK_INT(s->ops->list_msgs(s, NULL, &l, &e), 0);
+	CHECK_INT(l.n, dv_status("INBOX", "messages"));
+	store_listing_free(&l);
+	/* the same mailbox with another since: selected anew too */
+	struct store_since older = other;
+	older.modseq--;
+	imap_store_preselect(s, "Other", 0, &other);
+	mark = sent.len;
+	CHECK_INT(imap_store_open_box_since(s, "Other", 0, &older, &st, &e), 0);
+	CHECK(sent_has(mark, "SELECT \"Other\" (QRESYNC"));
+	CHECK_INT(st.messages, 2);
+	/* a mailbox that is not there: the open fails as a SELECT would */
+	imap_store_preselect(s, "Nope", 0, &other);
+	CHECK_INT(imap_store_open_box_since(s, "Nope", 0, &other, &st, &e), -1);
+	CHECK_INT(e.cls, ERR_NOTFOUND);
+	CHECK_INT(s->ops->open_box(s, "Other", 0, &st, &e), 0);
+	/* closed with one in flight */
+	imap_store_preselect(s, "INBOX", 0, &in);
+	s->ops->close(s);
+}
+
 static void t_listing(void)
 {
 	struct buf m = BUF_INIT(BUF_MAX_DEFAULT);
@@ -668,6 +754,7 @@ static void t_listing(void)
 	listing_round(0, 4, 1);
 	listing_round(IMAP_STORE_NO_QRESYNC, 5, 1); /* plain SELECT, CONDSTORE delta */
 	t_qresync_expunge_only();
+	t_preselect();
 	buf_release(&sent);
 }
 

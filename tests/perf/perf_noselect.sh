@@ -2,6 +2,8 @@
 # perf_noselect.sh — an unchanged mailbox is not opened: after a change in
 # one folder on the server, the -vv protocol trace of the next sync shows a
 # SELECT/EXAMINE of that folder only; a run with no change opens nothing.
+# One worker syncing several changed folders selects the next one ahead
+# while it writes the last one's changes locally: still one SELECT each.
 source "$(dirname "$0")/../e2e/lib.sh"
 source "$(dirname "$0")/../e2e/sync_lib.sh"
 source "$(dirname "$0")/perf_lib.sh"
@@ -55,4 +57,29 @@ run -vv >"$T/trace2" 2>&1 || mf_fail "sync after a local change failed"
 got=$(selected "$T/trace2" | tr '\n' ' ')
 [[ $got == "Gamma " ]] || mf_fail "expected SELECT of Gamma only, got: $got"
 both_equal $u "$T/mail"
-echo "ok: unchanged mailboxes are not selected"
+
+# server changes in four folders, one worker: flags only (a local-only plan)
+# and a new message (downloads the last use of the server)
+settle
+run -q || mf_fail "settling sync failed"
+settle
+mf_doveadm flags add -u $u '\Flagged' mailbox Alpha uid 3
+mf_doveadm flags add -u $u '\Answered' mailbox Gamma uid 2
+mf_doveadm flags remove -u $u '\Seen' mailbox Alpha uid 1
+mf_msg "$u-INBOX-new" "INBOX new" >"$T/m"
+mf_deliver $u INBOX "$T/m"
+mf_doveadm flags add -u $u '\Draft' mailbox Lists/Delta uid 1
+run -vv --jobs 1 >"$T/trace3" 2>&1 || mf_fail "one-worker sync failed: $(tail -5 "$T/trace3")"
+got=$(selected "$T/trace3" | tr '\n' ' ')
+[[ $got == "Alpha Gamma INBOX Lists/Delta " ]] ||
+    mf_fail "expected one SELECT each of Alpha Gamma INBOX Lists/Delta, got: $got"
+ahead=$(grep -c ': selected ahead$' "$T/trace3")
+((ahead == 3)) || mf_fail "expected 3 mailboxes selected ahead, got $ahead"
+[[ $(commands "$T/trace3" | grep -c '^SELECT .*(QRESYNC') == 4 ]] ||
+    mf_fail "a SELECT without QRESYNC: $(commands "$T/trace3" | grep '^SELECT')"
+both_equal $u "$T/mail"
+l=$(local_state "$T/mail")
+has_msg "$l" INBOX "$u-INBOX-new" '' || mf_fail "INBOX's new message missing locally"
+has_msg "$l" Alpha "$u-Alpha-3" '\Flagged' || mf_fail "Alpha flag not pulled"
+has_msg "$l" Lists/Delta "$u-Lists/Delta-1" '\Draft' || mf_fail "Delta flag not pulled"
+echo "ok: unchanged mailboxes are not selected, the next one is selected ahead"
