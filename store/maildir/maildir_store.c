@@ -228,6 +228,18 @@ static struct maildir_scan_ent *ent_retry(struct md_store *s, struct maildir_sca
 	return find_ent(s, key);
 }
 
+/* The name to try for key (owned): en's, or without one where
+ * maildir_scan_locate finds it; 1, 0 gone, -1 error. */
+static int ent_name(struct md_store *s, const struct maildir_scan_ent *en, const char *key,
+		    char **name_r, int *in_new_r, struct err *e)
+{
+	if (!en)
+		return locate(s, key, name_r, in_new_r, e);
+	*name_r = mf_strdup(en->name);
+	*in_new_r = en->in_new;
+	return 1;
+}
+
 /* The map key -> file name comes from the last listing; without one (an
  * unchanged folder is not listed), read the names once so that a run of
  * lookups does not read the directories per key. Names only: every user
@@ -261,14 +273,9 @@ static int open_msg(struct md_store *s, const char *key, int *fd_r, struct maild
 	for (int tries = 0; tries < 6; tries++) {
 		char *name;
 		int in_new;
-		if (en) {
-			name = mf_strdup(en->name);
-			in_new = en->in_new;
-		} else {
-			int r = locate(s, key, &name, &in_new, e);
-			if (r <= 0)
-				return r;
-		}
+		int r = ent_name(s, en, key, &name, &in_new, e);
+		if (r <= 0)
+			return r;
 		snprintf(path, sizeof path, "%s/%s", in_new ? "new" : "cur", name);
 		*fd_r = openat(s->boxfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		int err = errno;
@@ -633,14 +640,9 @@ static int reflag_one(struct md_store *s, const char *key, unsigned add_sys, uns
 	for (int tries = 0; tries < 6; tries++) {
 		char *name;
 		int in_new;
-		if (en) {
-			name = mf_strdup(en->name);
-			in_new = en->in_new;
-		} else {
-			int r = locate(s, key, &name, &in_new, e);
-			if (r <= 0)
-				return r;
-		}
+		int found = ent_name(s, en, key, &name, &in_new, e);
+		if (found <= 0)
+			return found;
 		struct maildir_name p;
 		maildir_name_parse(name, &p);
 		unsigned sys = (p.sys | add_sys) & ~del_sys;
