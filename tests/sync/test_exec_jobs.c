@@ -205,6 +205,13 @@ static void run_fake(struct fake *f, unsigned jobs, struct outcome *o)
 	close(f->logfd);
 }
 
+/* Every item ran exactly once. */
+static void each_once(const struct outcome *o)
+{
+	for (size_t i = 0; i < NITEMS; i++)
+		CHECK_INT(o->count[i], 1);
+}
+
 static struct fake fake_default(void)
 {
 	struct fake f;
@@ -221,8 +228,7 @@ static void case_each_once(void)
 	f.wait_other = 1;
 	run_fake(&f, 4, &o);
 	CHECK_INT(o.rc, 0);
-	for (size_t i = 0; i < NITEMS; i++)
-		CHECK_INT(o.count[i], 1);
+	each_once(&o);
 	CHECK(o.pids >= 2);
 	CHECK_INT(o.r.partial, 0);
 	CHECK_INT(o.r.jfail, 0);
@@ -253,8 +259,7 @@ static void case_claim(void)
 	f.wait_other = 1;
 	run_fake(&f, 4, &o);
 	CHECK_INT(o.rc, 0);
-	for (size_t i = 0; i < NITEMS; i++)
-		CHECK_INT(o.count[i], 1);
+	each_once(&o);
 	CHECK_INT(o.r.partial, 0);
 	CHECK_INT(f.claim_wrong, 0);
 	f = fake_default();
@@ -274,8 +279,7 @@ static void case_refused(void)
 	f.refuse = 1;
 	run_fake(&f, 4, &o);
 	CHECK_INT(o.rc, 0);
-	for (size_t i = 0; i < NITEMS; i++)
-		CHECK_INT(o.count[i], 1);
+	each_once(&o);
 	CHECK_INT(o.pids, 1);
 	CHECK_INT(o.parent_done, NITEMS);
 	CHECK_INT(o.r.partial, 0);
@@ -288,8 +292,7 @@ static void case_failed_item(void)
 	f.fail_item = 7;
 	run_fake(&f, 3, &o);
 	CHECK_INT(o.rc, 0);
-	for (size_t i = 0; i < NITEMS; i++)
-		CHECK_INT(o.count[i], 1);
+	each_once(&o);
 	CHECK_INT(o.r.partial, 1);
 	CHECK_INT(o.r.jfail, 0);
 }
@@ -307,8 +310,7 @@ static void case_journal_failure(void)
 	CHECK(strstr(o.r.jerr.msg, "journal failed") != NULL);
 	CHECK_INT(o.r.partial, 1);
 	CHECK_INT(o.r.st.boxes, 1);
-	for (size_t i = 0; i < NITEMS; i++)
-		CHECK_INT(o.count[i], 1);
+	each_once(&o);
 }
 
 /* A child that dies (a crash, a kill) with an item: the run is partial, the
