@@ -75,12 +75,14 @@ struct imap_store {
 	/* names the last list_boxes left out (imap_store_refused_names) */
 	char **refused;
 	size_t nrefused;
-	/* a SELECT sent ahead (imap_store_preselect) and not waited for yet:
-	 * its handle, the arguments it was sent with, where its QRESYNC
-	 * changes go (the handler must live until the command completes) */
+	/* a SELECT sent and not waited for yet (select_send: by
+	 * imap_store_preselect, or by open_box just before it waits): its
+	 * handle, the arguments it was sent with, where its QRESYNC changes
+	 * go (the handler must live until the command completes) */
 	struct imap_cmd *presel;
 	char *presel_box;             /* server form */
 	int presel_ro;
+	int presel_has_since;
 	struct store_since presel_since;
 	struct list_ctx *presel_pre;
 	struct imap_fetch_handler presel_h;
@@ -546,10 +548,14 @@ static void opened(struct imap_store *s, char *box, const struct store_since *si
 			 mb->uidnext, mb->exists, st_r->highestmodseq);
 }
 
-static int same_since(const struct store_since *a, const struct store_since *b)
+/* Was the SELECT sent ahead sent with since (NULL: none)? */
+static int same_since(const struct imap_store *s, const struct store_since *since)
 {
-	return a && b && a->uidvalidity == b->uidvalidity && a->modseq == b->modseq &&
-	       a->uidnext == b->uidnext;
+	const struct store_since *b = &s->presel_since;
+	if (!since || !s->presel_has_since)
+		return !since && !s->presel_has_since;
+	return since->uidvalidity == b->uidvalidity && since->modseq == b->modseq &&
+	       since->uidnext == b->uidnext;
 }
 
 /* Wait for a SELECT sent ahead. When it is the one open_box wants (box,
@@ -564,7 +570,7 @@ static int presel_take(struct imap_store *s, const char *box, int read_only,
 	char *pbox = s->presel_box;
 	struct list_ctx *pre = s->presel_pre;
 	int want = box && !strcmp(pbox, box) && read_only == s->presel_ro &&
-		   same_since(since, &s->presel_since);
+		   same_since(s, since);
 	s->presel_box = NULL;
 	s->presel_pre = NULL;
 	struct err ignored;
@@ -583,6 +589,33 @@ static void presel_settle(struct imap_store *s)
 	presel_take(s, NULL, 0, NULL, NULL, NULL);
 }
 
+/* Send SELECT box (server form, owned now) with the options open_box uses,
+ * without waiting: the handle and its arguments wait in s->presel for
+ * presel_take. From here on no command acts on the previous mailbox. */
+static int select_send(struct imap_store *s, char *box, int read_only,
+		       const struct store_since *since, struct err *e)
+{
+	pre_drop(s);
+	known_drop(s);
+	free(s->box);
+	s->box = NULL;
+	struct imap_select_opts so;
+	char known[32];
+	select_opts(s, read_only, since, &so, &s->presel_h, known, &s->presel_pre);
+	if (imap_select_start(s->c, box, &so, &s->presel, e) < 0) {
+		list_ctx_release(s->presel_pre);
+		s->presel_pre = NULL;
+		free(box);
+		return -1;
+	}
+	s->presel_box = box;
+	s->presel_ro = read_only;
+	s->presel_has_since = since != NULL;
+	if (since)
+		s->presel_since = *since;
+	return 0;
+}
+
 static int open_box(struct imap_store *s, const char *name, int read_only,
 		    const struct store_since *since, struct store_box_state *st_r,
 		    struct err *e)
@@ -594,29 +627,13 @@ static int open_box(struct imap_store *s, const char *name, int read_only,
 	struct buf srv = BUF_INIT(4096);
 	if (to_server(s, name, &srv, e) < 0)
 		return -1;
+	/* a SELECT sent ahead with these arguments is this open */
 	int took = presel_take(s, srv.data, read_only, since, st_r, e);
-	if (took != 0) {
-		buf_release(&srv);
-		return took < 0 ? -1 : 0;
-	}
-	if (enable_once(s, e) < 0) {
-		buf_release(&srv);
-		return -1;
-	}
-	free(s->box);
-	s->box = NULL;
-	struct imap_select_opts so;
-	struct imap_fetch_handler h;
-	char known[32];
-	struct list_ctx *pre;
-	select_opts(s, read_only, since, &so, &h, known, &pre);
-	if (imap_select(s->c, srv.data, &so, e) < 0) {
-		list_ctx_release(pre);
-		buf_release(&srv);
-		return -1;
-	}
-	opened(s, buf_detach(&srv, NULL), since, pre, st_r);
-	return 0;
+	if (took == 0 && enable_once(s, e) == 0 &&
+	    select_send(s, buf_detach(&srv, NULL), read_only, since, e) == 0)
+		took = presel_take(s, s->presel_box, read_only, since, st_r, e);
+	buf_release(&srv);
+	return took > 0 ? 0 : -1;
 }
 
 int imap_store_preselect(struct store *st, const char *name, int read_only,
@@ -633,23 +650,7 @@ int imap_store_preselect(struct store *st, const char *name, int read_only,
 		buf_release(&srv);
 		return 0;
 	}
-	pre_drop(s);
-	known_drop(s);
-	free(s->box); /* whatever follows acts on the new mailbox */
-	s->box = NULL;
-	struct imap_select_opts so;
-	char known[32];
-	select_opts(s, read_only, since, &so, &s->presel_h, known, &s->presel_pre);
-	if (imap_select_start(s->c, srv.data, &so, &s->presel, &ignored) < 0) {
-		list_ctx_release(s->presel_pre);
-		s->presel_pre = NULL;
-		buf_release(&srv);
-		return 0;
-	}
-	s->presel_box = buf_detach(&srv, NULL);
-	s->presel_ro = read_only;
-	s->presel_since = *since;
-	return 1;
+	return select_send(s, buf_detach(&srv, NULL), read_only, since, &ignored) == 0;
 }
 
 static int imap_open_box(struct store *st, const char *name, int read_only,
