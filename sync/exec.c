@@ -1156,6 +1156,7 @@ static int copy_commit(struct exec *x, struct boxrun *b, int dst, struct xfer_it
 }
 
 static void preopen_next(struct exec *x);
+static const struct journal_box *jbox_of(const struct exec *x, int64_t id);
 
 /* One batch of copies to `dst`: I1 intents, I2 stream, I3 flush, I4 commit;
  * with preopen, the next mailbox is selected ahead once it is fetched. */
@@ -2082,22 +2083,19 @@ static int uses_remote(const struct plan *p, int with_downloads)
 static void preopen_next(struct exec *x)
 {
 	struct store *r = x->s[SIDE_REMOTE];
-	struct journal_box *v = NULL;
-	size_t i, n = 0;
-	struct err e;
-	if (!x->jq || !r || strcmp(r->ops->type, "imap") != 0 ||
-	    exec_jobs_claim(x->jq, &i) != 1 || !x->queue[i]->journal_id ||
-	    journal_boxes(x->j, &v, &n, &e) < 0)
+	size_t i;
+	if (!x->jq || !r || strcmp(r->ops->type, "imap") != 0 || exec_jobs_claim(x->jq, &i) != 1)
 		return;
-	for (size_t k = 0; k < n; k++) {
-		struct boxrun nb = { .jb = v[k] };
-		struct store_since since;
-		since_of(&nb, SIDE_REMOTE, &since);
-		if (v[k].id == x->queue[i]->journal_id && v[k].complete && since.modseq &&
-		    imap_store_preselect(r, v[k].rname, x->o->dry_run, &since))
-			xlog(x, EXEC_LOG_TRACE, "%s: selected ahead", v[k].rname);
-	}
-	journal_boxes_free(v, n);
+	/* the run's start-up copy of its journal row: only the pair's own
+	 * sync changes the remote markers open_boxes will read */
+	const struct journal_box *jb = jbox_of(x, x->queue[i]->journal_id);
+	if (!jb || !jb->complete)
+		return;
+	struct boxrun nb = { .jb = *jb };
+	struct store_since since;
+	since_of(&nb, SIDE_REMOTE, &since);
+	if (since.modseq && imap_store_preselect(r, jb->rname, x->o->dry_run, &since))
+		xlog(x, EXEC_LOG_TRACE, "%s: selected ahead", jb->rname);
 }
 
 /* Plan remote messages [from, from + len) (all of both listings when not
