@@ -2630,6 +2630,9 @@ static void settle_local(struct exec *x)
 		}
 		journal_box_free(&jb);
 	}
+	/* each caller settles once its process syncs no more pairs */
+	if (s && is_maildir(s))
+		maildir_store_unwatch(s);
 	free(x->settle);
 	x->settle = NULL;
 	x->nsettle = 0;

@@ -65,6 +65,7 @@ struct md_store {
 	struct maildir_pending *pend;
 	size_t npend;
 	int dirty_cur, dirty_new;
+	int abandoned;    /* a forked child's copy: the watches are the parent's */
 	unsigned long list_stats, list_reads; /* maildir_store_list_stats */
 	unsigned long dir_scans; /* maildir_store_dir_scans */
 };

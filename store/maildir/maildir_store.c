@@ -98,6 +98,13 @@ int maildir_store_clean(struct store *st, const char *box)
 	return maildir_watch_clean(s->watch, maildir_layout_is_inbox(box) ? "INBOX" : box);
 }
 
+void maildir_store_unwatch(struct store *st)
+{
+	struct md_store *s = (struct md_store *)st;
+	if (s && !s->abandoned)
+		maildir_watch_stop(s->watch);
+}
+
 unsigned long maildir_store_dir_scans(struct store *st)
 {
 	return ((struct md_store *)st)->dir_scans;
@@ -776,6 +783,7 @@ static void md_close(struct store *st)
 	if (!s)
 		return;
 	maildir_store_close_box(s, NULL);
+	maildir_store_unwatch(st);
 	maildir_watch_free(&s->watch);
 	free(s->root);
 	free(s->root_real);
@@ -795,6 +803,7 @@ void maildir_store_abandon(struct store *st)
 	s->pend = NULL;
 	s->npend = 0;
 	s->dirty_cur = s->dirty_new = 0;
+	s->abandoned = 1;
 	md_close(st);
 }
 

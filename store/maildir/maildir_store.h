@@ -98,6 +98,10 @@ void maildir_store_hint(struct store *s, const char *key, const struct flagset *
  * (maildir_watch.h); 0 when that cannot be told. Call it after reading the
  * marker to be recorded. */
 int maildir_store_clean(struct store *s, const char *box);
+/* The caller will ask maildir_store_clean no more: stop watching now, so
+ * that the kernel retires the watches while the run winds down instead of
+ * when the store is closed. */
+void maildir_store_unwatch(struct store *s);
 /* Free the store of a forked child without writing anything: deliveries
  * still pending belong to the parent process (they are not renamed, not
  * fsynced, their memory goes with the child's _exit). */

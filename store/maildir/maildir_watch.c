@@ -53,6 +53,25 @@ struct maildir_watch *maildir_watch_new(void)
 	return w;
 }
 
+/* Remove every watch and never answer clean again. Closing an inotify
+ * descriptor that still holds watches waits for the kernel to retire them
+ * (an RCU grace period: 5-20 ms measured, at the end of every run);
+ * removing them first lets the kernel retire them in the background. */
+void maildir_watch_stop(struct maildir_watch *w)
+{
+	if (!w || w->fd < 0)
+		return;
+	w->broken = 1;
+#ifdef __linux__
+	for (size_t i = 0; i < w->n; i++)
+		for (int k = 0; k < 2; k++)
+			if (w->v[i].wd[k] >= 0) {
+				(void)inotify_rm_watch(w->fd, w->v[i].wd[k]);
+				w->v[i].wd[k] = -1;
+			}
+#endif
+}
+
 void maildir_watch_free(struct maildir_watch **wp)
 {
 	struct maildir_watch *w = *wp;

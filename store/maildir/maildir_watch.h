@@ -31,6 +31,10 @@ struct maildir_watch;
 struct maildir_watch *maildir_watch_new(void);
 /* Close the inotify descriptor without reading it (also in a forked child). */
 void maildir_watch_free(struct maildir_watch **w);
+/* Done asking: drop every watch now (cheap), so that freeing the set later
+ * does not wait for the kernel; every folder is unclean from here on. Not
+ * in a forked child: the descriptor and its watches are the parent's. */
+void maildir_watch_stop(struct maildir_watch *w);
 
 /* Start watching folder `box` (its directory open as dirfd) unless it is
  * watched already. Returns the folder's slot for maildir_watch_own, or -1

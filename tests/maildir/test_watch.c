@@ -8,6 +8,7 @@
  */
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "mdtest.h"
@@ -144,6 +145,27 @@ static void t_distrust(struct fx *f)
 	CHECK_INT(clean_after_reopen(f), 0);
 }
 
+/* A forked worker's copy of the store, abandoned, leaves the parent's
+ * watches alone (the inotify descriptor is shared); unwatching answers
+ * "cannot tell" from then on. */
+static void t_unwatch(struct fx *f)
+{
+	own_changes(f);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		maildir_store_abandon(f->s);
+		_exit(0);
+	}
+	int status = 0;
+	CHECK_INT(waitpid(pid, &status, 0), pid);
+	CHECK_INT(clean_after_reopen(f), 1);
+	maildir_store_unwatch(f->s);
+	CHECK_INT(maildir_store_clean(f->s, "INBOX"), 0);
+	CHECK_INT(clean_after_reopen(f), 0);
+	maildir_store_unwatch(f->s); /* twice: no matter */
+}
+
 /* More own events than the kernel queues (max_queued_events, 16384 by
  * default) between two checks: the store reads the queue as it goes, so
  * the folder is still known clean. */
@@ -259,7 +281,7 @@ int main(int argc, char **argv)
 		{ "foreign-add", t_foreign_add }, { "read-only", t_read_only },
 		{ "distrust", t_distrust },       { "hints-right", t_hints_right },
 		{ "hints-wrong", t_hints_wrong }, { "hints-cur", t_hints_cur },
-		{ "bulk", t_bulk },
+		{ "bulk", t_bulk },               { "unwatch", t_unwatch },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		if (argc > 1 && strcmp(argv[1], cases[i].name) != 0)
