@@ -2771,13 +2771,48 @@ static void close_aide(struct exec *x)
 	}
 }
 
+struct jbox_index {
+	const struct journal_box **v;
+	size_t n;
+};
+
+static int cmp_jbox_rname(const void *a, const void *b)
+{
+	return strcmp((*(const struct journal_box *const *)a)->rname,
+		      (*(const struct journal_box *const *)b)->rname);
+}
+
+/* imap_status_weight_fn over the journal's boxes sorted by remote name:
+ * the mailbox's UIDNEXT at its last sync, about as many messages as the
+ * server rescans to answer its STATUS after a change. */
+static uint64_t status_weight(void *ctx, const char *name)
+{
+	const struct jbox_index *ix = ctx;
+	struct journal_box key = { .rname = (char *)name };
+	const struct journal_box *kp = &key;
+	const struct journal_box **hit = bsearch(&kp, ix->v, ix->n, sizeof *ix->v, cmp_jbox_rname);
+	return hit ? (*hit)->uidnext : 0;
+}
+
+static int list_shared(struct exec *x, struct store *st, struct store_box **bv, size_t *bn,
+		       struct err *e)
+{
+	struct jbox_index ix = { .v = mf_calloc(x->jn + 1, sizeof *ix.v), .n = x->jn };
+	for (size_t i = 0; i < x->jn; i++)
+		ix.v[i] = &x->jv[i];
+	qsort(ix.v, ix.n, sizeof *ix.v, cmp_jbox_rname);
+	int rc = imap_store_list_boxes_shared(st, x->aide, status_weight, &ix, bv, bn, e);
+	free(ix.v);
+	return rc;
+}
+
 static int list_all(struct exec *x, struct store_box *bv[2], size_t bn[2], struct err *e)
 {
 	for (int s = 0; s < 2; s++) {
 		for (;;) {
 			struct store *st = x->s[s];
 			if (s == SIDE_REMOTE && x->aide && !strcmp(st->ops->type, "imap") &&
-			    imap_store_list_boxes_shared(st, x->aide, &bv[s], &bn[s], e) == 0)
+			    list_shared(x, st, &bv[s], &bn[s], e) == 0)
 				break;
 			if (s == SIDE_REMOTE && x->aide) {
 				close_aide(x); /* whatever failed, list the plain way */
@@ -3016,6 +3051,8 @@ static int run(struct exec *x, struct err *e)
 			xlog(x, EXEC_LOG_ERROR, "%s: %s", jv[i].rname, e->msg);
 			partial = 1;
 		}
+	x->jv = jv;
+	x->jn = jn;
 	if (list_all(x, bv, bn, e) < 0)
 		goto out;
 	warn_refused(x);
@@ -3023,8 +3060,6 @@ static int run(struct exec *x, struct err *e)
 		x->bv[s] = bv[s];
 		x->bn[s] = bn[s];
 	}
-	x->jv = jv;
-	x->jn = jn;
 	if (check_opts(x, &optsig, e) < 0)
 		goto out;
 

@@ -280,27 +280,84 @@ static void fill_status(struct store_box *b, const struct imap_mbox_status *st, 
  * submitted first (every other one on the aide's connection, when there is
  * one), then awaited in order. A mailbox deleted meanwhile keeps
  * has_status = 0. */
-static int status_batch(struct imap_store *s, struct imap_store *aide,
-			const struct imap_boxlist *l, struct store_box *v, const size_t *map,
-			char **utf8, struct err *e)
+struct wi {
+	uint64_t w;
+	size_t i;
+};
+
+static int cmp_wi(const void *a, const void *b)
+{
+	const struct wi *x = a, *y = b;
+	if (x->w != y->w)
+		return x->w > y->w ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+void imap_status_split(const uint64_t *w, size_t n, unsigned char *side_r)
+{
+	struct wi *o = mf_calloc(n ? n : 1, sizeof *o);
+	for (size_t i = 0; i < n; i++)
+		o[i] = (struct wi){ .w = w[i], .i = i };
+	qsort(o, n, sizeof *o, cmp_wi);
+	/* +1 a mailbox: a STATUS costs a round of work even when empty */
+	uint64_t load[2] = { 0, 0 };
+	for (size_t k = 0; k < n; k++) {
+		int side = load[1] < load[0];
+		side_r[o[k].i] = (unsigned char)side;
+		load[side] += o[k].w + 1;
+	}
+	free(o);
+}
+
+/* Which connection asks each mailbox's STATUS (NULL: none asked). */
+static void status_on(struct imap_store *s, struct imap_store *aide,
+		      const struct imap_boxlist *l, const struct store_box *v, const size_t *map,
+		      imap_status_weight_fn *weight, void *wctx, struct imap_store **on)
 {
 	size_t n = l->n, k = 0;
+	uint64_t *w = mf_calloc(n ? n : 1, sizeof *w);
+	size_t *at = mf_calloc(n ? n : 1, sizeof *at);
+	for (size_t i = 0; i < n; i++) {
+		const struct imap_box *b = &l->v[i];
+		if (map[i] == SIZE_MAX || (b->attrs & (BOX_NOSELECT | BOX_NONEXISTENT)) ||
+		    b->has_status)
+			continue;
+		on[i] = s;
+		w[k] = weight ? weight(wctx, v[map[i]].name) : 0;
+		at[k++] = i;
+	}
+	if (aide) {
+		unsigned char *side = mf_calloc(k ? k : 1, 1);
+		imap_status_split(w, k, side);
+		for (size_t j = 0; j < k; j++)
+			on[at[j]] = side[j] ? aide : s;
+		free(side);
+	}
+	free(w);
+	free(at);
+}
+
+static int status_batch(struct imap_store *s, struct imap_store *aide,
+			imap_status_weight_fn *weight, void *wctx, const struct imap_boxlist *l,
+			struct store_box *v, const size_t *map, char **utf8, struct err *e)
+{
+	size_t n = l->n;
 	struct imap_mbox_status *st = mf_calloc(n ? n : 1, sizeof *st);
 	struct imap_cmd **cmds = mf_calloc(n ? n : 1, sizeof *cmds);
 	struct imap_store **on = mf_calloc(n ? n : 1, sizeof *on);
 	unsigned items = status_items(s);
 	int rc = 0;
+	status_on(s, aide, l, v, map, weight, wctx, on);
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		const struct imap_box *b = &l->v[i];
-		if (map[i] == SIZE_MAX || (b->attrs & (BOX_NOSELECT | BOX_NONEXISTENT)) ||
-		    b->has_status)
-			continue;
-		on[i] = aide && k++ % 2 ? aide : s;
-		if (imap_status(on[i]->c, utf8[i], items, &st[i], &cmds[i], e) < 0 && on[i] == s)
+		if (on[i] && imap_status(on[i]->c, utf8[i], items, &st[i], &cmds[i], e) < 0 &&
+		    on[i] == s)
 			rc = -1;
 	}
+	/* both now: the first answer waited for may be the aide's, and a
+	 * server answers a pipelined batch only when done with all of it */
+	imap_client_flush(s->c); /* a failure shows in the waits */
 	if (aide)
-		imap_client_flush(aide->c); /* a failure shows in its waits */
+		imap_client_flush(aide->c);
 	struct err e2;
 	err_clear(&e2);
 	for (size_t i = 0; i < n; i++) {
@@ -352,7 +409,8 @@ size_t imap_store_refused_names(struct store *st, const char *const **v_r)
 	return s->nrefused;
 }
 
-static int list_boxes(struct imap_store *s, struct imap_store *aide, struct store_box **boxes_r,
+static int list_boxes(struct imap_store *s, struct imap_store *aide,
+		      imap_status_weight_fn *weight, void *wctx, struct store_box **boxes_r,
 		      size_t *n_r, struct err *e)
 {
 	presel_settle(s);
@@ -401,7 +459,7 @@ static int list_boxes(struct imap_store *s, struct imap_store *aide, struct stor
 	}
 	buf_release(&name);
 	buf_release(&raw);
-	int rc = status_batch(s, aide, &l, v, map, utf8, e);
+	int rc = status_batch(s, aide, weight, wctx, &l, v, map, utf8, e);
 	for (size_t i = 0; i < l.n; i++)
 		free(utf8[i]);
 	free(utf8);
@@ -419,16 +477,17 @@ static int list_boxes(struct imap_store *s, struct imap_store *aide, struct stor
 static int imap_list_boxes(struct store *st, struct store_box **boxes_r, size_t *n_r,
 			   struct err *e)
 {
-	return list_boxes(S(st), NULL, boxes_r, n_r, e);
+	return list_boxes(S(st), NULL, NULL, NULL, boxes_r, n_r, e);
 }
 
 int imap_store_list_boxes_shared(struct store *st, struct store *aide,
+				 imap_status_weight_fn *weight, void *wctx,
 				 struct store_box **boxes_r, size_t *n_r, struct err *e)
 {
 	struct imap_store *a = aide && !strcmp(aide->ops->type, "imap") ? S(aide) : NULL;
 	if (a && submit_queue(a, e) < 0)
 		a = NULL;
-	return list_boxes(S(st), a, boxes_r, n_r, e);
+	return list_boxes(S(st), a, weight, wctx, boxes_r, n_r, e);
 }
 
 /* ------------------------------------------------------------------ */

@@ -139,10 +139,20 @@ size_t imap_store_refused_names(struct store *st, const char *const **v_r);
 /* list_boxes with the STATUS of the mailboxes shared with a second logged-in
  * store of the same account (`aide`, may be NULL: plain list_boxes): the
  * server works out both halves at once (Dovecot's STATUS after a change
- * can cost ~10 ms a mailbox). The names come from st's LIST; a STATUS the
- * aide cannot answer is asked on st. */
+ * can cost ~10 ms a mailbox), split by imap_status_split over what
+ * `weight` (may be NULL) says of each mailbox (by its name in the store's
+ * form). The names come from st's LIST; a STATUS the aide cannot answer is
+ * asked on st. */
+typedef uint64_t imap_status_weight_fn(void *ctx, const char *name);
 int imap_store_list_boxes_shared(struct store *st, struct store *aide,
+				 imap_status_weight_fn *weight, void *wctx,
 				 struct store_box **boxes_r, size_t *n_r, struct err *e);
+/* How the STATUS pass is shared: the mailboxes go, heaviest first, to the
+ * connection with less work so far (a STATUS costs a server that must
+ * rescan a changed folder time in proportion to its messages; the caller's
+ * `weight` says how many a mailbox held last time, 0 unknown). side_r[i]
+ * is 0 (st) or 1 (the aide); equal weights alternate, first on st. */
+void imap_status_split(const uint64_t *w, size_t n, unsigned char *side_r);
 /* A first sync of a big mailbox lists it a window at a time, so that
  * nothing the listing holds grows with the mailbox: each call lists (in
  * full, with size and internal date) up to `max` messages of the open

@@ -357,6 +357,28 @@ static void t_unit(void)
 	}
 	buf_release(&b);
 	buf_release(&d);
+
+	/* the STATUS pass shared over two connections: heaviest first to the
+	 * lighter side; unknown (0) weights alternate */
+	static const struct {
+		uint64_t w[8];
+		size_t n;
+		const char *side;
+	} splits[] = {
+		{ { 0, 0, 0, 0, 0 }, 5, "01010" },
+		{ { 21372, 100, 12206, 8713, 300 }, 5, "01111" }, /* 21373 : 21323 */
+		{ { 5, 5, 5, 5 }, 4, "0101" },
+		{ { 1, 1, 1, 1, 1, 1, 1, 10 }, 8, "11111100" }, /* 11 first, on st */
+		{ { 0 }, 0, "" },
+	};
+	for (size_t i = 0; i < sizeof splits / sizeof splits[0]; i++) {
+		unsigned char side[8];
+		char got[9] = "";
+		imap_status_split(splits[i].w, splits[i].n, side);
+		for (size_t k = 0; k < splits[i].n; k++)
+			got[k] = (char)('0' + side[k]);
+		CHECK_STR(got, splits[i].side);
+	}
 }
 
 static void check_boxes(unsigned nocap)
