@@ -276,10 +276,6 @@ static void fill_status(struct store_box *b, const struct imap_mbox_status *st, 
 			 b->uidvalidity, b->uidnext, b->messages, b->highestmodseq);
 }
 
-/* STATUS for every selectable mailbox without LIST-STATUS data: all
- * submitted first (every other one on the aide's connection, when there is
- * one), then awaited in order. A mailbox deleted meanwhile keeps
- * has_status = 0. */
 struct wi {
 	uint64_t w;
 	size_t i;
@@ -337,6 +333,10 @@ static void status_on(struct imap_store *s, struct imap_store *aide,
 	free(at);
 }
 
+/* STATUS for every selectable mailbox without LIST-STATUS data: all
+ * submitted first (shared with the aide's connection by status_on, when
+ * there is one), then awaited in order. A mailbox deleted meanwhile keeps
+ * has_status = 0. */
 static int status_batch(struct imap_store *s, struct imap_store *aide,
 			imap_status_weight_fn *weight, void *wctx, const struct imap_boxlist *l,
 			struct store_box *v, const size_t *map, char **utf8, struct err *e)
