@@ -98,6 +98,7 @@
 #include "journal/journal.h"
 #include "maildir/maildir_keywords.h"
 #include "maildir/maildir_store.h"
+#include "lib/order.h"
 #include "lib/banned.h"
 
 #define DEF_RECONNECTS 3
@@ -2887,18 +2888,6 @@ static uint64_t pair_weight(const struct exec *x, const struct plan_box_action *
 	return w;
 }
 
-struct qorder {
-	uint64_t w;
-	size_t i;
-};
-
-static int cmp_qorder(const void *pa, const void *pb)
-{
-	const struct qorder *a = pa, *b = pb;
-	if (a->w != b->w)
-		return a->w > b->w ? -1 : 1;
-	return a->i < b->i ? -1 : a->i > b->i;
-}
 
 static void q_log(void *ctx, enum exec_level lvl, const char *msg)
 {
@@ -3001,16 +2990,12 @@ static int run_queue(struct exec *x)
 		.child_end = q_child_end,
 		.log = q_log,
 	};
-	struct qorder *qo = mf_calloc(x->nqueue + 1, sizeof *qo);
+	uint64_t *w = mf_calloc(x->nqueue + 1, sizeof *w);
 	size_t *order = mf_calloc(x->nqueue + 1, sizeof *order);
-	for (size_t i = 0; i < x->nqueue; i++) {
-		qo[i].w = pair_weight(x, x->queue[i]);
-		qo[i].i = i;
-	}
-	qsort(qo, x->nqueue, sizeof *qo, cmp_qorder);
 	for (size_t i = 0; i < x->nqueue; i++)
-		order[i] = qo[i].i;
-	free(qo);
+		w[i] = pair_weight(x, x->queue[i]);
+	order_heaviest_first(w, x->nqueue, order);
+	free(w);
 	struct exec_jobs_result r;
 	struct err e;
 	err_clear(&e);

@@ -32,6 +32,7 @@
 
 #include "imap/imap_uidset.h"
 #include "imap/imap_utf7.h"
+#include "lib/order.h"
 #include "lib/banned.h"
 
 #define UIDSET_MAX_LEN 1000      /* bytes of one UID set in a command */
@@ -276,31 +277,16 @@ static void fill_status(struct store_box *b, const struct imap_mbox_status *st, 
 			 b->uidvalidity, b->uidnext, b->messages, b->highestmodseq);
 }
 
-struct wi {
-	uint64_t w;
-	size_t i;
-};
-
-static int cmp_wi(const void *a, const void *b)
-{
-	const struct wi *x = a, *y = b;
-	if (x->w != y->w)
-		return x->w > y->w ? -1 : 1;
-	return x->i < y->i ? -1 : x->i > y->i;
-}
-
 void imap_status_split(const uint64_t *w, size_t n, unsigned char *side_r)
 {
-	struct wi *o = mf_calloc(n ? n : 1, sizeof *o);
-	for (size_t i = 0; i < n; i++)
-		o[i] = (struct wi){ .w = w[i], .i = i };
-	qsort(o, n, sizeof *o, cmp_wi);
+	size_t *o = mf_calloc(n ? n : 1, sizeof *o);
+	order_heaviest_first(w, n, o);
 	/* +1 a mailbox: a STATUS costs a round of work even when empty */
 	uint64_t load[2] = { 0, 0 };
 	for (size_t k = 0; k < n; k++) {
 		int side = load[1] < load[0];
-		side_r[o[k].i] = (unsigned char)side;
-		load[side] += o[k].w + 1;
+		side_r[o[k]] = (unsigned char)side;
+		load[side] += w[o[k]] + 1;
 	}
 	free(o);
 }
