@@ -958,6 +958,7 @@ struct xfer_item {
 	char *newkey;
 	int sent;       /* append_end(ok) accepted it */
 	int failed;
+	int gone;       /* failed because the source no longer has it (ERR_GONE) */
 	char *why;      /* the first error, for the report (owned) */
 	int has_fp;
 	unsigned char fp[32];
@@ -1118,6 +1119,8 @@ static int sink_end(void *ctx, int ok, struct err *e)
 	} else {
 		it->failed = 1;
 	}
+	if (!ok && e && e->cls == ERR_GONE)
+		it->gone = 1;
 	t->cur = NULL;
 	return rc;
 }
@@ -1243,6 +1246,12 @@ static int copy_batch(struct exec *x, struct boxrun *b, int dst, const struct pl
 				jrollback(x);
 				goto out;
 			}
+		} else if (it->gone) {
+			/* expunged (or deleted locally) since it was listed: not an
+			 * error, nothing to copy; its intent resolves next run (I5) */
+			x->st->dir[dst].skipped++;
+			xlog(x, EXEC_LOG_ACTION, "%s: %s message %s is gone, not copied",
+			     box_name(b, dst), side_name(src), it->a->key);
 		} else {
 			x->st->dir[dst].errors++;
 			b->errors++;

@@ -1530,7 +1530,8 @@ static int fetch_round(struct fetch_ctx *f, int last, struct err *e)
 		f->nmap = 0;
 		if (fetch_pass(f, "UID", &mh, e) < 0)
 			return -1;
-		qsort(f->map, f->nmap, sizeof *f->map, cmp_seqmap);
+		if (f->nmap) /* else map may be NULL: every UID asked for is gone */
+			qsort(f->map, f->nmap, sizeof *f->map, cmp_seqmap);
 	}
 	struct err gone;
 	unsigned char *present = mf_calloc(f->nu ? f->nu : 1, 1);
