@@ -44,7 +44,8 @@
  *      reached replace the start values; a change the journal does not
  *      hold keeps them.
  *  I7. Failures are contained: a refused message or a mailbox that cannot
- *      be opened is reported and skipped, the run ends partial; ERR_TEMP
+ *      be opened is reported and skipped, the run ends partial (a message
+ *      gone from its source since the listing is only skipped); ERR_TEMP
  *      (dropped connection) reopens the stores a bounded number of times
  *      with backoff and retries the mailbox pair from I5.
  *
@@ -2896,7 +2897,6 @@ static uint64_t pair_weight(const struct exec *x, const struct plan_box_action *
 	}
 	return w;
 }
-
 
 static void q_log(void *ctx, enum exec_level lvl, const char *msg)
 {
