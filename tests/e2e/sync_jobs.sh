@@ -10,7 +10,7 @@ source "$(dirname "$0")/../perf/perf_lib.sh"
 mf_require_dovecot
 u=sync_jobs
 sync_user $u
-jobs_corpus $u 2000 :60 Archive:150 Lists/Big:120 Lists/Small:15 Work:90 Travel:40
+server_corpus $u 2000 :60 Archive:150 Lists/Big:120 Lists/Small:15 Work:90 Travel:40
 P=$MF_IMAP_PORT
 
 jsync $u "$P" "$T/one" "$T/s1" --jobs 1 -q || mf_fail "--jobs 1 initial sync failed"

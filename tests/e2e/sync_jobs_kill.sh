@@ -9,7 +9,7 @@ source "$(dirname "$0")/sync_jobs_lib.sh"
 mf_require_dovecot
 u=sync_jobs_kill
 sync_user $u
-jobs_corpus $u 20000 :300 Archive:400 Lists/Big:300 Work:250 Travel:150
+server_corpus $u 20000 :300 Archive:400 Lists/Big:300 Work:250 Travel:150
 total=1400
 P=$MF_IMAP_PORT
 export MAILFERRY_TEST_BATCH=20 # more group commits: a longer run to kill in

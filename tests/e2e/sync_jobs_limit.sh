@@ -11,7 +11,7 @@ source "$(dirname "$0")/../perf/perf_lib.sh"
 mf_require_dovecot
 u=sync_jobs_limit
 sync_user $u
-jobs_corpus $u 3000 :40 Archive:60 Lists/Big:50 Lists/Small:10 Work:30 Travel:20
+server_corpus $u 3000 :40 Archive:60 Lists/Big:50 Lists/Small:10 Work:30 Travel:20
 
 d2=$T/dc2-limit # unique base name: it is the instance name
 chmod 755 "$T" # Dovecot's processes run as an unprivileged user

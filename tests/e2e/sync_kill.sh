@@ -7,26 +7,8 @@ source "$(dirname "$0")/sync_lib.sh"
 mf_require_dovecot
 u=sync_kill
 sync_user $u
+server_corpus $u 250 :1200 Archive:500 Lists/Big:300
 md=$("$MF_DOVECOT" maildir "$MF_DOVECOT_DIR" $u)
-python3 - "$md" <<'PY'
-import os, sys
-root = sys.argv[1]
-for folder, n in (("", 1200), (".Archive", 500), (".Lists.Big", 300)):
-    d = os.path.join(root, folder)
-    for sub in ("cur", "new", "tmp"):
-        os.makedirs(os.path.join(d, sub), exist_ok=True)
-    for i in range(n):
-        mid = "kill-%s-%d" % (folder.strip(".") or "inbox", i)
-        body = ("line %d of %s\n" % (i, mid)) * (1 + i % 17)
-        msg = ("From: a@test\nTo: b@test\nSubject: %s\nDate: Mon, 2 Jan 2023 10:00:00 +0000\n"
-               "Message-ID: <%s@test>\n\n%s" % (mid, mid, body))
-        flags = "S" if i % 3 else "FS" if i % 2 else ""
-        name = "1600000000.M%dP1.gen:2,%s" % (i, flags)
-        with open(os.path.join(d, "cur", name), "w") as f:
-            f.write(msg)
-PY
-if [[ $(id -u) == 0 ]]; then chown -R "${MF_DOVECOT_USER:-nobody}" "$md"; fi
-mf_doveadm force-resync -u $u '*'
 [[ $(mf_status $u INBOX messages) == 1200 ]] || mf_fail "corpus not indexed"
 total=$(cat "$md"/cur/* "$md"/.*/cur/* | wc -c)
 export MAILFERRY_TEST_BATCH=100

@@ -11,22 +11,7 @@ source "$(dirname "$0")/sync_lib.sh"
 mf_require_dovecot
 u=sync_window_expunge
 sync_user $u
-md=$("$MF_DOVECOT" maildir "$MF_DOVECOT_DIR" $u)
-python3 - "$md" <<'PY'
-import os, sys
-d = sys.argv[1]
-for sub in ("cur", "new", "tmp"):
-    os.makedirs(os.path.join(d, sub), exist_ok=True)
-for i in range(5000):
-    mid = "win-%d" % i
-    body = ("line %d of %s\n" % (i, mid)) * (20 + i % 40)
-    msg = ("From: a@test\nTo: b@test\nSubject: %s\nDate: Mon, 2 Jan 2023 10:00:00 +0000\n"
-           "Message-ID: <%s@test>\n\n%s" % (mid, mid, body))
-    with open(os.path.join(d, "cur", "1600000000.M%dP1.gen:2,%s" % (i, "S" if i % 2 else "")), "w") as f:
-        f.write(msg)
-PY
-if [[ $(id -u) == 0 ]]; then chown -R "${MF_DOVECOT_USER:-nobody}" "$md"; fi
-mf_doveadm force-resync -u $u '*'
+server_corpus $u 1000 :5000
 [[ $(mf_status $u INBOX messages) == 5000 ]] || mf_fail "corpus not indexed"
 
 local_count() { find "$T/mail" -type f \( -path '*/cur/*' -o -path '*/new/*' \) 2>/dev/null | wc -l; }
