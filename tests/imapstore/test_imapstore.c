@@ -136,6 +136,19 @@ static void deliver(const char *box, const struct buf *m)
 	unlink(path);
 }
 
+/* n messages <prefix0@test>... saved into box. */
+static void deliver_many(const char *box, const char *prefix, int n)
+{
+	struct buf m = BUF_INIT(BUF_MAX_DEFAULT);
+	for (int i = 0; i < n; i++) {
+		char id[16];
+		snprintf(id, sizeof id, "%s%d", prefix, i);
+		make_msg(&m, id, 0);
+		deliver(box, &m);
+	}
+	buf_release(&m);
+}
+
 /* One doveadm STATUS figure. */
 static uint64_t dv_status(const char *box, const char *field)
 {
@@ -695,14 +708,7 @@ static void list_since(struct store *s, const char *box, struct store_since *sin
  * nothing. */
 static void t_preselect(void)
 {
-	struct buf m = BUF_INIT(BUF_MAX_DEFAULT);
-	for (int i = 0; i < 3; i++) {
-		char id[16];
-		snprintf(id, sizeof id, "o%d", i);
-		make_msg(&m, id, 0);
-		deliver("Other", &m);
-	}
-	buf_release(&m);
+	deliver_many("Other", "o", 3);
 	struct store *s = open_store(0);
 	struct store_since in, other;
 	list_since(s, "INBOX", &in);
@@ -867,14 +873,7 @@ static int hm_cb(void *ctx, const char *key, const char *msgid, const char *date
 
 static void t_headers_many(void)
 {
-	struct buf m = BUF_INIT(BUF_MAX_DEFAULT);
-	for (int i = 0; i < 40; i++) {
-		char id[16];
-		snprintf(id, sizeof id, "h%d", i);
-		make_msg(&m, id, 0);
-		deliver("Hdr", &m);
-	}
-	buf_release(&m);
+	deliver_many("Hdr", "h", 40);
 	struct store *s = open_store(0);
 	struct store_box_state st;
 	struct err e = { 0 };
@@ -1046,15 +1045,8 @@ static void t_append(void)
 
 static void t_flags(void)
 {
-	struct buf m = BUF_INIT(BUF_MAX_DEFAULT);
 	new_user("flags");
-	for (int i = 0; i < 10; i++) {
-		char id[16];
-		snprintf(id, sizeof id, "x%d", i);
-		make_msg(&m, id, 0);
-		deliver("INBOX", &m);
-	}
-	buf_release(&m);
+	deliver_many("INBOX", "x", 10);
 	/* another client's \Deleted message that our expunge must not remove */
 	doveadm("flags add -u '%s' '\\Deleted' mailbox INBOX uid 10", user);
 	struct store *s = open_store(0);
