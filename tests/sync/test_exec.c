@@ -319,8 +319,6 @@ static void case_dry_run(const char *base)
 	CHECK(stat(c.journal, &sb) < 0); /* no journal was created */
 }
 
-/* Stop after journal step N for N = 1, 2, ... resuming each time, until a
- * run completes; the result must equal an uninterrupted run's. */
 /* The channel a crash scenario starts from: seed() alone (a first sync), or
  * seed(), a sync and both_change() (flag changes and expunges, with no
  * intent in the journal to find them by). */
@@ -334,6 +332,8 @@ static void crash_prep(struct chan *c, int changes, const struct exec_opts *o)
 	both_change(c);
 }
 
+/* Stop after journal step N for N = 1, 2, ... resuming each time, until a
+ * run completes; the result must equal an uninterrupted run's. */
 static void case_crash(const char *base, int changes)
 {
 	struct chan ref, c;
