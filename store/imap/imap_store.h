@@ -151,8 +151,11 @@ int imap_store_list_boxes_shared(struct store *st, struct store *aide,
  * connection with less work so far (a STATUS costs a server that must
  * rescan a changed folder time in proportion to its messages; the caller's
  * `weight` says how many a mailbox held last time, 0 unknown). side_r[i]
- * is 0 (st) or 1 (the aide); equal weights alternate, first on st. */
-void imap_status_split(const uint64_t *w, size_t n, unsigned char *side_r);
+ * is 0 (st) or 1 (the aide); equal weights alternate, first on st.
+ * start (may be NULL): the work each was given before (INBOX's STATUS,
+ * asked ahead). */
+void imap_status_split(const uint64_t *w, size_t n, const uint64_t start[2],
+		       unsigned char *side_r);
 /* A first sync of a big mailbox lists it a window at a time, so that
  * nothing the listing holds grows with the mailbox: each call lists (in
  * full, with size and internal date) up to `max` messages of the open
