@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "cmd.h"
 #include "exec.h"
 #include "imap/imap_store.h"
@@ -190,25 +192,46 @@ static void print_summary(FILE *f, const struct exec_stats *st, int dry)
 	fprintf(f, ", %.2f s\n", st->seconds);
 }
 
-static void print_json(const struct exec_stats *st, int result)
+static json_t *json_u64(uint64_t v)
+{
+	return json_integer(v > (uint64_t)LLONG_MAX ? LLONG_MAX : (json_int_t)v);
+}
+
+/* One JSON object on stdout: the result, the counts per direction and,
+ * when the run failed, why (the message stderr also gets). */
+static void print_json(const struct exec_stats *st, int result, const struct err *e)
 {
 	static const char *const names[2] = { "push", "pull" };
-	printf("{\"result\":\"%s\",\"seconds\":%.3f,\"mailboxes\":%" PRIu64
-	       ",\"mailboxes_failed\":%" PRIu64 ",\"renamed\":%" PRIu64 ",\"repaired\":%" PRIu64
-	       ",\"recovered\":%" PRIu64 ",\"reconnects\":%" PRIu64,
-	       result == EXEC_OK ? "ok" : result == EXEC_PARTIAL ? "partial" : "failed",
-	       st->seconds, st->boxes, st->boxes_failed, st->boxes_renamed, st->repaired,
-	       st->recovered, st->reconnects);
+	json_t *o = json_object();
+	json_object_set_new(o, "result", json_string(result == EXEC_OK ? "ok" :
+						     result == EXEC_PARTIAL ? "partial" : "failed"));
+	json_object_set_new(o, "seconds", json_real(st->seconds));
+	json_object_set_new(o, "mailboxes", json_u64(st->boxes));
+	json_object_set_new(o, "mailboxes_failed", json_u64(st->boxes_failed));
+	json_object_set_new(o, "renamed", json_u64(st->boxes_renamed));
+	json_object_set_new(o, "repaired", json_u64(st->repaired));
+	json_object_set_new(o, "recovered", json_u64(st->recovered));
+	json_object_set_new(o, "reconnects", json_u64(st->reconnects));
 	for (int s = 0; s < 2; s++) {
 		const struct exec_dir_stats *d = &st->dir[s];
-		printf(",\"%s\":{\"copied\":%" PRIu64 ",\"flags\":%" PRIu64
-		       ",\"marked_deleted\":%" PRIu64 ",\"expunged\":%" PRIu64 ",\"skipped\":%" PRIu64
-		       ",\"errors\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"mailboxes_created\":%" PRIu64
-		       ",\"mailboxes_deleted\":%" PRIu64 "}",
-		       names[s], d->copied, d->flags, d->marked_deleted, d->expunged, d->skipped,
-		       d->errors, d->bytes, d->boxes_created, d->boxes_deleted);
+		json_t *x = json_object();
+		json_object_set_new(x, "copied", json_u64(d->copied));
+		json_object_set_new(x, "flags", json_u64(d->flags));
+		json_object_set_new(x, "marked_deleted", json_u64(d->marked_deleted));
+		json_object_set_new(x, "expunged", json_u64(d->expunged));
+		json_object_set_new(x, "skipped", json_u64(d->skipped));
+		json_object_set_new(x, "errors", json_u64(d->errors));
+		json_object_set_new(x, "bytes", json_u64(d->bytes));
+		json_object_set_new(x, "mailboxes_created", json_u64(d->boxes_created));
+		json_object_set_new(x, "mailboxes_deleted", json_u64(d->boxes_deleted));
+		json_object_set_new(o, names[s], x);
 	}
-	printf("}\n");
+	if (result == EXEC_FAILED)
+		json_object_set_new(o, "error", json_string(e->msg));
+	json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII |
+			      JSON_REAL_PRECISION(4));
+	fputc('\n', stdout);
+	json_decref(o);
 }
 
 /* ------------------------------------------------------------ stores */
@@ -648,7 +671,7 @@ int cmd_sync(int argc, char **argv)
 	if (res == EXEC_FAILED)
 		fprintf(stderr, "mailferry: %s\n", e.msg);
 	if (c.json)
-		print_json(&st, res);
+		print_json(&st, res, &e);
 	else if (o.dry_run)
 		print_summary(stdout, &st, 1);
 	else if (!c.quiet && (c.verbose || c.progress))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # sync_options.sh — the command line: --help and exit statuses (0 synced,
-# 1 partly, 2 not at all), --pull / --push limit the direction, --exclude,
+# 1 partly, 2 not at all; --json names the failure), --pull / --push limit the direction, --exclude,
 # --max-size (skipped messages are counted), --layout maildir++.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/sync_lib.sh"
@@ -17,6 +17,11 @@ MAILFERRY_PASSWORD=wrong "$MF_BIN" sync --remote "imap://$u@127.0.0.1:$MF_IMAP_P
     --local "maildir:$T/bad" --state "$T/state" 2>"$T/err"; rc=$?
 [[ $rc == 2 ]] || mf_fail "bad password exited $rc, not 2"
 grep -qi "auth\|login" "$T/err" || mf_fail "no authentication error shown: $(cat "$T/err")"
+# --json says the same on stdout, for a script (one object, the reason in "error")
+out=$(MAILFERRY_PASSWORD=wrong "$MF_BIN" sync --remote "imap://$u@127.0.0.1:$MF_IMAP_PORT" \
+    --local "maildir:$T/bad" --state "$T/state" --json 2>/dev/null); rc=$?
+[[ $rc == 2 && $(json_field "$out" result) == failed ]] || mf_fail "--json failure: $rc $out"
+json_field "$out" error | grep -qi "auth\|login" || mf_fail "--json error lacks the reason: $out"
 MAILFERRY_PASSWORD=$u "$MF_BIN" sync --remote "imap://$u@example.invalid:143" \
     --tls none --local "maildir:$T/bad" --state "$T/state" 2>/dev/null; rc=$?
 [[ $rc == 2 ]] || mf_fail "plaintext to a non-loopback host exited $rc, not 2"
