@@ -192,39 +192,39 @@ static void print_summary(FILE *f, const struct exec_stats *st, int dry)
 	fprintf(f, ", %.2f s\n", st->seconds);
 }
 
-static json_t *json_u64(uint64_t v)
+/* Named counters into a JSON object, as integers. */
+static void json_counts(json_t *o, const char *const *names, const uint64_t *v, size_t n)
 {
-	return json_integer(v > (uint64_t)LLONG_MAX ? LLONG_MAX : (json_int_t)v);
+	for (size_t i = 0; i < n; i++)
+		json_object_set_new(o, names[i], json_integer(v[i] > (uint64_t)LLONG_MAX ?
+							   LLONG_MAX : (json_int_t)v[i]));
 }
 
 /* One JSON object on stdout: the result, the counts per direction and,
  * when the run failed, why (the message stderr also gets). */
 static void print_json(const struct exec_stats *st, int result, const struct err *e)
 {
-	static const char *const names[2] = { "push", "pull" };
+	static const char *const dirs[2] = { "push", "pull" };
+	static const char *const run[] = { "mailboxes", "mailboxes_failed", "renamed",
+					   "repaired", "recovered", "reconnects" };
+	static const char *const dir[] = { "copied", "flags", "marked_deleted", "expunged",
+					   "skipped", "errors", "bytes", "mailboxes_created",
+					   "mailboxes_deleted" };
 	json_t *o = json_object();
 	json_object_set_new(o, "result", json_string(result == EXEC_OK ? "ok" :
 						     result == EXEC_PARTIAL ? "partial" : "failed"));
 	json_object_set_new(o, "seconds", json_real(st->seconds));
-	json_object_set_new(o, "mailboxes", json_u64(st->boxes));
-	json_object_set_new(o, "mailboxes_failed", json_u64(st->boxes_failed));
-	json_object_set_new(o, "renamed", json_u64(st->boxes_renamed));
-	json_object_set_new(o, "repaired", json_u64(st->repaired));
-	json_object_set_new(o, "recovered", json_u64(st->recovered));
-	json_object_set_new(o, "reconnects", json_u64(st->reconnects));
+	const uint64_t rv[] = { st->boxes, st->boxes_failed, st->boxes_renamed,
+				st->repaired, st->recovered, st->reconnects };
+	json_counts(o, run, rv, sizeof rv / sizeof rv[0]);
 	for (int s = 0; s < 2; s++) {
 		const struct exec_dir_stats *d = &st->dir[s];
+		const uint64_t dv[] = { d->copied, d->flags, d->marked_deleted, d->expunged,
+					d->skipped, d->errors, d->bytes, d->boxes_created,
+					d->boxes_deleted };
 		json_t *x = json_object();
-		json_object_set_new(x, "copied", json_u64(d->copied));
-		json_object_set_new(x, "flags", json_u64(d->flags));
-		json_object_set_new(x, "marked_deleted", json_u64(d->marked_deleted));
-		json_object_set_new(x, "expunged", json_u64(d->expunged));
-		json_object_set_new(x, "skipped", json_u64(d->skipped));
-		json_object_set_new(x, "errors", json_u64(d->errors));
-		json_object_set_new(x, "bytes", json_u64(d->bytes));
-		json_object_set_new(x, "mailboxes_created", json_u64(d->boxes_created));
-		json_object_set_new(x, "mailboxes_deleted", json_u64(d->boxes_deleted));
-		json_object_set_new(o, names[s], x);
+		json_counts(x, dir, dv, sizeof dv / sizeof dv[0]);
+		json_object_set_new(o, dirs[s], x);
 	}
 	if (result == EXEC_FAILED)
 		json_object_set_new(o, "error", json_string(e->msg));
