@@ -141,6 +141,10 @@ struct exec {
 	size_t nqueue;
 	int worker;             /* parallel phase: no deferred commits (jdefer) */
 	struct exec_jobs_queue *jq; /* the running pair's queue (q_run), to claim ahead */
+	/* --jobs: a second login to the remote account, made while the first
+	 * one logs in; it shares the mailbox STATUS work, then becomes the
+	 * first forked worker's remote connection (NULL when none) */
+	struct store *aide;
 	const char *jpath;      /* the journal, for a worker's own connection */
 	/* local folders this process wrote to, whose stored marker is the
 	 * pre-write one: settled (checked, new marker stored) at the end */
@@ -2770,11 +2774,61 @@ static int check_opts(struct exec *x, struct buf *sig, struct err *e)
 	return 0;
 }
 
+static void close_aide(struct exec *x)
+{
+	if (x->aide) {
+		x->aide->ops->close(x->aide);
+		x->aide = NULL;
+	}
+}
+
+struct jbox_index {
+	const struct journal_box **v;
+	size_t n;
+};
+
+static int cmp_jbox_rname(const void *a, const void *b)
+{
+	return strcmp((*(const struct journal_box *const *)a)->rname,
+		      (*(const struct journal_box *const *)b)->rname);
+}
+
+/* imap_status_weight_fn over the journal's boxes sorted by remote name:
+ * the mailbox's UIDNEXT at its last sync, about as many messages as the
+ * server rescans to answer its STATUS after a change. */
+static uint64_t status_weight(void *ctx, const char *name)
+{
+	const struct jbox_index *ix = ctx;
+	struct journal_box key = { .rname = (char *)name };
+	const struct journal_box *kp = &key;
+	const struct journal_box **hit = bsearch(&kp, ix->v, ix->n, sizeof *ix->v, cmp_jbox_rname);
+	return hit ? (*hit)->uidnext : 0;
+}
+
+static int list_shared(struct exec *x, struct store *st, struct store_box **bv, size_t *bn,
+		       struct err *e)
+{
+	struct jbox_index ix = { .v = mf_calloc(x->jn + 1, sizeof *ix.v), .n = x->jn };
+	for (size_t i = 0; i < x->jn; i++)
+		ix.v[i] = &x->jv[i];
+	qsort(ix.v, ix.n, sizeof *ix.v, cmp_jbox_rname);
+	int rc = imap_store_list_boxes_shared(st, x->aide, status_weight, &ix, bv, bn, e);
+	free(ix.v);
+	return rc;
+}
+
 static int list_all(struct exec *x, struct store_box *bv[2], size_t bn[2], struct err *e)
 {
 	for (int s = 0; s < 2; s++) {
 		for (;;) {
 			struct store *st = x->s[s];
+			if (s == SIDE_REMOTE && x->aide && !strcmp(st->ops->type, "imap") &&
+			    list_shared(x, st, &bv[s], &bn[s], e) == 0)
+				break;
+			if (s == SIDE_REMOTE && x->aide) {
+				close_aide(x); /* whatever failed, list the plain way */
+				continue;
+			}
 			if (st->ops->list_boxes(st, &bv[s], &bn[s], e) == 0)
 				break;
 			if (!err_is_temporary(e) || reconnect(x, e) < 0) {
@@ -2878,17 +2932,24 @@ static int q_before_fork(void *ctx, struct err *e)
 static int q_after_fork(void *ctx, struct err *e)
 {
 	struct exec *x = ctx;
+	if (x->aide) { /* the first child's now */
+		imap_store_abandon(x->aide);
+		x->aide = NULL;
+	}
 	return jcheck(x, journal_resume(x->j, e), e);
 }
 
 /* In a child: the parent's connections and journal handle are left
- * without a word (they are still the parent's), then its own are opened.
- * Its login is the first the run makes beyond the parent's: a run that
- * finds nothing, or one mailbox, to sync never logs in twice. */
+ * without a word (they are still the parent's), then its own are opened. */
 static int q_child_start(void *ctx, unsigned k, struct err *e)
 {
 	struct exec *x = ctx;
-	(void)k;
+	struct store *aide = x->aide;
+	x->aide = NULL;
+	if (aide && k != 1) {
+		imap_store_abandon(aide);
+		aide = NULL;
+	}
 	for (int s = 0; s < 2; s++) {
 		if (x->s[s] && is_maildir(x->s[s]))
 			maildir_store_abandon(x->s[s]);
@@ -2899,6 +2960,7 @@ static int q_child_start(void *ctx, unsigned k, struct err *e)
 	journal_close(&x->j); /* suspended: only our copy of the lock fd goes */
 	memset(x->st, 0, sizeof *x->st);
 	x->worker = 1;
+	x->s[SIDE_REMOTE] = aide; /* logged in already */
 	for (int s = 0; s < 2; s++)
 		if (!x->s[s] && x->open_fn(x->open_ctx, s, &x->s[s], e) < 0)
 			return -1;
@@ -3150,6 +3212,25 @@ static void *jopen_run(void *arg)
 	return NULL;
 }
 
+struct aide_open {
+	exec_open_fn *fn;
+	void *ctx;
+	struct store *s;
+};
+
+static void *aide_run(void *arg)
+{
+	struct aide_open *a = arg;
+	struct err e;
+	if (a->fn(a->ctx, SIDE_REMOTE, &a->s, &e) < 0)
+		a->s = NULL;
+	else if (strcmp(a->s->ops->type, "imap") != 0) {
+		a->s->ops->close(a->s);
+		a->s = NULL;
+	}
+	return NULL;
+}
+
 int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
 	      const struct exec_opts *o, struct exec_stats *st, struct err *e)
 {
@@ -3179,7 +3260,21 @@ int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
 	int threaded = pthread_create(&th, NULL, jopen_run, &jo) == 0;
 	if (!threaded)
 		jopen_run(&jo);
+	struct aide_open ao = { .fn = open_fn, .ctx = open_ctx };
+	pthread_t ath;
+	int athreaded = jobs_of(&x) > 1 && pthread_create(&ath, NULL, aide_run, &ao) == 0;
 	int orc = open_fn(open_ctx, SIDE_REMOTE, &x.s[SIDE_REMOTE], e);
+	if (athreaded) {
+		pthread_join(ath, NULL);
+		x.aide = ao.s; /* NULL when that login failed: no matter */
+		if (orc < 0 && x.aide) {
+			/* a server's connection limit may refuse either of two
+			 * logins made at once: the one that got in serves */
+			x.s[SIDE_REMOTE] = x.aide;
+			x.aide = NULL;
+			orc = 0;
+		}
+	}
 	if (orc == 0)
 		orc = open_fn(open_ctx, SIDE_LOCAL, &x.s[SIDE_LOCAL], e);
 	if (threaded)
@@ -3202,6 +3297,7 @@ int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
 	}
 out:
 	free(x.settle);
+	close_aide(&x);
 	for (int s = 0; s < 2; s++)
 		close_store(&x, s);
 	journal_close(&x.j);

@@ -4,7 +4,7 @@
  * and the first error of pipelined writes (reported by flush()).
  *
  * RFCs: 3501 (IMAP4rev1), 4315 (UIDPLUS), 7162 (CONDSTORE/QRESYNC),
- * 6154 (SPECIAL-USE), 7888 (LITERAL+), 3502 (MULTIAPPEND).
+ * 5819 (LIST-STATUS), 6154 (SPECIAL-USE), 7888 (LITERAL+), 3502 (MULTIAPPEND).
  *
  * Design
  *  - Reads (list_boxes, list_msgs, headers) are synchronous from the
@@ -137,6 +137,8 @@ static struct imap_store *S(struct store *s)
 
 static int has_cap(struct imap_store *s, const char *cap)
 {
+	if ((s->nocap & IMAP_STORE_NO_LIST_STATUS) && !strcasecmp(cap, "LIST-STATUS"))
+		return 0;
 	if ((s->nocap & (IMAP_STORE_NO_QRESYNC | IMAP_STORE_NO_CONDSTORE)) &&
 	    !strcasecmp(cap, "QRESYNC"))
 		return 0;
@@ -275,34 +277,103 @@ static void fill_status(struct store_box *b, const struct imap_mbox_status *st, 
 			 b->uidvalidity, b->uidnext, b->messages, b->highestmodseq);
 }
 
+void imap_status_split(const uint64_t *w, size_t n, const uint64_t start[2],
+		       unsigned char *side_r)
+{
+	size_t *o = mf_calloc(n ? n : 1, sizeof *o);
+	order_heaviest_first(w, n, o);
+	/* +1 a mailbox: a STATUS costs a round of work even when empty */
+	uint64_t load[2] = { start ? start[0] : 0, start ? start[1] : 0 };
+	for (size_t k = 0; k < n; k++) {
+		int side = load[1] < load[0];
+		side_r[o[k]] = (unsigned char)side;
+		load[side] += w[o[k]] + 1;
+	}
+	free(o);
+}
+
 static int is_inbox(const struct imap_box *b)
 {
 	return !b->bad_name && !strcasecmp(b->name, "INBOX");
 }
 
-/* STATUS for every selectable mailbox LIST gave no status for: all
- * submitted first, then awaited in order. A mailbox deleted meanwhile
- * keeps has_status = 0. */
-static int status_batch(struct imap_store *s, const struct imap_boxlist *l, struct store_box *v,
-			const size_t *map, char **utf8, struct err *e)
+/* Which connection asks each mailbox's STATUS (NULL: none asked). INBOX
+ * goes to the aide, whose session has not listed yet (see early_inbox);
+ * returns its index, the one to ask first, or SIZE_MAX. */
+static size_t status_on(struct imap_store *s, struct imap_store *aide,
+			const struct imap_boxlist *l, const struct store_box *v,
+			const size_t *map, imap_status_weight_fn *weight, void *wctx,
+			struct imap_store **on)
+{
+	size_t n = l->n, k = 0, first = SIZE_MAX;
+	uint64_t *w = mf_calloc(n ? n : 1, sizeof *w);
+	size_t *at = mf_calloc(n ? n : 1, sizeof *at);
+	uint64_t start[2] = { 0, 0 };
+	for (size_t i = 0; i < n; i++) {
+		const struct imap_box *b = &l->v[i];
+		if (map[i] == SIZE_MAX || (b->attrs & (BOX_NOSELECT | BOX_NONEXISTENT)) ||
+		    b->has_status)
+			continue;
+		on[i] = s;
+		uint64_t wi = weight ? weight(wctx, v[map[i]].name) : 0;
+		if (aide && first == SIZE_MAX && is_inbox(b)) {
+			on[i] = aide;
+			start[1] = wi + 1;
+			first = i;
+			continue;
+		}
+		w[k] = wi;
+		at[k++] = i;
+	}
+	if (aide) {
+		unsigned char *side = mf_calloc(k ? k : 1, 1);
+		imap_status_split(w, k, start, side);
+		for (size_t j = 0; j < k; j++)
+			on[at[j]] = side[j] ? aide : s;
+		free(side);
+	}
+	free(w);
+	free(at);
+	return first;
+}
+
+/* STATUS for every selectable mailbox without LIST-STATUS data: all
+ * submitted first (shared with the aide's connection by status_on, when
+ * there is one), then awaited in order. A mailbox deleted meanwhile keeps
+ * has_status = 0. */
+static int status_batch(struct imap_store *s, struct imap_store *aide,
+			imap_status_weight_fn *weight, void *wctx, const struct imap_boxlist *l,
+			struct store_box *v, const size_t *map, char **utf8, struct err *e)
 {
 	size_t n = l->n;
 	struct imap_mbox_status *st = mf_calloc(n ? n : 1, sizeof *st);
 	struct imap_cmd **cmds = mf_calloc(n ? n : 1, sizeof *cmds);
+	struct imap_store **on = mf_calloc(n ? n : 1, sizeof *on);
 	unsigned items = status_items(s);
 	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		const struct imap_box *b = &l->v[i];
-		if (map[i] != SIZE_MAX && !(b->attrs & (BOX_NOSELECT | BOX_NONEXISTENT)) &&
-		    !b->has_status && imap_status(s->c, utf8[i], items, &st[i], &cmds[i], e) < 0)
+	size_t first = status_on(s, aide, l, v, map, weight, wctx, on);
+	for (size_t j = 0; j <= n && rc == 0; j++) {
+		size_t i = j == 0 ? first : j - 1;
+		if (i == SIZE_MAX || (j > 0 && i == first))
+			continue;
+		if (on[i] && imap_status(on[i]->c, utf8[i], items, &st[i], &cmds[i], e) < 0 &&
+		    on[i] == s)
 			rc = -1;
 	}
+	/* both now: the first answer waited for may be the aide's, and a
+	 * server answers a pipelined batch only when done with all of it */
+	imap_client_flush(s->c); /* a failure shows in the waits */
+	if (aide)
+		imap_client_flush(aide->c);
 	struct err e2;
 	err_clear(&e2);
 	for (size_t i = 0; i < n; i++) {
-		if (!cmds[i])
+		if (!on[i])
 			continue;
-		if (imap_cmd_wait(s->c, &cmds[i], &e2) < 0) {
+		int r = cmds[i] ? imap_cmd_wait(on[i]->c, &cmds[i], &e2) : -1;
+		if (r < 0 && on[i] == aide && rc == 0) /* ask again where it matters */
+			r = imap_status(s->c, utf8[i], items, &st[i], NULL, &e2);
+		if (r < 0) {
 			if (e2.cls == ERR_NOTFOUND || rc < 0)
 				continue;
 			*e = e2;
@@ -313,6 +384,7 @@ static int status_batch(struct imap_store *s, const struct imap_boxlist *l, stru
 	}
 	free(st);
 	free(cmds);
+	free(on);
 	return rc;
 }
 
@@ -344,27 +416,26 @@ size_t imap_store_refused_names(struct store *st, const char *const **v_r)
 	return s->nrefused;
 }
 
-/* INBOX's STATUS asked as the session's first mailbox command, ahead of
- * LIST. Dovecot answers it then from its mailbox list index (~1 ms for a
- * 21,000-message Maildir INBOX); once LIST or a STATUS of another mailbox
- * has loaded that index in the session, the same STATUS opens INBOX and
- * reads its whole uidlist (~20 ms), every time. The same holds for the
- * INBOX entry of LIST-STATUS, which is why list_boxes asks LIST and a
- * pipelined STATUS per mailbox instead: one round trip either way. Every
- * server has an INBOX (RFC 3501), so the question is never wasted; a NO
- * just leaves it to the STATUS pass. */
+/* INBOX's STATUS asked as the session's first mailbox command. Dovecot
+ * answers it then from its mailbox list index (~1 ms for a 21,000-message
+ * Maildir INBOX); once LIST or a STATUS of another mailbox has loaded that
+ * index in the session, the same STATUS opens INBOX and reads its whole
+ * uidlist (~20 ms), every time. With an aide, whose session has not listed,
+ * status_on sends it there first; alone, st asks it ahead of its LIST.
+ * Every server has an INBOX (RFC 3501), so the question is never wasted;
+ * a NO just leaves it to the STATUS pass. */
 struct early_inbox {
 	struct imap_cmd *cmd;
 	unsigned items;
 	struct imap_mbox_status st;
 };
 
-static void early_inbox_send(struct imap_store *s, struct early_inbox *ei)
+static void early_inbox_send(struct imap_store *s, int want, struct early_inbox *ei)
 {
 	struct err ignored;
 	memset(ei, 0, sizeof *ei);
 	ei->items = status_items(s);
-	if (imap_status(s->c, "INBOX", ei->items, &ei->st, &ei->cmd, &ignored) < 0)
+	if (want && imap_status(s->c, "INBOX", ei->items, &ei->st, &ei->cmd, &ignored) < 0)
 		ei->cmd = NULL;
 }
 
@@ -388,20 +459,21 @@ static void early_inbox_take(struct imap_store *s, struct early_inbox *ei,
 	}
 }
 
-static int imap_list_boxes(struct store *st, struct store_box **boxes_r, size_t *n_r,
-			   struct err *e)
+static int list_boxes(struct imap_store *s, struct imap_store *aide,
+		      imap_status_weight_fn *weight, void *wctx, struct store_box **boxes_r,
+		      size_t *n_r, struct err *e)
 {
-	struct imap_store *s = S(st);
 	presel_settle(s);
 	if (submit_queue(s, e) < 0)
 		return -1;
 	struct imap_boxlist l = { 0 };
+	unsigned items = has_cap(s, "LIST-STATUS") && !aide ? status_items(s) : 0;
 	*boxes_r = NULL;
 	*n_r = 0;
 	refused_drop(s);
 	struct early_inbox ei;
-	early_inbox_send(s, &ei);
-	int lrc = imap_list(s->c, "", "*", IMAP_LIST_SPECIAL_USE, 0, &l, NULL, e);
+	early_inbox_send(s, !items && !aide, &ei);
+	int lrc = imap_list(s->c, "", "*", IMAP_LIST_SPECIAL_USE, items, &l, NULL, e);
 	early_inbox_take(s, &ei, &l);
 	if (lrc < 0)
 		return -1;
@@ -441,7 +513,7 @@ static int imap_list_boxes(struct store *st, struct store_box **boxes_r, size_t 
 	}
 	buf_release(&name);
 	buf_release(&raw);
-	int rc = status_batch(s, &l, v, map, utf8, e);
+	int rc = status_batch(s, aide, weight, wctx, &l, v, map, utf8, e);
 	for (size_t i = 0; i < l.n; i++)
 		free(utf8[i]);
 	free(utf8);
@@ -456,6 +528,21 @@ static int imap_list_boxes(struct store *st, struct store_box **boxes_r, size_t 
 	return 0;
 }
 
+static int imap_list_boxes(struct store *st, struct store_box **boxes_r, size_t *n_r,
+			   struct err *e)
+{
+	return list_boxes(S(st), NULL, NULL, NULL, boxes_r, n_r, e);
+}
+
+int imap_store_list_boxes_shared(struct store *st, struct store *aide,
+				 imap_status_weight_fn *weight, void *wctx,
+				 struct store_box **boxes_r, size_t *n_r, struct err *e)
+{
+	struct imap_store *a = aide && !strcmp(aide->ops->type, "imap") ? S(aide) : NULL;
+	if (a && submit_queue(a, e) < 0)
+		a = NULL;
+	return list_boxes(S(st), a, weight, wctx, boxes_r, n_r, e);
+}
 
 /* ------------------------------------------------------------------ */
 /* open_box                                                             */

@@ -9,10 +9,9 @@
  *    delimiter (or, listed from the server, a '/') cannot be mapped: refused
  *    with ERR_USAGE / left out of list_boxes (imap_store_refused_names
  *    tells which).
- *  - list_boxes: STATUS INBOX, LIST "" "*" RETURN (SPECIAL-USE) and a
- *    STATUS for every other selectable mailbox, all pipelined (not
- *    LIST-STATUS: see early_inbox in imap_store.c). No SELECT.
- *    ident = "uv:<uidvalidity>".
+ *  - list_boxes: LIST "" "*" RETURN (SPECIAL-USE [STATUS (...)]) with
+ *    LIST-STATUS (RFC 5819), else one pipelined batch of STATUS for every
+ *    selectable mailbox. No SELECT. ident = "uv:<uidvalidity>".
  *  - open_box: ENABLE QRESYNC (or CONDSTORE) once per session where
  *    offered, then SELECT / EXAMINE (with QRESYNC parameters through
  *    imap_store_open_box_since).
@@ -56,6 +55,7 @@
 /* Server features the driver may be told to ignore (tests of the fallback
  * paths, or a server that advertises more than it does right). */
 enum imap_store_nocap {
+	IMAP_STORE_NO_LIST_STATUS = 1u << 0,
 	IMAP_STORE_NO_QRESYNC = 1u << 1,
 	IMAP_STORE_NO_CONDSTORE = 1u << 2, /* implies NO_QRESYNC */
 	IMAP_STORE_NO_UIDPLUS = 1u << 3,
@@ -136,6 +136,26 @@ int imap_store_preselect(struct store *s, const char *name, int read_only,
  * non-ASCII bytes shown as '?', for a warning. Owned by the store, valid
  * until its next list_boxes or close. Returns how many. */
 size_t imap_store_refused_names(struct store *st, const char *const **v_r);
+/* list_boxes with the STATUS of the mailboxes shared with a second logged-in
+ * store of the same account (`aide`, may be NULL: plain list_boxes): the
+ * server works out both halves at once (Dovecot's STATUS after a change
+ * can cost ~10 ms a mailbox), split by imap_status_split over what
+ * `weight` (may be NULL) says of each mailbox (by its name in the store's
+ * form). The names come from st's LIST; a STATUS the aide cannot answer is
+ * asked on st. */
+typedef uint64_t imap_status_weight_fn(void *ctx, const char *name);
+int imap_store_list_boxes_shared(struct store *st, struct store *aide,
+				 imap_status_weight_fn *weight, void *wctx,
+				 struct store_box **boxes_r, size_t *n_r, struct err *e);
+/* How the STATUS pass is shared: the mailboxes go, heaviest first, to the
+ * connection with less work so far (a STATUS costs a server that must
+ * rescan a changed folder time in proportion to its messages; the caller's
+ * `weight` says how many a mailbox held last time, 0 unknown). side_r[i]
+ * is 0 (st) or 1 (the aide); equal weights alternate, first on st.
+ * start (may be NULL): the work each was given before (INBOX's STATUS,
+ * asked ahead). */
+void imap_status_split(const uint64_t *w, size_t n, const uint64_t start[2],
+		       unsigned char *side_r);
 /* A first sync of a big mailbox lists it a window at a time, so that
  * nothing the listing holds grows with the mailbox: each call lists (in
  * full, with size and internal date) up to `max` messages of the open

@@ -38,8 +38,10 @@ done
 jsync $u "$port2" "$T/mail" "$T/state" --jobs 4 -vv >"$T/tr" 2>&1 ||
     mf_fail "--jobs 4 with every worker refused failed: $(grep -v '^[<>] ' "$T/tr" | tail -5)"
 w=$(workers "$T/tr")
-# (workers log in only when there is work for them, after ours)
-[[ $w == "0 of 3" ]] || mf_fail "expected none of 3 extra workers to connect, got '$w'"
+# The second login made at the start (it shares the STATUS work, then
+# serves the first worker) races ours past Dovecot's count: it may get in.
+[[ $w == "0 of 3" || $w == "1 of 3" ]] ||
+    mf_fail "expected at most 1 of 3 extra workers to connect, got '$w'"
 grep -q 'other workers take its mailboxes' "$T/tr" || mf_fail "a refused worker was not reported"
 both_equal $u "$T/mail"
 [[ $(local_state "$T/mail" | wc -l) == 210 ]] || mf_fail "not every message arrived"

@@ -3,9 +3,8 @@
  * against the real Dovecot fixture. One scenario per run (argv[1]), each
  * with its own user "imapstore-<scenario>":
  *   unit      name mapping and header parsing (no server)
- *   list      list_boxes counters == doveadm mailbox status (INBOX's STATUS
- *             ahead of LIST, the others pipelined after it; with and
- *             without UNSEEN and CONDSTORE)
+ *   list      list_boxes counters == doveadm mailbox status (LIST-STATUS and
+ *             pipelined STATUS)
  *   listing   full listing, then deltas after doveadm flag changes and an
  *             expunge: QRESYNC, CONDSTORE-only and no-CONDSTORE paths
  *   fetch     several messages into a sink, exact bytes; a missing UID
@@ -371,15 +370,47 @@ static void t_unit(void)
 	}
 	buf_release(&b);
 	buf_release(&d);
+
+	/* the STATUS pass shared over two connections: heaviest first to the
+	 * lighter side; unknown (0) weights alternate */
+	static const struct {
+		uint64_t w[8];
+		size_t n;
+		uint64_t start[2];
+		const char *side;
+	} splits[] = {
+		{ { 0, 0, 0, 0, 0 }, 5, { 0, 0 }, "01010" },
+		{ { 21372, 100, 12206, 8713, 300 }, 5, { 0, 0 }, "01111" }, /* 21373 : 21323 */
+		{ { 5, 5, 5, 5 }, 4, { 0, 0 }, "0101" },
+		{ { 1, 1, 1, 1, 1, 1, 1, 10 }, 8, { 0, 0 }, "11111100" }, /* 11 first, on st */
+		{ { 0 }, 0, { 0, 0 }, "" },
+		/* INBOX (21373) asked ahead on the aide: the rest start on st */
+		{ { 100, 12206, 8713, 300 }, 4, { 0, 21373 }, "0000" }, /* 21323 : 21373 */
+		{ { 0, 0, 0 }, 3, { 1, 0 }, "101" },
+	};
+	for (size_t i = 0; i < sizeof splits / sizeof splits[0]; i++) {
+		unsigned char side[8];
+		char got[9] = "";
+		imap_status_split(splits[i].w, splits[i].n, splits[i].start, side);
+		for (size_t k = 0; k < splits[i].n; k++)
+			got[k] = (char)('0' + side[k]);
+		CHECK_STR(got, splits[i].side);
+	}
 }
 
-static void check_boxes(unsigned nocap)
+/* shared: the STATUS pass split with a second connection (the aide gets
+ * INBOX first, before its session has listed anything) */
+static void check_boxes(unsigned nocap, int shared)
 {
 	struct store *s = open_store(nocap);
+	struct store *aide = shared ? open_store(nocap) : NULL;
 	struct store_box *v = NULL;
 	size_t n = 0;
 	struct err e = { 0 };
-	CHECK_INT(s->ops->list_boxes(s, &v, &n, &e), 0);
+	if (shared)
+		CHECK_INT(imap_store_list_boxes_shared(s, aide, NULL, NULL, &v, &n, &e), 0);
+	else
+		CHECK_INT(s->ops->list_boxes(s, &v, &n, &e), 0);
 	static const char *const want[] = { "INBOX", "Sent", "Entwürfe", "日本語/Unter", "Work" };
 	for (size_t w = 0; w < sizeof want / sizeof want[0]; w++) {
 		const struct store_box *b = NULL;
@@ -410,6 +441,8 @@ static void check_boxes(unsigned nocap)
 	}
 	store_boxes_free(v, n);
 	s->ops->close(s);
+	if (aide)
+		aide->ops->close(aide);
 }
 
 static void t_list(void)
@@ -426,11 +459,13 @@ static void t_list(void)
 	deliver("Work", &m);
 	doveadm("mailbox create -u '%s' Sent", user);
 	doveadm("flags add -u '%s' '\\Seen' mailbox INBOX uid 1", user);
-	/* INBOX's STATUS asked ahead of LIST, the others' after it */
-	check_boxes(0);
-	check_boxes(IMAP_STORE_WANT_UNSEEN);
-	check_boxes(IMAP_STORE_NO_CONDSTORE);
-	check_boxes(IMAP_STORE_WANT_UNSEEN | IMAP_STORE_NO_CONDSTORE);
+	check_boxes(0, 0);
+	check_boxes(IMAP_STORE_NO_LIST_STATUS, 0); /* INBOX asked ahead of LIST */
+	check_boxes(IMAP_STORE_WANT_UNSEEN, 0);
+	check_boxes(IMAP_STORE_NO_LIST_STATUS | IMAP_STORE_WANT_UNSEEN, 0);
+	check_boxes(IMAP_STORE_NO_LIST_STATUS | IMAP_STORE_NO_CONDSTORE, 0);
+	check_boxes(0, 1);
+	check_boxes(IMAP_STORE_WANT_UNSEEN | IMAP_STORE_NO_CONDSTORE, 1);
 	buf_release(&m);
 }
 
