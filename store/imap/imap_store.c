@@ -297,6 +297,12 @@ static int is_inbox(const struct imap_box *b)
 	return !b->bad_name && !strcasecmp(b->name, "INBOX");
 }
 
+/* A selectable mailbox LIST gave no status for. */
+static int needs_status(const struct imap_box *b)
+{
+	return !(b->attrs & (BOX_NOSELECT | BOX_NONEXISTENT)) && !b->has_status;
+}
+
 /* Which connection asks each mailbox's STATUS (NULL: none asked). INBOX
  * goes to the aide, whose session has not listed yet (see early_inbox);
  * returns its index, the one to ask first, or SIZE_MAX. */
@@ -311,8 +317,7 @@ static size_t status_on(struct imap_store *s, struct imap_store *aide,
 	uint64_t start[2] = { 0, 0 };
 	for (size_t i = 0; i < n; i++) {
 		const struct imap_box *b = &l->v[i];
-		if (map[i] == SIZE_MAX || (b->attrs & (BOX_NOSELECT | BOX_NONEXISTENT)) ||
-		    b->has_status)
+		if (map[i] == SIZE_MAX || !needs_status(b))
 			continue;
 		on[i] = s;
 		uint64_t wi = weight ? weight(wctx, v[map[i]].name) : 0;
@@ -352,12 +357,13 @@ static int status_batch(struct imap_store *s, struct imap_store *aide,
 	unsigned items = status_items(s);
 	int rc = 0;
 	size_t first = status_on(s, aide, l, v, map, weight, wctx, on);
-	for (size_t j = 0; j <= n && rc == 0; j++) {
-		size_t i = j == 0 ? first : j - 1;
-		if (i == SIZE_MAX || (j > 0 && i == first))
+	/* `first` (INBOX on the aide) goes out first, the rest in LIST order;
+	 * only a failure on st stops the pass (the aide's are asked again) */
+	for (size_t k = 0; k <= n && rc == 0; k++) {
+		size_t i = k == 0 ? first : k - 1;
+		if (i == SIZE_MAX || (k > 0 && i == first) || !on[i])
 			continue;
-		if (on[i] && imap_status(on[i]->c, utf8[i], items, &st[i], &cmds[i], e) < 0 &&
-		    on[i] == s)
+		if (imap_status(on[i]->c, utf8[i], items, &st[i], &cmds[i], e) < 0 && on[i] == s)
 			rc = -1;
 	}
 	/* both now: the first answer waited for may be the aide's, and a
@@ -450,8 +456,7 @@ static void early_inbox_take(struct imap_store *s, struct early_inbox *ei,
 		return;
 	for (size_t i = 0; i < l->n; i++) {
 		struct imap_box *b = &l->v[i];
-		if (!is_inbox(b) || (b->attrs & (BOX_NOSELECT | BOX_NONEXISTENT)) ||
-		    b->has_status)
+		if (!is_inbox(b) || !needs_status(b))
 			continue;
 		b->status = ei->st;
 		b->has_status = 1;
