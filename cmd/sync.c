@@ -236,8 +236,7 @@ static void print_json(const struct exec_stats *st, int result, const struct err
 
 /* ------------------------------------------------------------ stores */
 
-static int open_side(void *ctx, enum plan_side which, const int *cancel_fd, struct store **s_r,
-		     struct err *e)
+static int open_side(void *ctx, enum plan_side which, struct store **s_r, struct err *e)
 {
 	struct sync_cli *c = ctx;
 	struct side_spec *sp = &c->side[which];
@@ -257,7 +256,6 @@ static int open_side(void *ctx, enum plan_side which, const int *cancel_fd, stru
 	o.ca_file = c->ca_file;
 	o.user = sp->url.user;
 	o.pass = sp->pass;
-	o.cancel_fd = cancel_fd;
 	if (c->verbose >= 2) {
 		o.trace = trace_cb;
 		o.trace_ctx = c;

@@ -83,7 +83,6 @@
 #endif
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -142,12 +141,10 @@ struct exec {
 	size_t nqueue;
 	int worker;             /* parallel phase: no deferred commits (jdefer) */
 	struct exec_jobs_queue *jq; /* the running pair's queue (q_run), to claim ahead */
-	/* --jobs: a second login to the remote account, made in a thread
-	 * while the first one logs in and lists (aide_take); it shares what is
-	 * left of the mailbox STATUS work when it gets in, then becomes the
+	/* --jobs: a second login to the remote account, made while the first
+	 * one logs in; it shares the mailbox STATUS work, then becomes the
 	 * first forked worker's remote connection (NULL when none) */
 	struct store *aide;
-	struct aide_open *ao;   /* that thread, until joined (NULL then) */
 	const char *jpath;      /* the journal, for a worker's own connection */
 	/* local folders this process wrote to, whose stored marker is the
 	 * pre-write one: settled (checked, new marker stored) at the end */
@@ -350,7 +347,7 @@ static int reconnect(struct exec *x, struct err *e)
 		int ok = 1;
 		for (int side = 0; side < 2 && ok; side++) {
 			close_store(x, side);
-			if (x->open_fn(x->open_ctx, side, NULL, &x->s[side], e) < 0)
+			if (x->open_fn(x->open_ctx, side, &x->s[side], e) < 0)
 				ok = 0;
 		}
 		if (ok)
@@ -2777,76 +2774,8 @@ static int check_opts(struct exec *x, struct buf *sig, struct err *e)
 	return 0;
 }
 
-/* The aide's login, in a thread. The first login does not wait for it:
- * an unchanged account is often all listed before a second login is done
- * (Dovecot spawns a login and an imap process for each), and then the
- * aide is given up (cancel) rather than waited for. */
-struct aide_open {
-	exec_open_fn *fn;
-	void *ctx;
-	struct store *s;
-	pthread_t th;
-	atomic_int done;  /* the thread has nothing left to do */
-	int cancel[2];    /* a pipe: a byte written gives the login up */
-};
-
-static void *aide_run(void *arg)
-{
-	struct aide_open *a = arg;
-	struct err e;
-	if (a->fn(a->ctx, SIDE_REMOTE, &a->cancel[0], &a->s, &e) < 0)
-		a->s = NULL;
-	else if (strcmp(a->s->ops->type, "imap") != 0) {
-		a->s->ops->close(a->s);
-		a->s = NULL;
-	}
-	atomic_store(&a->done, 1);
-	return NULL;
-}
-
-/* The aide once its login is done, waited for up to wait_ms (< 0: as long
- * as it takes); NULL when it is not there (yet) or failed. */
-static struct store *aide_take(struct exec *x, int wait_ms)
-{
-	struct aide_open *ao = x->ao;
-	if (!ao)
-		return x->aide;
-	if (wait_ms >= 0 && !atomic_load(&ao->done)) {
-		struct timespec t;
-		clock_gettime(CLOCK_REALTIME, &t);
-		t.tv_nsec += (long)wait_ms * 1000000L;
-		t.tv_sec += t.tv_nsec / 1000000000L;
-		t.tv_nsec %= 1000000000L;
-		if (pthread_timedjoin_np(ao->th, NULL, &t) != 0)
-			return NULL;
-	} else
-		pthread_join(ao->th, NULL);
-	x->ao = NULL;
-	x->aide = ao->s;
-	return x->aide;
-}
-
-/* imap_aide_fn for the STATUS pass */
-static struct store *aide_now(void *ctx, int wait_ms)
-{
-	return aide_take(ctx, wait_ms);
-}
-
-/* Give up a login still going on (the server sees a dropped connection);
- * one that got in is the caller's to close. */
-static void aide_cancel(struct exec *x)
-{
-	if (!x->ao)
-		return;
-	if (!atomic_load(&x->ao->done) && write(x->ao->cancel[1], "", 1) < 0) {
-		/* a full or broken pipe still leaves the login to end by itself */
-	}
-	aide_take(x, -1);
-}
-
 static void close_aide(struct exec *x)
 {
-	aide_cancel(x);
 	if (x->aide) {
 		x->aide->ops->close(x->aide);
 		x->aide = NULL;
@@ -2883,7 +2812,7 @@ static int list_shared(struct exec *x, struct store *st, struct store_box **bv, 
 	for (size_t i = 0; i < x->jn; i++)
 		ix.v[i] = &x->jv[i];
 	qsort(ix.v, ix.n, sizeof *ix.v, cmp_jbox_rname);
-	int rc = imap_store_list_boxes_shared(st, aide_now, x, status_weight, &ix, bv, bn, e);
+	int rc = imap_store_list_boxes_shared(st, x->aide, status_weight, &ix, bv, bn, e);
 	free(ix.v);
 	return rc;
 }
@@ -2893,11 +2822,10 @@ static int list_all(struct exec *x, struct store_box *bv[2], size_t bn[2], struc
 	for (int s = 0; s < 2; s++) {
 		for (;;) {
 			struct store *st = x->s[s];
-			int aided = s == SIDE_REMOTE && (x->aide || x->ao);
-			if (aided && !strcmp(st->ops->type, "imap") &&
+			if (s == SIDE_REMOTE && x->aide && !strcmp(st->ops->type, "imap") &&
 			    list_shared(x, st, &bv[s], &bn[s], e) == 0)
 				break;
-			if (aided) {
+			if (s == SIDE_REMOTE && x->aide) {
 				close_aide(x); /* whatever failed, list the plain way */
 				continue;
 			}
@@ -3034,7 +2962,7 @@ static int q_child_start(void *ctx, unsigned k, struct err *e)
 	x->worker = 1;
 	x->s[SIDE_REMOTE] = aide; /* logged in already */
 	for (int s = 0; s < 2; s++)
-		if (!x->s[s] && x->open_fn(x->open_ctx, s, NULL, &x->s[s], e) < 0)
+		if (!x->s[s] && x->open_fn(x->open_ctx, s, &x->s[s], e) < 0)
 			return -1;
 	return journal_open_worker(x->jpath, &x->j, e);
 }
@@ -3176,12 +3104,6 @@ static int run(struct exec *x, struct err *e)
 		if (r > 0)
 			partial = 1;
 	}
-	/* a login still going on is waited for only if a second worker has
-	 * something to do */
-	if (x->nqueue >= 2)
-		aide_take(x, -1);
-	else
-		close_aide(x);
 	if (x->queue && run_queue(x))
 		partial = 1;
 	settle_local(x);
@@ -3290,6 +3212,25 @@ static void *jopen_run(void *arg)
 	return NULL;
 }
 
+struct aide_open {
+	exec_open_fn *fn;
+	void *ctx;
+	struct store *s;
+};
+
+static void *aide_run(void *arg)
+{
+	struct aide_open *a = arg;
+	struct err e;
+	if (a->fn(a->ctx, SIDE_REMOTE, &a->s, &e) < 0)
+		a->s = NULL;
+	else if (strcmp(a->s->ops->type, "imap") != 0) {
+		a->s->ops->close(a->s);
+		a->s = NULL;
+	}
+	return NULL;
+}
+
 int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
 	      const struct exec_opts *o, struct exec_stats *st, struct err *e)
 {
@@ -3298,7 +3239,6 @@ int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
 	char drydir[4096] = "";
 	struct buf dry = BUF_INIT(8192);
 	int rc = EXEC_FAILED;
-	struct aide_open ao = { .fn = open_fn, .ctx = open_ctx, .cancel = { -1, -1 } };
 
 	memset(&x, 0, sizeof x);
 	memset(st, 0, sizeof *st);
@@ -3320,25 +3260,23 @@ int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
 	int threaded = pthread_create(&th, NULL, jopen_run, &jo) == 0;
 	if (!threaded)
 		jopen_run(&jo);
-	if (jobs_of(&x) > 1 && pipe2(ao.cancel, O_CLOEXEC) == 0) {
-		if (pthread_create(&ao.th, NULL, aide_run, &ao) == 0)
-			x.ao = &ao;
-		else {
-			close(ao.cancel[0]);
-			close(ao.cancel[1]);
-			ao.cancel[0] = ao.cancel[1] = -1;
+	struct aide_open ao = { .fn = open_fn, .ctx = open_ctx };
+	pthread_t ath;
+	int athreaded = jobs_of(&x) > 1 && pthread_create(&ath, NULL, aide_run, &ao) == 0;
+	int orc = open_fn(open_ctx, SIDE_REMOTE, &x.s[SIDE_REMOTE], e);
+	if (athreaded) {
+		pthread_join(ath, NULL);
+		x.aide = ao.s; /* NULL when that login failed: no matter */
+		if (orc < 0 && x.aide) {
+			/* a server's connection limit may refuse either of two
+			 * logins made at once: the one that got in serves */
+			x.s[SIDE_REMOTE] = x.aide;
+			x.aide = NULL;
+			orc = 0;
 		}
 	}
-	int orc = open_fn(open_ctx, SIDE_REMOTE, NULL, &x.s[SIDE_REMOTE], e);
-	/* a server's connection limit may refuse either of two logins made
-	 * at once: the one that got in serves */
-	if (orc < 0 && aide_take(&x, -1)) {
-		x.s[SIDE_REMOTE] = x.aide;
-		x.aide = NULL;
-		orc = 0;
-	}
 	if (orc == 0)
-		orc = open_fn(open_ctx, SIDE_LOCAL, NULL, &x.s[SIDE_LOCAL], e);
+		orc = open_fn(open_ctx, SIDE_LOCAL, &x.s[SIDE_LOCAL], e);
 	if (threaded)
 		pthread_join(th, NULL);
 	x.j = jo.j;
@@ -3362,9 +3300,6 @@ out:
 	close_aide(&x);
 	for (int s = 0; s < 2; s++)
 		close_store(&x, s);
-	for (int k = 0; k < 2; k++)
-		if (ao.cancel[k] >= 0)
-			close(ao.cancel[k]);
 	journal_close(&x.j);
 	if (drydir[0])
 		remove_tree(drydir);

@@ -23,11 +23,8 @@
 #include "store.h"
 
 /* Open the store of one side (SIDE_REMOTE / SIDE_LOCAL). Called once at the
- * start and again to reconnect after an ERR_TEMP. cancel_fd (NULL, or see
- * imap_io_opts) lets the executor give up a second login it no longer
- * needs. */
-typedef int exec_open_fn(void *ctx, enum plan_side side, const int *cancel_fd,
-			 struct store **s_r, struct err *e);
+ * start and again to reconnect after an ERR_TEMP. */
+typedef int exec_open_fn(void *ctx, enum plan_side side, struct store **s_r, struct err *e);
 
 enum exec_level {
 	EXEC_LOG_ERROR = 0,  /* a message, mailbox or the run failed */

@@ -1217,7 +1217,6 @@ int imap_client_connect(const struct imap_client_opts *opts, struct imap_client 
 		.ca_file = opts->ca_file,
 		.connect_timeout_ms = opts->connect_timeout_ms,
 		.read_timeout_ms = opts->read_timeout_ms,
-		.cancel_fd = opts->cancel_fd,
 	};
 	struct imap_parser_limits lim;
 

@@ -106,7 +106,6 @@ struct imap_client_opts {
 	unsigned pipeline_depth;    /* commands in flight; 0: 32; 1: no pipelining */
 	size_t max_line;            /* parser bounds, 0: parser default */
 	size_t max_literal;         /* bound on literals kept in memory; 0: default */
-	const int *cancel_fd;       /* NULL, or see imap_io_opts */
 	imap_trace_fn *trace;
 	void *trace_ctx;
 	imap_log_fn *log;

@@ -58,7 +58,6 @@ struct imap_io {
 	int loopback;
 	int connect_timeout_ms;
 	int read_timeout_ms;
-	int cancel_fd;        /* -1, or readable = give up every wait */
 	char *ca_file;
 
 	SSL_CTX *ctx;
@@ -124,27 +123,20 @@ static long now_ms(void)
 	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Wait for `events` on the fd. 1 ready (revents in *rev_r), 0 timeout, -1
- * error (ECANCELED: io's cancel_fd became readable). */
-static int wait_fd(const struct imap_io *io, int fd, short events, int timeout_ms, short *rev_r)
+/* Wait for `events` on the fd. 1 ready (revents in *rev_r), 0 timeout, -1 error. */
+static int wait_fd(int fd, short events, int timeout_ms, short *rev_r)
 {
-	struct pollfd p[2] = { { .fd = fd, .events = events },
-			       { .fd = io->cancel_fd, .events = POLLIN } };
-	nfds_t np = io->cancel_fd >= 0 ? 2 : 1;
+	struct pollfd p = { .fd = fd, .events = events };
 	long deadline = now_ms() + timeout_ms;
 
 	for (;;) {
 		long left = deadline - now_ms();
 		if (left < 0)
 			left = 0;
-		int n = poll(p, np, (int)left);
-		if (n > 0 && np == 2 && (p[1].revents & POLLIN)) {
-			errno = ECANCELED;
-			return -1;
-		}
+		int n = poll(&p, 1, (int)left);
 		if (n > 0) {
 			if (rev_r)
-				*rev_r = p[0].revents;
+				*rev_r = p.revents;
 			return 1;
 		}
 		if (n == 0)
@@ -315,7 +307,7 @@ static int connect_one(struct imap_io *io, const struct addrinfo *ai, char *why,
 	int r = connect(fd, ai->ai_addr, ai->ai_addrlen);
 	if (r < 0 && errno == EINPROGRESS) {
 		short rev = 0;
-		int w = wait_fd(io, fd, POLLOUT, io->connect_timeout_ms, &rev);
+		int w = wait_fd(fd, POLLOUT, io->connect_timeout_ms, &rev);
 		if (w == 0) {
 			snprintf(why, whylen, "%s: connect timed out after %d ms", addr,
 				 io->connect_timeout_ms);
@@ -506,7 +498,7 @@ static int tls_start(struct imap_io *io, struct err *e)
 							       : "connection closed by server");
 			return tls_fail(io, e);
 		}
-		int w = wait_fd(io, io->fd, want, io->read_timeout_ms, NULL);
+		int w = wait_fd(io->fd, want, io->read_timeout_ms, NULL);
 		if (w == 0)
 			return err_set(e, ERR_TEMP, "%s: TLS handshake timed out after %d ms",
 				       io->host, io->read_timeout_ms);
@@ -531,7 +523,6 @@ int imap_io_connect(const struct imap_io_opts *opts, struct imap_io **io_r, stru
 
 	struct imap_io *io = mf_calloc(1, sizeof(*io));
 	io->fd = -1;
-	io->cancel_fd = opts->cancel_fd ? *opts->cancel_fd : -1;
 	snprintf(io->host, sizeof(io->host), "%s", opts->host);
 	snprintf(io->port, sizeof(io->port), "%s",
 		 opts->port ? opts->port : opts->tls == IMAP_IO_TLS ? "993" : "143");
@@ -673,7 +664,7 @@ long imap_io_fill(struct imap_io *io, struct err *e)
 			return r;
 		if (r == IO_FAIL)
 			return -1;
-		int w = wait_fd(io, io->fd, want, io->read_timeout_ms, NULL);
+		int w = wait_fd(io->fd, want, io->read_timeout_ms, NULL);
 		if (w == 0)
 			return err_set(e, ERR_TEMP, "%s: no answer from server for %d ms", io->host,
 				       io->read_timeout_ms);
@@ -708,7 +699,7 @@ int imap_io_readable(struct imap_io *io)
 	if (io->ssl && SSL_pending(io->ssl) > 0)
 		return 1;
 	short rev = 0;
-	return wait_fd(io, io->fd, POLLIN, 0, &rev) > 0;
+	return wait_fd(io->fd, POLLIN, 0, &rev) > 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -777,7 +768,7 @@ int imap_io_flush(struct imap_io *io, struct err *e)
 		if (!peer_eof && io->rbuf.len - io->rpos < io->rbuf.max / 2)
 			ev |= POLLIN;
 		short rev = 0;
-		int w = wait_fd(io, io->fd, ev, io->read_timeout_ms, &rev);
+		int w = wait_fd(io->fd, ev, io->read_timeout_ms, &rev);
 		if (w == 0) {
 			err_set(e, ERR_TEMP, "%s: write timed out after %d ms", io->host,
 				io->read_timeout_ms);

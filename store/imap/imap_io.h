@@ -51,10 +51,6 @@ struct imap_io_opts {
 	int connect_timeout_ms;  /* per address tried; 0: 30 s */
 	int read_timeout_ms;     /* per wait for data / writability; 0: 120 s */
 	size_t max_rbuf;         /* cap on unconsumed read bytes; 0: 4 MiB */
-	/* NULL, or a descriptor that, once readable, fails every wait of the
-	 * connection (from then on) with ECANCELED: a login nobody needs
-	 * any more is given up without waiting for the server. */
-	const int *cancel_fd;
 };
 
 /* Resolve, connect (trying every address), handshake when opts->tls says so.

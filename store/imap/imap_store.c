@@ -342,144 +342,11 @@ static size_t status_on(struct imap_store *s, struct imap_store *aide,
 	return first;
 }
 
-/* Where the STATUS pass gets its second connection: there from the start
- * (a), or from fn once that login is done. */
-struct aide_src {
-	struct imap_store *a;
-	imap_aide_fn *fn; /* NULL: none will come */
-	void *ctx;
-};
-
-/* How long st, done with every other STATUS, waits for the aide to ask
- * INBOX's: a login takes a local Dovecot 20-40 ms, one over TLS and a WAN a
- * few round trips more; an aide later than that is likely stuck, and st
- * asks INBOX itself (on Dovecot ~20 ms more than as a first command). */
-#define AIDE_WAIT_MS 250
-
-/* The aide if it is there now, or within wait_ms. */
-static struct imap_store *aide_poll(struct aide_src *src, int wait_ms)
-{
-	struct err ignored;
-	if (src->a || !src->fn)
-		return src->a;
-	struct store *st = src->fn(src->ctx, wait_ms);
-	if (!st)
-		return NULL;
-	src->fn = NULL; /* not asked again once it gave one */
-	if (strcmp(st->ops->type, "imap") != 0 || submit_queue(S(st), &ignored) < 0)
-		return NULL;
-	src->a = S(st);
-	return src->a;
-}
-
-/* One STATUS answer awaited: into v, or a mailbox gone meanwhile (left
- * with has_status = 0); -1 with e for any other failure. */
-static int status_take(struct imap_store *s, struct imap_cmd **cmd, struct imap_mbox_status *st,
-		       struct store_box *b, struct err *e)
-{
-	if (imap_cmd_wait(s->c, cmd, e) < 0)
-		return e->cls == ERR_NOTFOUND ? 0 : -1;
-	fill_status(b, st, s->condstore || has_cap(s, "CONDSTORE"));
-	return 0;
-}
-
-/* While the aide is still logging in, st asks the STATUS itself: heaviest
- * first, two in flight (the server always has the next one), one at a time
- * otherwise so that the moment the aide is there, what is left is split
- * (on[] says where each went; the answers still awaited are in cmds[]).
- * INBOX is kept for the aide's first command (see early_inbox), waited
- * for a little once nothing else is left. Answers taken here are filled
- * in and their on[] cleared. */
-static int status_trickle(struct imap_store *s, struct aide_src *src,
-			  imap_status_weight_fn *weight, void *wctx, const struct imap_boxlist *l,
-			  struct store_box *v, const size_t *map, char **utf8,
-			  struct imap_mbox_status *st, struct imap_cmd **cmds,
-			  struct imap_store **on, struct err *e)
-{
-	size_t n = l->n, k = 0, next = 0, head = 0, nfly = 0, inbox = SIZE_MAX;
-	unsigned items = status_items(s);
-	uint64_t *w = mf_calloc(n ? n : 1, sizeof *w), winbox = 0;
-	size_t *at = mf_calloc(n ? n : 1, sizeof *at), *o = mf_calloc(n ? n : 1, sizeof *o);
-	size_t *fly = mf_calloc(n ? n : 1, sizeof *fly); /* sent on st, in order */
-	int rc = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (map[i] == SIZE_MAX || !needs_status(&l->v[i]))
-			continue;
-		uint64_t wi = weight ? weight(wctx, v[map[i]].name) : 0;
-		if (inbox == SIZE_MAX && is_inbox(&l->v[i])) {
-			inbox = i;
-			winbox = wi;
-			continue;
-		}
-		w[k] = wi;
-		at[k++] = i;
-	}
-	order_heaviest_first(w, k, o);
-	while (rc == 0) {
-		int idle = next == k && head == nfly;
-		struct imap_store *a = next < k || inbox != SIZE_MAX
-			? aide_poll(src, idle ? AIDE_WAIT_MS : 0) : NULL;
-		if (a) {
-			uint64_t start[2] = { 0, 0 };
-			for (size_t q = head; q < nfly; q++)
-				start[0] += w[fly[q]] + 1;
-			if (inbox != SIZE_MAX) {
-				on[inbox] = a;
-				start[1] = winbox + 1;
-				imap_status(a->c, utf8[inbox], items, &st[inbox], &cmds[inbox], e);
-			}
-			size_t left = k - next;
-			uint64_t *lw = mf_calloc(left ? left : 1, sizeof *lw);
-			unsigned char *side = mf_calloc(left ? left : 1, 1);
-			for (size_t j = 0; j < left; j++)
-				lw[j] = w[o[next + j]];
-			imap_status_split(lw, left, start, side);
-			for (size_t j = 0; j < left; j++) {
-				size_t i = at[o[next + j]];
-				on[i] = side[j] ? a : s;
-				if (imap_status(on[i]->c, utf8[i], items, &st[i], &cmds[i], e) < 0 &&
-				    on[i] == s)
-					rc = -1;
-			}
-			free(lw);
-			free(side);
-			break; /* the rest is awaited with the aide's */
-		}
-		if (idle) { /* no aide in time: INBOX here after all */
-			if (inbox != SIZE_MAX) {
-				on[inbox] = s;
-				if (imap_status(s->c, utf8[inbox], items, &st[inbox], &cmds[inbox],
-						e) < 0)
-					rc = -1;
-			}
-			break;
-		}
-		while (nfly - head < 2 && next < k) {
-			size_t i = at[o[next]];
-			fly[nfly++] = o[next++];
-			on[i] = s;
-			if (imap_status(s->c, utf8[i], items, &st[i], &cmds[i], e) < 0)
-				rc = -1;
-		}
-		if (rc < 0)
-			break;
-		size_t i = at[fly[head++]];
-		on[i] = NULL;
-		if (status_take(s, &cmds[i], &st[i], &v[map[i]], e) < 0)
-			rc = -1;
-	}
-	free(w);
-	free(at);
-	free(o);
-	free(fly);
-	return rc;
-}
-
-/* STATUS for every selectable mailbox without LIST-STATUS data: with the
- * aide there from the start, all submitted first (shared by status_on),
- * otherwise as status_trickle goes; then awaited in order. A mailbox
- * deleted meanwhile keeps has_status = 0. */
-static int status_batch(struct imap_store *s, struct aide_src *src,
+/* STATUS for every selectable mailbox without LIST-STATUS data: all
+ * submitted first (shared with the aide's connection by status_on, when
+ * there is one), then awaited in order. A mailbox deleted meanwhile keeps
+ * has_status = 0. */
+static int status_batch(struct imap_store *s, struct imap_store *aide,
 			imap_status_weight_fn *weight, void *wctx, const struct imap_boxlist *l,
 			struct store_box *v, const size_t *map, char **utf8, struct err *e)
 {
@@ -489,23 +356,15 @@ static int status_batch(struct imap_store *s, struct aide_src *src,
 	struct imap_store **on = mf_calloc(n ? n : 1, sizeof *on);
 	unsigned items = status_items(s);
 	int rc = 0;
-	struct imap_store *aide = aide_poll(src, 0);
-	if (!aide && src->fn) {
-		rc = status_trickle(s, src, weight, wctx, l, v, map, utf8, st, cmds, on, e);
-		aide = src->a;
-	} else {
-		size_t first = status_on(s, aide, l, v, map, weight, wctx, on);
-		/* `first` (INBOX on the aide) goes out first, the rest in LIST
-		 * order; only a failure on st stops the pass (the aide's are
-		 * asked again) */
-		for (size_t k = 0; k <= n && rc == 0; k++) {
-			size_t i = k == 0 ? first : k - 1;
-			if (i == SIZE_MAX || (k > 0 && i == first) || !on[i])
-				continue;
-			if (imap_status(on[i]->c, utf8[i], items, &st[i], &cmds[i], e) < 0 &&
-			    on[i] == s)
-				rc = -1;
-		}
+	size_t first = status_on(s, aide, l, v, map, weight, wctx, on);
+	/* `first` (INBOX on the aide) goes out first, the rest in LIST order;
+	 * only a failure on st stops the pass (the aide's are asked again) */
+	for (size_t k = 0; k <= n && rc == 0; k++) {
+		size_t i = k == 0 ? first : k - 1;
+		if (i == SIZE_MAX || (k > 0 && i == first) || !on[i])
+			continue;
+		if (imap_status(on[i]->c, utf8[i], items, &st[i], &cmds[i], e) < 0 && on[i] == s)
+			rc = -1;
 	}
 	/* both now: the first answer waited for may be the aide's, and a
 	 * server answers a pipelined batch only when done with all of it */
@@ -605,7 +464,7 @@ static void early_inbox_take(struct imap_store *s, struct early_inbox *ei,
 	}
 }
 
-static int list_boxes(struct imap_store *s, struct aide_src *src,
+static int list_boxes(struct imap_store *s, struct imap_store *aide,
 		      imap_status_weight_fn *weight, void *wctx, struct store_box **boxes_r,
 		      size_t *n_r, struct err *e)
 {
@@ -613,14 +472,12 @@ static int list_boxes(struct imap_store *s, struct aide_src *src,
 	if (submit_queue(s, e) < 0)
 		return -1;
 	struct imap_boxlist l = { 0 };
-	/* with an aide, there or coming, INBOX is its first command */
-	int shared = aide_poll(src, 0) || src->fn;
-	unsigned items = has_cap(s, "LIST-STATUS") && !shared ? status_items(s) : 0;
+	unsigned items = has_cap(s, "LIST-STATUS") && !aide ? status_items(s) : 0;
 	*boxes_r = NULL;
 	*n_r = 0;
 	refused_drop(s);
 	struct early_inbox ei;
-	early_inbox_send(s, !items && !shared, &ei);
+	early_inbox_send(s, !items && !aide, &ei);
 	int lrc = imap_list(s->c, "", "*", IMAP_LIST_SPECIAL_USE, items, &l, NULL, e);
 	early_inbox_take(s, &ei, &l);
 	if (lrc < 0)
@@ -661,7 +518,7 @@ static int list_boxes(struct imap_store *s, struct aide_src *src,
 	}
 	buf_release(&name);
 	buf_release(&raw);
-	int rc = status_batch(s, src, weight, wctx, &l, v, map, utf8, e);
+	int rc = status_batch(s, aide, weight, wctx, &l, v, map, utf8, e);
 	for (size_t i = 0; i < l.n; i++)
 		free(utf8[i]);
 	free(utf8);
@@ -679,16 +536,17 @@ static int list_boxes(struct imap_store *s, struct aide_src *src,
 static int imap_list_boxes(struct store *st, struct store_box **boxes_r, size_t *n_r,
 			   struct err *e)
 {
-	struct aide_src none = { 0 };
-	return list_boxes(S(st), &none, NULL, NULL, boxes_r, n_r, e);
+	return list_boxes(S(st), NULL, NULL, NULL, boxes_r, n_r, e);
 }
 
-int imap_store_list_boxes_shared(struct store *st, imap_aide_fn *aide_fn, void *actx,
+int imap_store_list_boxes_shared(struct store *st, struct store *aide,
 				 imap_status_weight_fn *weight, void *wctx,
 				 struct store_box **boxes_r, size_t *n_r, struct err *e)
 {
-	struct aide_src src = { .fn = aide_fn, .ctx = actx };
-	return list_boxes(S(st), &src, weight, wctx, boxes_r, n_r, e);
+	struct imap_store *a = aide && !strcmp(aide->ops->type, "imap") ? S(aide) : NULL;
+	if (a && submit_queue(a, e) < 0)
+		a = NULL;
+	return list_boxes(S(st), a, weight, wctx, boxes_r, n_r, e);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2527,7 +2385,6 @@ int imap_store_open(const struct imap_store_opts *o, struct store **s_r, struct 
 	co.read_timeout_ms = o->read_timeout_ms;
 	co.trace = o->trace;
 	co.trace_ctx = o->trace_ctx;
-	co.cancel_fd = o->cancel_fd;
 	if (imap_client_connect(&co, &c, e) < 0) {
 		imap_store_step_error(e, o->host, "connect");
 		return -1;

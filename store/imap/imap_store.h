@@ -79,7 +79,6 @@ struct imap_store_opts {
 	imap_trace_fn *trace;      /* protocol trace (secrets redacted), may be NULL */
 	void *trace_ctx;
 	unsigned nocap;            /* enum imap_store_nocap */
-	const int *cancel_fd;      /* NULL, or see imap_io_opts */
 };
 
 /* Connect, authenticate and return the store. Errors say the step:
@@ -138,21 +137,14 @@ int imap_store_preselect(struct store *s, const char *name, int read_only,
  * until its next list_boxes or close. Returns how many. */
 size_t imap_store_refused_names(struct store *st, const char *const **v_r);
 /* list_boxes with the STATUS of the mailboxes shared with a second logged-in
- * store of the same account (the aide): the server works out both halves
- * at once (Dovecot's STATUS after a change can cost ~10 ms a mailbox),
- * split by imap_status_split over what `weight` (may be NULL) says of each
- * mailbox (by its name in the store's form). The aide comes from aide_fn
- * (may be NULL: plain list_boxes): the aide if its login is done now or
- * within wait_ms, else NULL (not yet, or never). Until it is there, st
- * asks the STATUS itself, heaviest first, two in flight, so that an
- * unchanged account (every STATUS answered from the server's list index
- * in well under a millisecond) is done about when a second login is; when
- * the aide comes, what is left is split. INBOX's is the aide's first
- * command (st asks it only if the aide does not come in time). The names
- * come from st's LIST; a STATUS the aide cannot answer is asked on st. */
+ * store of the same account (`aide`, may be NULL: plain list_boxes): the
+ * server works out both halves at once (Dovecot's STATUS after a change
+ * can cost ~10 ms a mailbox), split by imap_status_split over what
+ * `weight` (may be NULL) says of each mailbox (by its name in the store's
+ * form). The names come from st's LIST; a STATUS the aide cannot answer is
+ * asked on st. */
 typedef uint64_t imap_status_weight_fn(void *ctx, const char *name);
-typedef struct store *imap_aide_fn(void *ctx, int wait_ms);
-int imap_store_list_boxes_shared(struct store *st, imap_aide_fn *aide_fn, void *actx,
+int imap_store_list_boxes_shared(struct store *st, struct store *aide,
 				 imap_status_weight_fn *weight, void *wctx,
 				 struct store_box **boxes_r, size_t *n_r, struct err *e);
 /* How the STATUS pass is shared: the mailboxes go, heaviest first, to the

@@ -1201,22 +1201,6 @@ static void t_timeout_and_injection(void)
 	fake_end(&f);
 	fake_free(&f);
 
-	/* A login given up (the executor's second connection, not needed any
-	 * more): the wait for the greeting ends at once, not at the timeout. */
-	int cancel[2];
-	CHECK(pipe(cancel) == 0);
-	CHECK(write(cancel[1], "", 1) == 1);
-	CHECK(fake_start(&f, "127.0.0.1", silent) == 0);
-	opts_for(&o, "127.0.0.1", &f, IMAP_TLS_NONE);
-	o.read_timeout_ms = 60000;
-	o.cancel_fd = &cancel[0];
-	CHECK_ERR(imap_client_connect(&o, &c, &e), ERR_TEMP, "canceled");
-	CHECK(c == NULL);
-	fake_end(&f);
-	fake_free(&f);
-	close(cancel[0]);
-	close(cancel[1]);
-
 	/* Plaintext bytes after the OK to STARTTLS are refused (RFC 2595). */
 	CHECK(fake_start(&f, "127.0.0.1", inject) == 0);
 	opts_for(&o, "127.0.0.1", &f, IMAP_TLS_STARTTLS);
