@@ -89,7 +89,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <dirent.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -3128,69 +3127,6 @@ out:
 	return rc;
 }
 
-/* ------------------------------------------------------------ dry run journal copy */
-
-static int copy_file(const char *from, const char *to, struct err *e)
-{
-	int in = open(from, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return errno == ENOENT ? 0 : err_sys(e, ERR_IO, "cannot open '%s'", from);
-	int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (out < 0) {
-		close(in);
-		return err_sys(e, ERR_IO, "cannot create '%s'", to);
-	}
-	char buf[65536];
-	ssize_t r;
-	int rc = 0;
-	while ((r = read(in, buf, sizeof buf)) > 0)
-		if (write(out, buf, (size_t)r) != r) {
-			rc = err_sys(e, ERR_IO, "cannot write '%s'", to);
-			break;
-		}
-	if (r < 0)
-		rc = err_sys(e, ERR_IO, "cannot read '%s'", from);
-	close(in);
-	close(out);
-	return rc;
-}
-
-static void remove_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	struct dirent *de;
-	char path[4096];
-	while ((de = readdir(d)) != NULL) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-		unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
-/* The dry run works on a private copy, so the real journal's bytes stay. */
-static int dry_journal(const char *path, char *dir, size_t dirsz, struct buf *copy, struct err *e)
-{
-	const char *tmp = getenv("TMPDIR");
-	snprintf(dir, dirsz, "%s/mailferry-dry.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(dir))
-		return err_sys(e, ERR_IO, "cannot create a temporary directory");
-	buf_addf(copy, "%s/journal.db", dir);
-	struct buf wal = BUF_INIT(8192), wcopy = BUF_INIT(8192);
-	buf_addf(&wal, "%s-wal", path);
-	buf_addf(&wcopy, "%s-wal", copy->data);
-	int rc = 0;
-	if (copy_file(path, copy->data, e) < 0 || copy_file(wal.data, wcopy.data, e) < 0)
-		rc = -1;
-	buf_release(&wal);
-	buf_release(&wcopy);
-	return rc;
-}
-
 /* ------------------------------------------------------------ entry point */
 
 /* The journal is opened (lock, checks: quick_check is O(journal size)
@@ -3236,8 +3172,7 @@ int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
 {
 	struct exec x;
 	struct timespec t0, t1;
-	char drydir[4096] = "";
-	struct buf dry = BUF_INIT(8192);
+	struct journal_copy dry = { .dir = "" }; /* a dry run works on a private copy */
 	int rc = EXEC_FAILED;
 
 	memset(&x, 0, sizeof x);
@@ -3251,9 +3186,9 @@ int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
 
 	const char *jpath = journal_path;
 	if (o->dry_run) {
-		if (dry_journal(journal_path, drydir, sizeof drydir, &dry, e) < 0)
+		if (journal_copy_make(journal_path, &dry, e) < 0)
 			goto out;
-		jpath = dry.data;
+		jpath = dry.path;
 	}
 	struct jopen jo = { .path = jpath };
 	pthread_t th;
@@ -3301,9 +3236,8 @@ out:
 	for (int s = 0; s < 2; s++)
 		close_store(&x, s);
 	journal_close(&x.j);
-	if (drydir[0])
-		remove_tree(drydir);
-	buf_release(&dry);
+	if (o->dry_run)
+		journal_copy_remove(&dry);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	st->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	return rc;

@@ -49,6 +49,16 @@ void journal_close(struct journal **j);
 int journal_suspend(struct journal *j, struct err *e);
 int journal_resume(struct journal *j, struct err *e);
 int journal_open_worker(const char *path, struct journal **j_r, struct err *e);
+/* A private copy of the journal at `path` (database and WAL) in a new
+ * temporary directory under $TMPDIR or /tmp, for a dry run: journal_open
+ * the copy's `path`, and journal_copy_remove it (files and directory) after
+ * closing. On failure, whatever was made is still for journal_copy_remove. */
+struct journal_copy {
+	char dir[4096];
+	char path[4096 + 16];
+};
+int journal_copy_make(const char *path, struct journal_copy *c, struct err *e);
+void journal_copy_remove(struct journal_copy *c);
 /* Full check (PRAGMA integrity_check and foreign_key_check); ERR_CORRUPT
  * with the first problem found. Slow on a big journal: for tests and a
  * future `check` command, not for every run (open does a quick_check). */

@@ -459,6 +459,46 @@ static void scenario_stamp(void)
 	refuse(path, ERR_CORRUPT, "left untouched");
 }
 
+/* --dry-run's private copy: it holds what the WAL held, writes to it stay
+ * in it, and it is removed with its directory (under $TMPDIR). A channel
+ * never synced has nothing to copy: the copy opens as a new journal. */
+static void scenario_copy(void)
+{
+	const char *path = jt_path("copy.db");
+	struct err e = { 0 };
+	struct journal *j = jt_open(path), *cj = NULL;
+	char *v = NULL;
+	CHECK_INT(journal_meta_set(j, "k", "orig", &e), 0);
+	setenv("TMPDIR", jt_dir, 1);
+	struct journal_copy c;
+	CHECK_INT(journal_copy_make(path, &c, &e), 0); /* the commit is in the WAL */
+	CHECK(!strncmp(c.dir, jt_dir, strlen(jt_dir)));
+	CHECK_INT(journal_open(c.path, &cj, &e), 0);
+	CHECK_INT(journal_meta_get(cj, "k", &v, &e), 0);
+	CHECK_STR(v ? v : "(none)", "orig");
+	free(v);
+	CHECK_INT(journal_meta_set(cj, "k", "copy", &e), 0);
+	journal_close(&cj);
+	v = NULL;
+	CHECK_INT(journal_meta_get(j, "k", &v, &e), 0);
+	CHECK_STR(v ? v : "(none)", "orig");
+	free(v);
+	journal_close(&j);
+	char dir[sizeof c.dir];
+	snprintf(dir, sizeof dir, "%s", c.dir);
+	journal_copy_remove(&c);
+	struct stat st;
+	CHECK(stat(dir, &st) < 0 && errno == ENOENT);
+	CHECK_INT(c.dir[0], 0);
+	journal_copy_remove(&c); /* twice is harmless */
+
+	CHECK_INT(journal_copy_make(jt_path("never.db"), &c, &e), 0);
+	CHECK_INT(journal_open(c.path, &cj, &e), 0);
+	journal_close(&cj);
+	journal_copy_remove(&c);
+	unsetenv("TMPDIR");
+}
+
 static void scenario_lock(void)
 {
 	const char *path = jt_path("lock.db");
@@ -545,6 +585,7 @@ int main(int argc, char **argv)
 		{ "mode", scenario_mode },
 		{ "lock", scenario_lock },
 		{ "stamp", scenario_stamp },
+		{ "copy", scenario_copy },
 	};
 	jt_mkdir("journal-open");
 	int r = test_run_scenarios(argc, argv, scenarios, sizeof scenarios / sizeof scenarios[0]);
