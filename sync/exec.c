@@ -83,7 +83,6 @@
 #endif
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -141,12 +140,10 @@ struct exec {
 	size_t nqueue;
 	int worker;             /* parallel phase: no deferred commits (jdefer) */
 	struct exec_jobs_queue *jq; /* the running pair's queue (q_run), to claim ahead */
-	/* --jobs: a second login to the remote account, begun when the
-	 * mailbox STATUS work proves slow (aide_fn); it takes on part of that
-	 * work, then becomes the first forked worker's remote connection
-	 * (NULL when none) */
+	/* --jobs: a second login to the remote account, made while the first
+	 * one logs in; it shares the mailbox STATUS work, then becomes the
+	 * first forked worker's remote connection (NULL when none) */
 	struct store *aide;
-	struct aide_open *ao;   /* its login (see aide_fn), NULL without --jobs */
 	const char *jpath;      /* the journal, for a worker's own connection */
 	/* local folders this process wrote to, whose stored marker is the
 	 * pre-write one: settled (checked, new marker stored) at the end */
@@ -2776,74 +2773,47 @@ static int check_opts(struct exec *x, struct buf *sig, struct err *e)
 	return 0;
 }
 
-/* The aide's login, in a thread started only when the STATUS pass finds
- * the server slow (imap_store_list_boxes_shared): an unchanged account is
- * done on one login (Dovecot spawns a login and an imap process for each,
- * ~30 ms of its CPU). Joined when first found done, or when waited for. */
-struct aide_open {
-	exec_open_fn *fn;
-	void *ctx;
-	struct store *s;
-	pthread_t th;
-	int started, joined;
-	atomic_int done; /* the thread has nothing left to do */
-};
-
-static void *aide_run(void *arg)
-{
-	struct aide_open *a = arg;
-	struct err e;
-	if (a->fn(a->ctx, SIDE_REMOTE, &a->s, &e) < 0)
-		a->s = NULL;
-	else if (strcmp(a->s->ops->type, "imap") != 0) {
-		a->s->ops->close(a->s);
-		a->s = NULL;
-	}
-	atomic_store(&a->done, 1);
-	return NULL;
-}
-
-/* The aide once logged in (wait: however long that takes), else NULL. */
-static struct store *aide_take(struct exec *x, int wait)
-{
-	struct aide_open *ao = x->ao;
-	if (!ao || !ao->started || ao->joined || (!wait && !atomic_load(&ao->done)))
-		return x->aide;
-	pthread_join(ao->th, NULL);
-	ao->joined = 1;
-	x->aide = ao->s;
-	return x->aide;
-}
-
-/* imap_aide_fn */
-static struct store *aide_fn(void *ctx, int start)
-{
-	struct exec *x = ctx;
-	struct aide_open *ao = x->ao;
-	if (start && ao && !ao->started)
-		ao->started = pthread_create(&ao->th, NULL, aide_run, ao) == 0;
-	return aide_take(x, 0);
-}
-
 static void close_aide(struct exec *x)
 {
-	aide_take(x, 1);
 	if (x->aide) {
 		x->aide->ops->close(x->aide);
 		x->aide = NULL;
 	}
 }
 
-/* A STATUS answer this late (ms) starts the aide: Dovecot answers an
- * unchanged mailbox's from its list index in well under a millisecond,
- * and a changed one's after rescanning the folder (~10 ms a 5,000-message
- * Maildir). */
-#define AIDE_SLOW_MS 5
+struct jbox_index {
+	const struct journal_box **v;
+	size_t n;
+};
+
+static int cmp_jbox_rname(const void *a, const void *b)
+{
+	return strcmp((*(const struct journal_box *const *)a)->rname,
+		      (*(const struct journal_box *const *)b)->rname);
+}
+
+/* imap_status_weight_fn over the journal's boxes sorted by remote name:
+ * the mailbox's UIDNEXT at its last sync, about as many messages as the
+ * server rescans to answer its STATUS after a change. */
+static uint64_t status_weight(void *ctx, const char *name)
+{
+	const struct jbox_index *ix = ctx;
+	struct journal_box key = { .rname = (char *)name };
+	const struct journal_box *kp = &key;
+	const struct journal_box **hit = bsearch(&kp, ix->v, ix->n, sizeof *ix->v, cmp_jbox_rname);
+	return hit ? (*hit)->uidnext : 0;
+}
 
 static int list_shared(struct exec *x, struct store *st, struct store_box **bv, size_t *bn,
 		       struct err *e)
 {
-	return imap_store_list_boxes_shared(st, aide_fn, x, AIDE_SLOW_MS, bv, bn, e);
+	struct jbox_index ix = { .v = mf_calloc(x->jn + 1, sizeof *ix.v), .n = x->jn };
+	for (size_t i = 0; i < x->jn; i++)
+		ix.v[i] = &x->jv[i];
+	qsort(ix.v, ix.n, sizeof *ix.v, cmp_jbox_rname);
+	int rc = imap_store_list_boxes_shared(st, x->aide, status_weight, &ix, bv, bn, e);
+	free(ix.v);
+	return rc;
 }
 
 static int list_all(struct exec *x, struct store_box *bv[2], size_t bn[2], struct err *e)
@@ -2851,13 +2821,11 @@ static int list_all(struct exec *x, struct store_box *bv[2], size_t bn[2], struc
 	for (int s = 0; s < 2; s++) {
 		for (;;) {
 			struct store *st = x->s[s];
-			int aided = s == SIDE_REMOTE && x->ao && !x->ao->started;
-			if (aided && !strcmp(st->ops->type, "imap") &&
+			if (s == SIDE_REMOTE && x->aide && !strcmp(st->ops->type, "imap") &&
 			    list_shared(x, st, &bv[s], &bn[s], e) == 0)
 				break;
-			if (aided) {
+			if (s == SIDE_REMOTE && x->aide) {
 				close_aide(x); /* whatever failed, list the plain way */
-				x->ao = NULL;
 				continue;
 			}
 			if (st->ops->list_boxes(st, &bv[s], &bn[s], e) == 0)
@@ -3135,12 +3103,6 @@ static int run(struct exec *x, struct err *e)
 		if (r > 0)
 			partial = 1;
 	}
-	/* a login begun for the STATUS pass serves the first worker; one not
-	 * needed is closed rather than kept idle */
-	if (x->nqueue >= 2)
-		aide_take(x, 1);
-	else
-		close_aide(x);
 	if (x->queue && run_queue(x))
 		partial = 1;
 	settle_local(x);
@@ -3186,6 +3148,25 @@ static void *jopen_run(void *arg)
 	return NULL;
 }
 
+struct aide_open {
+	exec_open_fn *fn;
+	void *ctx;
+	struct store *s;
+};
+
+static void *aide_run(void *arg)
+{
+	struct aide_open *a = arg;
+	struct err e;
+	if (a->fn(a->ctx, SIDE_REMOTE, &a->s, &e) < 0)
+		a->s = NULL;
+	else if (strcmp(a->s->ops->type, "imap") != 0) {
+		a->s->ops->close(a->s);
+		a->s = NULL;
+	}
+	return NULL;
+}
+
 int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
 	      const struct exec_opts *o, struct exec_stats *st, struct err *e)
 {
@@ -3215,9 +3196,20 @@ int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
 	if (!threaded)
 		jopen_run(&jo);
 	struct aide_open ao = { .fn = open_fn, .ctx = open_ctx };
-	if (jobs_of(&x) > 1)
-		x.ao = &ao;
+	pthread_t ath;
+	int athreaded = jobs_of(&x) > 1 && pthread_create(&ath, NULL, aide_run, &ao) == 0;
 	int orc = open_fn(open_ctx, SIDE_REMOTE, &x.s[SIDE_REMOTE], e);
+	if (athreaded) {
+		pthread_join(ath, NULL);
+		x.aide = ao.s; /* NULL when that login failed: no matter */
+		if (orc < 0 && x.aide) {
+			/* a server's connection limit may refuse either of two
+			 * logins made at once: the one that got in serves */
+			x.s[SIDE_REMOTE] = x.aide;
+			x.aide = NULL;
+			orc = 0;
+		}
+	}
 	if (orc == 0)
 		orc = open_fn(open_ctx, SIDE_LOCAL, &x.s[SIDE_LOCAL], e);
 	if (threaded)

@@ -370,13 +370,6 @@ int imap_client_flush(struct imap_client *c)
 	return flush(c);
 }
 
-int imap_cmd_ready(struct imap_client *c, const struct imap_cmd *cmd, int timeout_ms)
-{
-	if (!cmd || cmd->done || c->dead || flush(c) < 0)
-		return 1;
-	return imap_io_wait_readable(c->io, timeout_ms) != 0;
-}
-
 static int wait_for(struct imap_client *c, struct imap_cmd *cmd)
 {
 	while (!cmd->done && !c->dead)

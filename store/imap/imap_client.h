@@ -193,11 +193,6 @@ typedef void imap_done_fn(void *ctx, const struct err *e /* NULL: OK */);
 /* Wait for the command to complete; returns its result, frees the handle and
  * NULLs *cmd. */
 int imap_cmd_wait(struct imap_client *c, struct imap_cmd **cmd, struct err *e);
-/* Sends what was submitted, then: 1 if cmd is done, the connection is gone,
- * or an answer arrives within timeout_ms (imap_cmd_wait then has data to
- * read, maybe not all of it); 0 if the server stayed silent. To notice
- * that a server is slow to answer without blocking on it. */
-int imap_cmd_ready(struct imap_client *c, const struct imap_cmd *cmd, int timeout_ms);
 /* Give the handle to the client: fn(ctx, err-or-NULL) runs when the command
  * completes (inside some later client call), then the client frees it.
  * Callbacks (on_done, fetch handlers, events) must not call into the

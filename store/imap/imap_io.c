@@ -690,7 +690,7 @@ void imap_io_consume(struct imap_io *io, size_t n)
 	}
 }
 
-int imap_io_wait_readable(struct imap_io *io, int timeout_ms)
+int imap_io_readable(struct imap_io *io)
 {
 	if (io->rbuf.len > io->rpos)
 		return 1;
@@ -699,12 +699,7 @@ int imap_io_wait_readable(struct imap_io *io, int timeout_ms)
 	if (io->ssl && SSL_pending(io->ssl) > 0)
 		return 1;
 	short rev = 0;
-	return wait_fd(io->fd, POLLIN, timeout_ms, &rev) > 0;
-}
-
-int imap_io_readable(struct imap_io *io)
-{
-	return imap_io_wait_readable(io, 0);
+	return wait_fd(io->fd, POLLIN, 0, &rev) > 0;
 }
 
 /* ------------------------------------------------------------------ */

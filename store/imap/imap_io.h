@@ -76,8 +76,6 @@ void imap_io_consume(struct imap_io *io, size_t n);
 /* Bytes may be read without blocking (buffered, or inside TLS, or on the
  * socket right now). */
 int imap_io_readable(struct imap_io *io);
-/* The same, waiting up to timeout_ms for the socket. */
-int imap_io_wait_readable(struct imap_io *io, int timeout_ms);
 
 /* Write: queue bytes (never blocks; the queue is unbounded up to 64 MiB). */
 int imap_io_write(struct imap_io *io, const void *p, size_t n, struct err *e);

@@ -32,6 +32,7 @@
 
 #include "imap/imap_uidset.h"
 #include "imap/imap_utf7.h"
+#include "lib/order.h"
 #include "lib/banned.h"
 
 #define UIDSET_MAX_LEN 1000      /* bytes of one UID set in a command */
@@ -276,6 +277,21 @@ static void fill_status(struct store_box *b, const struct imap_mbox_status *st, 
 			 b->uidvalidity, b->uidnext, b->messages, b->highestmodseq);
 }
 
+void imap_status_split(const uint64_t *w, size_t n, const uint64_t start[2],
+		       unsigned char *side_r)
+{
+	size_t *o = mf_calloc(n ? n : 1, sizeof *o);
+	order_heaviest_first(w, n, o);
+	/* +1 a mailbox: a STATUS costs a round of work even when empty */
+	uint64_t load[2] = { start ? start[0] : 0, start ? start[1] : 0 };
+	for (size_t k = 0; k < n; k++) {
+		int side = load[1] < load[0];
+		side_r[o[k]] = (unsigned char)side;
+		load[side] += w[o[k]] + 1;
+	}
+	free(o);
+}
+
 static int is_inbox(const struct imap_box *b)
 {
 	return !b->bad_name && !strcasecmp(b->name, "INBOX");
@@ -287,122 +303,83 @@ static int needs_status(const struct imap_box *b)
 	return !(b->attrs & (BOX_NOSELECT | BOX_NONEXISTENT)) && !b->has_status;
 }
 
-/* The second connection of the STATUS pass (see
- * imap_store_list_boxes_shared): started when an answer is slow, set to
- * work the moment it is logged in. */
-struct aide_src {
-	imap_aide_fn *fn; /* NULL: st works alone */
-	void *ctx;
-	int slow_ms;      /* an answer this late starts the aide */
-	int started, engaged, asked;
-	struct imap_store *a;   /* set to work */
-	struct imap_cmd *lcmd;  /* its LIST */
-	struct imap_boxlist l;  /* what that returns */
-	struct imap_cmd **cmds; /* its STATUS, one per entry of l */
-	struct imap_mbox_status *st; /* their answers (not used: st asks all) */
-};
-
-/* The aide, once in, lists (Dovecot's LIST-STATUS would hold the list
- * index against st's STATUS while it runs), then asks STATUS in LIST
- * order while st asks in the reverse order, so that they meet in the
- * middle. */
-static void aide_engage(struct aide_src *src)
+/* Which connection asks each mailbox's STATUS (NULL: none asked). INBOX
+ * goes to the aide, whose session has not listed yet (see early_inbox);
+ * returns its index, the one to ask first, or SIZE_MAX. */
+static size_t status_on(struct imap_store *s, struct imap_store *aide,
+			const struct imap_boxlist *l, const struct store_box *v,
+			const size_t *map, imap_status_weight_fn *weight, void *wctx,
+			struct imap_store **on)
 {
-	struct err ignored;
-	struct store *st = src->fn(src->ctx, 0);
-	if (!st)
-		return;
-	src->engaged = 1;
-	if (strcmp(st->ops->type, "imap") != 0 || submit_queue(S(st), &ignored) < 0)
-		return;
-	src->a = S(st);
-	if (imap_list(src->a->c, "", "*", 0, 0, &src->l, &src->lcmd, &ignored) < 0)
-		src->lcmd = NULL;
-	else
-		imap_client_flush(src->a->c);
-}
-
-/* The aide's LIST answered: its STATUS questions go out. */
-static void aide_ask(struct aide_src *src)
-{
-	struct err ignored;
-	if (!src->lcmd || src->asked || !imap_cmd_ready(src->a->c, src->lcmd, 0))
-		return;
-	src->asked = 1;
-	if (imap_cmd_wait(src->a->c, &src->lcmd, &ignored) < 0)
-		return;
-	size_t n = src->l.n;
-	src->cmds = mf_calloc(n ? n : 1, sizeof *src->cmds);
-	src->st = mf_calloc(n ? n : 1, sizeof *src->st);
-	unsigned items = status_items(src->a);
+	size_t n = l->n, k = 0, first = SIZE_MAX;
+	uint64_t *w = mf_calloc(n ? n : 1, sizeof *w);
+	size_t *at = mf_calloc(n ? n : 1, sizeof *at);
+	uint64_t start[2] = { 0, 0 };
 	for (size_t i = 0; i < n; i++) {
-		const struct imap_box *b = &src->l.v[i];
-		if (needs_status(b) && !is_inbox(b) && !b->bad_name &&
-		    imap_status(src->a->c, b->name, items, &src->st[i], &src->cmds[i], &ignored) < 0)
-			break;
-	}
-	imap_client_flush(src->a->c);
-}
-
-/* imap_cmd_wait on st; once the answer is slow_ms late, the aide is
- * started, and set to work as soon as it is in. */
-static int wait_aided(struct imap_store *s, struct aide_src *src, struct imap_cmd **cmd,
-		      struct err *e)
-{
-	for (int waited = 0; src->fn && !src->asked; waited++) {
-		if (!src->started && waited >= src->slow_ms) {
-			src->fn(src->ctx, 1);
-			src->started = 1;
+		const struct imap_box *b = &l->v[i];
+		if (map[i] == SIZE_MAX || !needs_status(b))
+			continue;
+		on[i] = s;
+		uint64_t wi = weight ? weight(wctx, v[map[i]].name) : 0;
+		if (aide && first == SIZE_MAX && is_inbox(b)) {
+			on[i] = aide;
+			start[1] = wi + 1;
+			first = i;
+			continue;
 		}
-		if (src->started && !src->engaged)
-			aide_engage(src);
-		if (src->engaged)
-			aide_ask(src);
-		if (imap_cmd_ready(s->c, *cmd, 1))
-			break;
+		w[k] = wi;
+		at[k++] = i;
 	}
-	return imap_cmd_wait(s->c, cmd, e);
+	if (aide) {
+		unsigned char *side = mf_calloc(k ? k : 1, 1);
+		imap_status_split(w, k, start, side);
+		for (size_t j = 0; j < k; j++)
+			on[at[j]] = side[j] ? aide : s;
+		free(side);
+	}
+	free(w);
+	free(at);
+	return first;
 }
 
-/* The aide's work is done or dropped before its connection serves again. */
-static void aide_finish(struct aide_src *src)
-{
-	struct err ignored;
-	if (src->lcmd)
-		imap_cmd_wait(src->a->c, &src->lcmd, &ignored);
-	for (size_t i = 0; src->cmds && i < src->l.n; i++)
-		if (src->cmds[i])
-			imap_cmd_wait(src->a->c, &src->cmds[i], &ignored);
-	free(src->cmds);
-	free(src->st);
-	imap_boxlist_free(&src->l);
-}
-
-/* STATUS for every selectable mailbox without LIST-STATUS data, all
- * submitted, then awaited: in reverse LIST order when an aide may come
- * (see aide_engage). A mailbox deleted meanwhile keeps has_status = 0. */
-static int status_batch(struct imap_store *s, struct aide_src *src, const struct imap_boxlist *l,
+/* STATUS for every selectable mailbox without LIST-STATUS data: all
+ * submitted first (shared with the aide's connection by status_on, when
+ * there is one), then awaited in order. A mailbox deleted meanwhile keeps
+ * has_status = 0. */
+static int status_batch(struct imap_store *s, struct imap_store *aide,
+			imap_status_weight_fn *weight, void *wctx, const struct imap_boxlist *l,
 			struct store_box *v, const size_t *map, char **utf8, struct err *e)
 {
 	size_t n = l->n;
 	struct imap_mbox_status *st = mf_calloc(n ? n : 1, sizeof *st);
 	struct imap_cmd **cmds = mf_calloc(n ? n : 1, sizeof *cmds);
+	struct imap_store **on = mf_calloc(n ? n : 1, sizeof *on);
 	unsigned items = status_items(s);
 	int rc = 0;
-	for (size_t k = 0; k < n && rc == 0; k++) {
-		size_t i = src->fn ? n - 1 - k : k;
-		if (map[i] != SIZE_MAX && needs_status(&l->v[i]) &&
-		    imap_status(s->c, utf8[i], items, &st[i], &cmds[i], e) < 0)
+	size_t first = status_on(s, aide, l, v, map, weight, wctx, on);
+	/* `first` (INBOX on the aide) goes out first, the rest in LIST order;
+	 * only a failure on st stops the pass (the aide's are asked again) */
+	for (size_t k = 0; k <= n && rc == 0; k++) {
+		size_t i = k == 0 ? first : k - 1;
+		if (i == SIZE_MAX || (k > 0 && i == first) || !on[i])
+			continue;
+		if (imap_status(on[i]->c, utf8[i], items, &st[i], &cmds[i], e) < 0 && on[i] == s)
 			rc = -1;
 	}
+	/* both now: the first answer waited for may be the aide's, and a
+	 * server answers a pipelined batch only when done with all of it */
 	imap_client_flush(s->c); /* a failure shows in the waits */
+	if (aide)
+		imap_client_flush(aide->c);
 	struct err e2;
 	err_clear(&e2);
-	for (size_t k = 0; k < n; k++) {
-		size_t i = src->fn ? n - 1 - k : k;
-		if (!cmds[i])
+	for (size_t i = 0; i < n; i++) {
+		if (!on[i])
 			continue;
-		if (wait_aided(s, src, &cmds[i], &e2) < 0) {
+		int r = cmds[i] ? imap_cmd_wait(on[i]->c, &cmds[i], &e2) : -1;
+		if (r < 0 && on[i] == aide && rc == 0) /* ask again where it matters */
+			r = imap_status(s->c, utf8[i], items, &st[i], NULL, &e2);
+		if (r < 0) {
 			if (e2.cls == ERR_NOTFOUND || rc < 0)
 				continue;
 			*e = e2;
@@ -413,6 +390,7 @@ static int status_batch(struct imap_store *s, struct aide_src *src, const struct
 	}
 	free(st);
 	free(cmds);
+	free(on);
 	return rc;
 }
 
@@ -448,10 +426,10 @@ size_t imap_store_refused_names(struct store *st, const char *const **v_r)
  * answers it then from its mailbox list index (~1 ms for a 21,000-message
  * Maildir INBOX); once LIST or a STATUS of another mailbox has loaded that
  * index in the session, the same STATUS opens INBOX and reads its whole
- * uidlist (~20 ms), every time. So st asks it ahead of its LIST whenever
- * it asks STATUS itself (no LIST-STATUS, or an aide may come). Every
- * server has an INBOX (RFC 3501), so the question is never wasted; a NO
- * just leaves it to the STATUS pass. */
+ * uidlist (~20 ms), every time. With an aide, whose session has not listed,
+ * status_on sends it there first; alone, st asks it ahead of its LIST.
+ * Every server has an INBOX (RFC 3501), so the question is never wasted;
+ * a NO just leaves it to the STATUS pass. */
 struct early_inbox {
 	struct imap_cmd *cmd;
 	unsigned items;
@@ -467,18 +445,14 @@ static void early_inbox_send(struct imap_store *s, int want, struct early_inbox 
 		ei->cmd = NULL;
 }
 
-/* The answer awaited (before LIST's, which follows it on the wire), then
- * put on the LIST entry for INBOX, as if LIST-STATUS had given it. */
-static void early_inbox_wait(struct imap_store *s, struct aide_src *src, struct early_inbox *ei)
+/* The answer goes to the LIST entry for INBOX, as if LIST-STATUS had
+ * given it. */
+static void early_inbox_take(struct imap_store *s, struct early_inbox *ei,
+			     struct imap_boxlist *l)
 {
 	struct err ignored;
-	if (ei->cmd && wait_aided(s, src, &ei->cmd, &ignored) < 0)
-		ei->items = 0;
-}
-
-static void early_inbox_take(const struct early_inbox *ei, struct imap_boxlist *l)
-{
-	if (!ei->items || (ei->st.items & ei->items) != ei->items)
+	if (!ei->cmd || imap_cmd_wait(s->c, &ei->cmd, &ignored) < 0 ||
+	    (ei->st.items & ei->items) != ei->items)
 		return;
 	for (size_t i = 0; i < l->n; i++) {
 		struct imap_box *b = &l->v[i];
@@ -490,32 +464,24 @@ static void early_inbox_take(const struct early_inbox *ei, struct imap_boxlist *
 	}
 }
 
-static int list_boxes(struct imap_store *s, struct aide_src *src, struct store_box **boxes_r,
+static int list_boxes(struct imap_store *s, struct imap_store *aide,
+		      imap_status_weight_fn *weight, void *wctx, struct store_box **boxes_r,
 		      size_t *n_r, struct err *e)
 {
 	presel_settle(s);
 	if (submit_queue(s, e) < 0)
 		return -1;
 	struct imap_boxlist l = { 0 };
-	/* LIST-STATUS would ask INBOX after listing (see early_inbox) and
-	 * leave nothing for an aide */
-	unsigned items = has_cap(s, "LIST-STATUS") && !src->fn ? status_items(s) : 0;
+	unsigned items = has_cap(s, "LIST-STATUS") && !aide ? status_items(s) : 0;
 	*boxes_r = NULL;
 	*n_r = 0;
 	refused_drop(s);
 	struct early_inbox ei;
-	struct imap_cmd *lcmd = NULL;
-	early_inbox_send(s, !items, &ei);
-	int lrc = imap_list(s->c, "", "*", IMAP_LIST_SPECIAL_USE, items, &l, &lcmd, e);
-	early_inbox_wait(s, src, &ei);
-	if (lrc == 0)
-		lrc = wait_aided(s, src, &lcmd, e);
-	if (lrc == 0)
-		early_inbox_take(&ei, &l);
-	if (lrc < 0) {
-		imap_boxlist_free(&l);
+	early_inbox_send(s, !items && !aide, &ei);
+	int lrc = imap_list(s->c, "", "*", IMAP_LIST_SPECIAL_USE, items, &l, NULL, e);
+	early_inbox_take(s, &ei, &l);
+	if (lrc < 0)
 		return -1;
-	}
 	struct store_box *v = mf_calloc(l.n ? l.n : 1, sizeof *v);
 	size_t *map = mf_calloc(l.n ? l.n : 1, sizeof *map);
 	char **utf8 = mf_calloc(l.n ? l.n : 1, sizeof *utf8); /* server form, UTF-8 */
@@ -552,7 +518,7 @@ static int list_boxes(struct imap_store *s, struct aide_src *src, struct store_b
 	}
 	buf_release(&name);
 	buf_release(&raw);
-	int rc = status_batch(s, src, &l, v, map, utf8, e);
+	int rc = status_batch(s, aide, weight, wctx, &l, v, map, utf8, e);
 	for (size_t i = 0; i < l.n; i++)
 		free(utf8[i]);
 	free(utf8);
@@ -570,17 +536,17 @@ static int list_boxes(struct imap_store *s, struct aide_src *src, struct store_b
 static int imap_list_boxes(struct store *st, struct store_box **boxes_r, size_t *n_r,
 			   struct err *e)
 {
-	struct aide_src none = { 0 };
-	return list_boxes(S(st), &none, boxes_r, n_r, e);
+	return list_boxes(S(st), NULL, NULL, NULL, boxes_r, n_r, e);
 }
 
-int imap_store_list_boxes_shared(struct store *st, imap_aide_fn *aide_fn, void *actx,
-				 int slow_ms, struct store_box **boxes_r, size_t *n_r, struct err *e)
+int imap_store_list_boxes_shared(struct store *st, struct store *aide,
+				 imap_status_weight_fn *weight, void *wctx,
+				 struct store_box **boxes_r, size_t *n_r, struct err *e)
 {
-	struct aide_src src = { .fn = aide_fn, .ctx = actx, .slow_ms = slow_ms };
-	int rc = list_boxes(S(st), &src, boxes_r, n_r, e);
-	aide_finish(&src);
-	return rc;
+	struct imap_store *a = aide && !strcmp(aide->ops->type, "imap") ? S(aide) : NULL;
+	if (a && submit_queue(a, e) < 0)
+		a = NULL;
+	return list_boxes(S(st), a, weight, wctx, boxes_r, n_r, e);
 }
 
 /* ------------------------------------------------------------------ */

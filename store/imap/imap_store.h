@@ -136,25 +136,26 @@ int imap_store_preselect(struct store *s, const char *name, int read_only,
  * non-ASCII bytes shown as '?', for a warning. Owned by the store, valid
  * until its next list_boxes or close. Returns how many. */
 size_t imap_store_refused_names(struct store *st, const char *const **v_r);
-/* list_boxes with a second logged-in store of the same account (the aide)
- * to share the server's STATUS work, started only when that work proves
- * slow. aide_fn (NULL: plain list_boxes) with start = 1 has the aide's
- * login begin in the background; with start = 0 it only asks: the aide
- * once logged in, else NULL. st asks INBOX's STATUS ahead of its LIST,
- * then every other mailbox's in reverse LIST order. An unchanged account
- * (Dovecot answers each from its list index in well under a millisecond)
- * costs no second login. When an answer is slow_ms late (0: at once; a
- * server rescanning a changed folder), the aide is started and, once in,
- * asks LIST-STATUS,
- * which Dovecot works through in LIST order: from the other end, so each
- * folder is rescanned once, by whichever session comes first, and the
- * other's question is answered from the refreshed index. Only st's
- * answers are used; the aide's work just comes early, so nothing depends
- * on it. The aide's connection is free again on return. */
-typedef struct store *imap_aide_fn(void *ctx, int start);
-int imap_store_list_boxes_shared(struct store *st, imap_aide_fn *aide_fn, void *actx,
-				 int slow_ms, struct store_box **boxes_r, size_t *n_r,
-				 struct err *e);
+/* list_boxes with the STATUS of the mailboxes shared with a second logged-in
+ * store of the same account (`aide`, may be NULL: plain list_boxes): the
+ * server works out both halves at once (Dovecot's STATUS after a change
+ * can cost ~10 ms a mailbox), split by imap_status_split over what
+ * `weight` (may be NULL) says of each mailbox (by its name in the store's
+ * form). The names come from st's LIST; a STATUS the aide cannot answer is
+ * asked on st. */
+typedef uint64_t imap_status_weight_fn(void *ctx, const char *name);
+int imap_store_list_boxes_shared(struct store *st, struct store *aide,
+				 imap_status_weight_fn *weight, void *wctx,
+				 struct store_box **boxes_r, size_t *n_r, struct err *e);
+/* How the STATUS pass is shared: the mailboxes go, heaviest first, to the
+ * connection with less work so far (a STATUS costs a server that must
+ * rescan a changed folder time in proportion to its messages; the caller's
+ * `weight` says how many a mailbox held last time, 0 unknown). side_r[i]
+ * is 0 (st) or 1 (the aide); equal weights alternate, first on st.
+ * start (may be NULL): the work each was given before (INBOX's STATUS,
+ * asked ahead). */
+void imap_status_split(const uint64_t *w, size_t n, const uint64_t start[2],
+		       unsigned char *side_r);
 /* A first sync of a big mailbox lists it a window at a time, so that
  * nothing the listing holds grows with the mailbox: each call lists (in
  * full, with size and internal date) up to `max` messages of the open
