@@ -200,6 +200,23 @@ static void json_counts(json_t *o, const char *const *names, const uint64_t *v, 
 							   LLONG_MAX : (json_int_t)v[i]));
 }
 
+/* An error message as a JSON string. jansson takes UTF-8 only, and a
+ * message may quote a server's bytes or end in a multi-byte character cut
+ * by its bound: then every byte outside ASCII is shown as '?', rather
+ * than "error" left out. */
+static json_t *json_message(const char *msg)
+{
+	json_t *j = json_string(msg);
+	if (j)
+		return j;
+	char ascii[sizeof ((struct err *)0)->msg];
+	size_t i = 0;
+	for (; msg[i] && i + 1 < sizeof ascii; i++)
+		ascii[i] = (unsigned char)msg[i] < 0x80 ? msg[i] : '?';
+	ascii[i] = '\0';
+	return json_string(ascii);
+}
+
 /* One JSON object on stdout: the result, the counts per direction and,
  * when the run failed, why (the message stderr also gets). */
 static void print_json(const struct exec_stats *st, int result, const struct err *e)
@@ -227,7 +244,7 @@ static void print_json(const struct exec_stats *st, int result, const struct err
 		json_object_set_new(o, dirs[s], x);
 	}
 	if (result == EXEC_FAILED)
-		json_object_set_new(o, "error", json_string(e->msg));
+		json_object_set_new(o, "error", json_message(e->msg));
 	json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII |
 			      JSON_REAL_PRECISION(4));
 	fputc('\n', stdout);

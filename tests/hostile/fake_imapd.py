@@ -21,6 +21,7 @@ the way MODE asks:
                 test: mailferry stores the truncated message, see report)
   cut           the connection is cut in the middle of a BODY[] literal
   bye           an untagged BYE in the middle of a UID FETCH
+  badauth       the login is refused with a text that is not UTF-8
   badlist       a LIST reply whose third line carries a client-only {N+} literal
                 (not a meson test: mailferry leaks the partial list, see report)
 Only 127.0.0.1; never used against a real account.
@@ -131,14 +132,21 @@ class Conn:
     def c_CAPABILITY(self, tag, args):
         self.send("* CAPABILITY IMAP4rev1 LITERAL+ UIDPLUS AUTH=PLAIN\r\n%s OK done\r\n" % tag)
 
+    def logged_in(self, tag):
+        if self.mode == "badauth":
+            self.send(b"%s NO [AUTHENTICATIONFAILED] Zugang verweigert \xff\xfe\xc3\r\n" %
+                      tag.encode())
+        else:
+            self.send("%s OK [CAPABILITY IMAP4rev1 LITERAL+ UIDPLUS] logged in\r\n" % tag)
+
     def c_LOGIN(self, tag, args):
-        self.send("%s OK [CAPABILITY IMAP4rev1 LITERAL+ UIDPLUS] logged in\r\n" % tag)
+        self.logged_in(tag)
 
     def c_AUTHENTICATE(self, tag, args):
         if b" " not in args.strip():
             self.send("+ \r\n")
             self.f.readline()
-        self.send("%s OK [CAPABILITY IMAP4rev1 LITERAL+ UIDPLUS] logged in\r\n" % tag)
+        self.logged_in(tag)
 
     def c_NOOP(self, tag, args):
         self.send("%s OK noop\r\n" % tag)

@@ -16,6 +16,7 @@ the properties a hostile server must not be able to break:
   - after a cut connection or a BYE, a run against a well-behaved server
     completes with each message exactly once.
 """
+import json
 import os
 import subprocess
 import sys
@@ -82,7 +83,7 @@ class Server:
         self.p.wait()
 
 
-def sync(g, mode, cwd):
+def sync(g, mode, cwd, extra=()):
     with open(os.path.join(g, "server-%s.log" % mode), "ab") as log:
         srv = Server(mode, log)
         try:
@@ -90,7 +91,8 @@ def sync(g, mode, cwd):
             r = subprocess.run([os.environ["MF_BIN"], "sync", "-v",
                                 "--remote", "imap://u@127.0.0.1:%d" % srv.port,
                                 "--local", "maildir:root", "--state", os.path.join(g, "state"),
-                                "--pull"], cwd=cwd, env=env, capture_output=True, timeout=120)
+                                "--pull", *extra], cwd=cwd, env=env, capture_output=True,
+                               timeout=120)
         finally:
             srv.stop()
     out = r.stdout.decode("utf-8", "replace")
@@ -151,7 +153,7 @@ def main():
     skip = {os.path.abspath(os.path.join(parent, "root")), os.path.abspath(os.path.join(g, "state"))}
     before = tree(g, skip)
 
-    rc, out, err = sync(g, mode, parent)
+    rc, out, err = sync(g, mode, parent, ("--json",) if mode == "badauth" else ())
 
     after = tree(g, skip) - {"state"} - {n for n in tree(g, skip) if n.startswith("server-")}
     check(after == before, "%s: created outside the root: %s" % (mode, sorted(after - before)))
@@ -174,6 +176,15 @@ def main():
             check("'%s'" % shown in err or ("%s: 1 down" % shown) in err + out,
                   "%s: mailbox %r neither refused by name nor synced" % (mode, n))
         check_messages(os.path.join(parent, "root"), mode)
+    elif mode == "badauth":
+        # --json still names the failure when the server's words are not UTF-8
+        check(rc == 2, "badauth: exit %d, want 2" % rc)
+        try:
+            j = json.loads(out)
+        except ValueError:
+            j = {}
+        check(j.get("result") == "failed", "badauth: --json result %r" % j.get("result"))
+        check("Zugang verweigert" in j.get("error", ""), "badauth: --json error %r" % j.get("error"))
     elif mode == "good":
         check(rc == 0, "good: exit %d" % rc)
         check_messages(os.path.join(parent, "root"), mode, exact=True)

@@ -467,7 +467,7 @@ static void scenario_copy(void)
 	const char *path = jt_path("copy.db");
 	struct err e = { 0 };
 	struct journal *j = jt_open(path), *cj = NULL;
-	char *v = NULL;
+	char *v = NULL, *tmpdir = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
 	CHECK_INT(journal_meta_set(j, "k", "orig", &e), 0);
 	setenv("TMPDIR", jt_dir, 1);
 	struct journal_copy c;
@@ -496,7 +496,11 @@ static void scenario_copy(void)
 	CHECK_INT(journal_open(c.path, &cj, &e), 0);
 	journal_close(&cj);
 	journal_copy_remove(&c);
-	unsetenv("TMPDIR");
+	if (tmpdir)
+		setenv("TMPDIR", tmpdir, 1);
+	else
+		unsetenv("TMPDIR");
+	free(tmpdir);
 }
 
 static void scenario_lock(void)
