@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev libc6-dev
       libssl-dev libsqlite3-dev zlib1g-dev libcurl4-openssl-dev libjansson-dev
       libinih-dev dovecot-imapd dovecot-core openssl sqlite3 python3 util-linux
-      procps)
+      procps strace)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
