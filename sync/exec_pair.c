@@ -1009,150 +1009,191 @@ static int tail_needs_pairs(struct exec *x, const struct plan *p)
 	return is_maildir(l) && maildir_store_kw_overflow_count(l) > 0;
 }
 
+/* How one pair's sync goes, decided once both sides are open. */
+struct pair_mode {
+	int overflow; /* keywords kept in the journal: every pair loaded up front */
+	int windowed; /* a first sync into an empty side: the remote a window at a time */
+	int sliced;   /* planned and run SLICE_MSGS remote messages at a time */
+	int bulk;     /* the journal in bulk mode (a big first sync) */
+};
+
+/* The pair's journal state (its unfinished intents resolved first), both
+ * mailboxes open, and a new pair's identity recorded (I6). */
+static int pair_start(struct exec *x, struct boxrun *b, const char *rname, const char *lname,
+		      int64_t jid, struct err *e)
+{
+	if (jid) {
+		if (load_jbox(x, jid, &b->jb, e) < 0)
+			return -1;
+		struct journal_box copy = b->jb;
+		if (!x->o->dry_run && resolve_intents(x, &copy, e) < 0)
+			return -1;
+	} else {
+		b->jb.rname = mf_strdup(rname);
+		b->jb.lname = mf_strdup(lname);
+	}
+	if (open_boxes(x, b, b->jb.complete, e) < 0)
+		return -1;
+	/* I6: a new pair records its identity before its first pairs */
+	if (!x->o->dry_run && (b->jb.id == 0 || !b->jb.uidvalidity)) {
+		b->jb.uidvalidity = b->sd[SIDE_REMOTE].st.uidvalidity;
+		b->jb.l_uidvalidity = b->sd[SIDE_LOCAL].st.uidvalidity;
+		snprintf(b->jb.rident, sizeof b->jb.rident, "%s", b->sd[SIDE_REMOTE].st.ident);
+		snprintf(b->jb.lident, sizeof b->jb.lident, "%s", b->sd[SIDE_LOCAL].st.ident);
+		if (jcheck(x, journal_box_put(x->j, &b->jb, e), e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Both sides listed (deltas where the journal allows), the journal pairs
+ * the plan needs loaded, fingerprints taken, and *m decided. */
+static int pair_list(struct exec *x, struct boxrun *b, struct pair_mode *m, struct err *e)
+{
+	/* Keywords kept in the journal must reach the Maildir store before it
+	 * lists, and they are found through the pairs: then load them all now. */
+	if (overflow_any(x, b, &m->overflow, e) < 0)
+		return -1;
+	if (m->overflow ? load_pairs(x, b, e) < 0 || overflow_seed(x, b, e) < 0
+			: b->jb.id && jcheck(x, journal_pair_count(x->j, b->jb.id, &b->pair_count, e),
+					     e) < 0)
+		return -1;
+	for (int s = 0; s < 2; s++)
+		b->keys_invalid[s] = keys_void(b, s);
+	/* a first sync into an empty side lists the remote a window at a time */
+	m->windowed = !m->overflow && window_candidate(x, b);
+	for (int s = m->windowed ? SIDE_LOCAL : 0; s < 2; s++) {
+		struct store_since since;
+		since_of(b, s, &since);
+		since.meta_later = s == SIDE_REMOTE; /* fill_remote_meta */
+		int delta = b->jb.complete && !b->keys_invalid[0] && !b->keys_invalid[1];
+		int r = s == SIDE_LOCAL && delta && !m->overflow && delta_local_ok(b)
+				? list_local_filtered(x, b, &since, e)
+				: list_side(x, b, s, delta ? &since : NULL, e);
+		if (r < 0)
+			return -1;
+	}
+	int began_empty = local_empty(b);
+	if (m->windowed && !began_empty) {
+		m->windowed = 0;
+		if (list_side(x, b, SIDE_REMOTE, NULL, e) < 0)
+			return -1;
+	}
+	/* an empty folder of a pair the journal holds nothing of began from
+	 * the journal's state as much as an empty delta does */
+	b->local_listed = b->sd[SIDE_LOCAL].ls.full && (b->pair_count || !began_empty);
+	if (m->windowed)
+		b->sd[SIDE_REMOTE].ls.full = 1;
+	if (!m->overflow) {
+		local_to_delta(x, b);
+		choose_subset(b);
+		if (load_pairs(x, b, e) < 0)
+			return -1;
+	}
+	if (fill_remote_meta(x, b, e) < 0)
+		return -1;
+	m->sliced = m->windowed || sliceable(x, b);
+	/* a first sync of a big mailbox inserts its pairs all over the indexes */
+	m->bulk = !b->pair_count && (m->windowed ? b->sd[SIDE_REMOTE].st.messages
+						 : b->sd[SIDE_REMOTE].ls.n + b->sd[SIDE_LOCAL].ls.n) >
+					    BULK_MSGS;
+	if (m->bulk)
+		journal_bulk(x->j, 1);
+	if (!m->sliced) {
+		for (int s = 0; s < 2; s++)
+			plan_msg_view(&b->sd[s], 0, b->sd[s].ls.n);
+		if (compute_fps(x, b, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* One plan, or one per slice or window, each run before the next; then p
+ * holds their counts and need_full alone, and the pairs the tail needs
+ * are loaded again. 1: a dry run (printed, nothing carried out). */
+static int pair_plans(struct exec *x, struct boxrun *b, const struct pair_mode *m,
+		      const char *rname, struct plan *p, struct err *e)
+{
+	struct plan_counts total;
+	int need_full[2] = { 0, 0 }, reload = 0;
+	size_t nr = b->sd[SIDE_REMOTE].ls.n, from = 0;
+	struct imap_window win = { 0 };
+	memset(&total, 0, sizeof total);
+	do {
+		if (m->windowed) {
+			int r = next_window(x, b, &win, e);
+			if (r < 0)
+				return -1;
+			if (r == 0)
+				break;
+			nr = b->sd[SIDE_REMOTE].ls.n;
+			from = 0;
+		}
+		size_t len = m->sliced && nr - from > SLICE_MSGS ? SLICE_MSGS : nr - from;
+		int r = plan_and_run(x, b, rname, m->sliced, from, len, p, e);
+		if (r != 0)
+			return r;
+		/* copies made pairs, expunges dropped some: the tail needs them */
+		reload |= has_op(p, OP(PLAN_COPY) | OP(PLAN_EXPUNGE));
+		add_counts(&total, &p->counts);
+		for (int s = 0; s < 2; s++)
+			need_full[s] |= p->need_full[s];
+		plan_release_actions(p);
+		if (m->sliced) {
+			drop_slice(&b->sd[SIDE_REMOTE], from, len);
+			heap_trim();
+		}
+		from += len;
+	} while (from < nr || m->windowed);
+	drop_plan_inputs(b);
+	p->counts = total;
+	for (int s = 0; s < 2; s++)
+		p->need_full[s] = need_full[s];
+	return reload && tail_needs_pairs(x, p) && load_pairs(x, b, e) < 0 ? -1 : 0;
+}
+
+/* After the plans: keywords kept, our own changes learned, the markers
+ * stored (I6) and a written local folder queued to be settled. */
+static int pair_finish(struct exec *x, struct boxrun *b, const struct plan *p, struct err *e)
+{
+	if (overflow_save(x, b, e) < 0)
+		return -1;
+	if (b->errors)
+		return 0;
+	learn_own_changes(x, b, p);
+	int wrote = wrote_local(p);
+	if (store_markers(x, b, p->need_full, wrote, e) < 0)
+		return -1;
+	if (!p->need_full[SIDE_LOCAL] && wrote && b->jb.id && is_maildir(x->s[SIDE_LOCAL]) &&
+	    !x->o->dry_run) {
+		x->settle = mf_reallocarray(x->settle, x->nsettle + 1, sizeof *x->settle);
+		x->settle[x->nsettle++] = (struct settle){
+			.id = b->jb.id, .unlisted = !b->local_listed };
+	}
+	return 0;
+}
+
 static int sync_pair_once(struct exec *x, const char *rname, const char *lname, int64_t jid,
 			  struct err *e)
 {
 	struct boxrun b;
 	struct plan p;
-	int rc = -1, bulk = 0;
+	struct pair_mode m;
+	int rc = -1;
 
 	memset(&b, 0, sizeof b);
 	memset(&p, 0, sizeof p);
-	if (jid) {
-		if (load_jbox(x, jid, &b.jb, e) < 0)
-			goto out;
-		struct journal_box copy = b.jb;
-		if (!x->o->dry_run && resolve_intents(x, &copy, e) < 0)
-			goto out;
-	} else {
-		b.jb.rname = mf_strdup(rname);
-		b.jb.lname = mf_strdup(lname);
-	}
-	if (open_boxes(x, &b, b.jb.complete, e) < 0)
+	memset(&m, 0, sizeof m);
+	if (pair_start(x, &b, rname, lname, jid, e) < 0 || pair_list(x, &b, &m, e) < 0)
 		goto out;
-
-	/* I6: a new pair records its identity before its first pairs */
-	if (!x->o->dry_run && (b.jb.id == 0 || !b.jb.uidvalidity)) {
-		b.jb.uidvalidity = b.sd[SIDE_REMOTE].st.uidvalidity;
-		b.jb.l_uidvalidity = b.sd[SIDE_LOCAL].st.uidvalidity;
-		snprintf(b.jb.rident, sizeof b.jb.rident, "%s", b.sd[SIDE_REMOTE].st.ident);
-		snprintf(b.jb.lident, sizeof b.jb.lident, "%s", b.sd[SIDE_LOCAL].st.ident);
-		if (jcheck(x, journal_box_put(x->j, &b.jb, e), e) < 0)
-			goto out;
-	}
-	/* Keywords kept in the journal must reach the Maildir store before it
-	 * lists, and they are found through the pairs: then load them all now. */
-	int overflow = 0;
-	if (overflow_any(x, &b, &overflow, e) < 0)
-		goto out;
-	if (overflow ? load_pairs(x, &b, e) < 0 || overflow_seed(x, &b, e) < 0
-		     : b.jb.id && jcheck(x, journal_pair_count(x->j, b.jb.id, &b.pair_count, e),
-					 e) < 0)
-		goto out;
-	for (int s = 0; s < 2; s++)
-		b.keys_invalid[s] = keys_void(&b, s);
-	/* a first sync into an empty side lists the remote a window at a time */
-	int windowed = !overflow && window_candidate(x, &b);
-	for (int s = windowed ? SIDE_LOCAL : 0; s < 2; s++) {
-		struct store_since since;
-		since_of(&b, s, &since);
-		since.meta_later = s == SIDE_REMOTE; /* fill_remote_meta */
-		int delta = b.jb.complete && !b.keys_invalid[0] && !b.keys_invalid[1];
-		int r = s == SIDE_LOCAL && delta && !overflow && delta_local_ok(&b)
-				? list_local_filtered(x, &b, &since, e)
-				: list_side(x, &b, s, delta ? &since : NULL, e);
-		if (r < 0)
-			goto out;
-	}
-	int began_empty = local_empty(&b);
-	if (windowed && !began_empty) {
-		windowed = 0;
-		if (list_side(x, &b, SIDE_REMOTE, NULL, e) < 0)
-			goto out;
-	}
-	/* an empty folder of a pair the journal holds nothing of began from
-	 * the journal's state as much as an empty delta does */
-	b.local_listed = b.sd[SIDE_LOCAL].ls.full && (b.pair_count || !began_empty);
-	if (windowed)
-		b.sd[SIDE_REMOTE].ls.full = 1;
-	if (!overflow) {
-		local_to_delta(x, &b);
-		choose_subset(&b);
-		if (load_pairs(x, &b, e) < 0)
-			goto out;
-	}
-	if (fill_remote_meta(x, &b, e) < 0)
-		goto out;
-	int sliced = windowed || sliceable(x, &b);
-	/* a first sync of a big mailbox inserts its pairs all over the indexes */
-	bulk = !b.pair_count && (windowed ? b.sd[SIDE_REMOTE].st.messages
-					  : b.sd[SIDE_REMOTE].ls.n + b.sd[SIDE_LOCAL].ls.n) > BULK_MSGS;
-	if (bulk)
-		journal_bulk(x->j, 1);
-	if (!sliced) {
-		for (int s = 0; s < 2; s++)
-			plan_msg_view(&b.sd[s], 0, b.sd[s].ls.n);
-		if (compute_fps(x, &b, e) < 0)
-			goto out;
-	}
 	if (b.keys_invalid[SIDE_REMOTE])
 		xlog(x, EXEC_LOG_WARN, "%s: UIDVALIDITY changed (%u -> %u), re-pairing by content",
 		     rname, b.jb.uidvalidity, b.sd[SIDE_REMOTE].st.uidvalidity);
-	/* one plan, or one per slice (then p ends with their counts alone) */
-	struct plan_counts total;
-	int need_full[2] = { 0, 0 }, reload = 0;
-	size_t nr = b.sd[SIDE_REMOTE].ls.n, from = 0;
-	struct imap_window win = { 0 };
-	memset(&total, 0, sizeof total);
-	do {
-		if (windowed) {
-			int r = next_window(x, &b, &win, e);
-			if (r < 0)
-				goto out;
-			if (r == 0)
-				break;
-			nr = b.sd[SIDE_REMOTE].ls.n;
-			from = 0;
-		}
-		size_t len = sliced && nr - from > SLICE_MSGS ? SLICE_MSGS : nr - from;
-		int r = plan_and_run(x, &b, rname, sliced, from, len, &p, e);
-		if (r < 0)
-			goto out;
-		if (r > 0) { /* a dry run: printed, nothing to carry out */
-			rc = 0;
-			goto out;
-		}
-		/* copies made pairs, expunges dropped some: the tail needs them */
-		reload |= has_op(&p, OP(PLAN_COPY) | OP(PLAN_EXPUNGE));
-		add_counts(&total, &p.counts);
-		for (int s = 0; s < 2; s++)
-			need_full[s] |= p.need_full[s];
-		plan_release_actions(&p);
-		if (sliced) {
-			drop_slice(&b.sd[SIDE_REMOTE], from, len);
-			heap_trim();
-		}
-		from += len;
-	} while (from < nr || windowed);
-	drop_plan_inputs(&b);
-	p.counts = total;
-	for (int s = 0; s < 2; s++)
-		p.need_full[s] = need_full[s];
-	if ((reload && tail_needs_pairs(x, &p) && load_pairs(x, &b, e) < 0) ||
-	    overflow_save(x, &b, e) < 0)
-		goto out;
-	if (b.errors == 0)
-		learn_own_changes(x, &b, &p);
-	int wrote = wrote_local(&p);
-	if (b.errors == 0 && store_markers(x, &b, p.need_full, wrote, e) < 0)
-		goto out;
-	if (b.errors == 0 && !p.need_full[SIDE_LOCAL] && wrote && b.jb.id &&
-	    is_maildir(x->s[SIDE_LOCAL]) && !x->o->dry_run) {
-		x->settle = mf_reallocarray(x->settle, x->nsettle + 1, sizeof *x->settle);
-		x->settle[x->nsettle++] = (struct settle){
-			.id = b.jb.id, .unlisted = !b.local_listed };
-	}
-	rc = b.errors ? 1 : 0;
+	int r = pair_plans(x, &b, &m, rname, &p, e);
+	if (r > 0)
+		rc = 0; /* a dry run: printed, nothing to carry out */
+	else if (r == 0 && pair_finish(x, &b, &p, e) == 0)
+		rc = b.errors ? 1 : 0;
 out:
 	/* what a deferred transaction holds is true: keep it even on failure;
 	 * after a success it stays open for the next pair (one fsync fewer per
@@ -1161,7 +1202,7 @@ out:
 		rc = -1;
 	if (x->jfail)
 		*e = x->jerr;
-	if (bulk)
+	if (m.bulk)
 		journal_bulk(x->j, 0);
 	plan_free(&p);
 	boxrun_free(&b);
