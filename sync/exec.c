@@ -510,6 +510,50 @@ static int run_queue(struct exec *x)
 	return r.partial;
 }
 
+/* The mailbox plan: which pairs to sync, create, delete, rename or
+ * forget, from both sides' usable mailboxes and the journal's pairs. */
+static int plan_mailboxes(struct exec *x, struct store_box *bv[2], const size_t bn[2],
+			  struct plan_boxes *pb, struct err *e)
+{
+	const struct journal_box *jv = x->jv;
+	size_t jn = x->jn;
+	struct plan_box_side *side[2];
+	size_t ns[2] = { 0, 0 };
+	for (int s = 0; s < 2; s++) {
+		side[s] = mf_calloc(bn[s] + 1, sizeof *side[s]);
+		for (size_t i = 0; i < bn[s]; i++)
+			if (mailbox_usable(&bv[s][i])) {
+				side[s][ns[s]].name = bv[s][i].name;
+				side[s][ns[s]].ident = bv[s][i].ident;
+				side[s][ns[s]].attrs = bv[s][i].attrs;
+				ns[s]++;
+			}
+	}
+	struct plan_box_known *known = mf_calloc(jn + 1, sizeof *known);
+	for (size_t i = 0; i < jn; i++) {
+		int present[2] = { 0, 0 };
+		for (int s = 0; s < 2; s++)
+			for (size_t k = 0; k < ns[s]; k++)
+				if (!strcmp(side[s][k].name, s == SIDE_REMOTE ? jv[i].rname : jv[i].lname))
+					present[s] = 1;
+		known[i].id = jv[i].id;
+		known[i].rname = jv[i].rname;
+		known[i].lname = jv[i].lname;
+		known[i].rident = jv[i].rident;
+		known[i].lident = jv[i].lident;
+		if (present[0] != present[1])
+			known[i].empty_since_sync = fully_synced(x, &jv[i], present[0] ? 0 : 1);
+	}
+	struct plan_opts po = x->o->plan;
+	int prc = plan_boxes(side[0], ns[0], side[1], ns[1], known, jn, &po, pb);
+	free(side[0]);
+	free(side[1]);
+	free(known);
+	if (prc < 0)
+		return err_set(e, ERR_PERM, "cannot plan the mailboxes");
+	return 0;
+}
+
 static int run(struct exec *x, struct err *e)
 {
 	struct store_box *bv[2] = { NULL, NULL };
@@ -545,42 +589,8 @@ static int run(struct exec *x, struct err *e)
 	if (check_opts(x, &optsig, e) < 0)
 		goto out;
 
-	struct plan_box_side *side[2];
-	size_t ns[2] = { 0, 0 };
-	for (int s = 0; s < 2; s++) {
-		side[s] = mf_calloc(bn[s] + 1, sizeof *side[s]);
-		for (size_t i = 0; i < bn[s]; i++)
-			if (mailbox_usable(&bv[s][i])) {
-				side[s][ns[s]].name = bv[s][i].name;
-				side[s][ns[s]].ident = bv[s][i].ident;
-				side[s][ns[s]].attrs = bv[s][i].attrs;
-				ns[s]++;
-			}
-	}
-	struct plan_box_known *known = mf_calloc(jn + 1, sizeof *known);
-	for (size_t i = 0; i < jn; i++) {
-		int present[2] = { 0, 0 };
-		for (int s = 0; s < 2; s++)
-			for (size_t k = 0; k < ns[s]; k++)
-				if (!strcmp(side[s][k].name, s == SIDE_REMOTE ? jv[i].rname : jv[i].lname))
-					present[s] = 1;
-		known[i].id = jv[i].id;
-		known[i].rname = jv[i].rname;
-		known[i].lname = jv[i].lname;
-		known[i].rident = jv[i].rident;
-		known[i].lident = jv[i].lident;
-		if (present[0] != present[1])
-			known[i].empty_since_sync = fully_synced(x, &jv[i], present[0] ? 0 : 1);
-	}
-	struct plan_opts po = x->o->plan;
-	int prc = plan_boxes(side[0], ns[0], side[1], ns[1], known, jn, &po, &pb);
-	free(side[0]);
-	free(side[1]);
-	free(known);
-	if (prc < 0) {
-		err_set(e, ERR_PERM, "cannot plan the mailboxes");
+	if (plan_mailboxes(x, bv, bn, &pb, e) < 0)
 		goto out;
-	}
 	if (queued(x))
 		x->queue = mf_calloc(pb.n + 1, sizeof *x->queue);
 	for (size_t i = 0; i < pb.n; i++) {
