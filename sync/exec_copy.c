@@ -18,6 +18,7 @@
 #include "imap/imap_store.h"
 #include "lib/banned.h"
 
+#define DEF_BATCH_MSGS 500 /* per group commit (MAILFERRY_TEST_BATCH overrides) */
 #define DEF_BATCH_BYTES ((uint64_t)64 << 20)
 #define HDR_MAX (64 * 1024)
 

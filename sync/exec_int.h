@@ -21,9 +21,6 @@
 
 struct exec_jobs_queue;
 
-/* messages per group commit (MAILFERRY_TEST_BATCH overrides) */
-#define DEF_BATCH_MSGS 500
-
 /* A local folder written by this run, to be settled at its end. */
 struct settle {
 	int64_t id;             /* journal box */

@@ -95,9 +95,8 @@ def events(lines):
 def check(lines, root):
     root = root.rstrip('/') + '/'
     last_write = {}      # path -> event index of its last write
-    synced = {}          # path -> index of its last fsync
+    synced = {}          # path (file or directory) -> index of its last fsync
     last_syncfs = -1
-    dir_synced = {}      # dir path -> index of its last fsync
     pending = {}         # tid -> {dir: index of the first unsynced rename into it}
     stats = {'tmp_renames': 0, 'renames': 0, 'dir_fsyncs': 0, 'wal_writes': 0,
              'wal_checks': 0}
@@ -112,22 +111,17 @@ def check(lines, root):
             last_write[p] = i
             if p.endswith('-wal'):
                 stats['wal_writes'] += 1
-                todo = pending.get(tid, {})
-                for d, r in list(todo.items()):
+                for d, r in pending.pop(tid, {}).items():
                     stats['wal_checks'] += 1
-                    if dir_synced.get(d, -1) > r:
-                        del todo[d]
-                    else:
+                    if synced.get(d, -1) <= r:
                         bad.append('R2: journal written (event %d, thread %s) after a rename '
                                    'into %s (event %d) before that directory was fsynced'
                                    % (i, tid, d, r))
-                        del todo[d]
         elif name in ('fsync', 'fdatasync') and args:
             p = fd_path(args[0])
             if p:
                 synced[p] = i
                 if p.startswith(root) and p.rsplit('/', 1)[-1] in ('cur', 'new'):
-                    dir_synced[p] = i
                     stats['dir_fsyncs'] += 1
         elif name == 'syncfs':
             last_syncfs = i

@@ -27,15 +27,20 @@ asan=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 u=sync_durability
 sync_user $u
 server_corpus $u 2000 :40 Archive:30 Lists/Big:25
-traced() { # traced NAME MIN ARGS...: one sync under strace, checked; MIN
-    # "some" when the run must have written the Maildir, "any" when not
-    local name=$1 min=$2 rc=0
-    shift 2
+strace_sync() { # strace_sync NAME ARGS...: one sync, traced into $T/NAME.st
+    local name=$1
+    shift
     MAILFERRY_PASSWORD=$u ASAN_OPTIONS=$asan strace -f -qq -y -o "$T/$name.st" \
         -e trace=write,pwrite64,writev,pwritev,fsync,fdatasync,syncfs,renameat,renameat2 \
         "$MF_BIN" sync --remote "imap://$u@127.0.0.1:$MF_IMAP_PORT" --local "maildir:$T/mail" \
         --state "$T/state" "$@" >"$T/$name.out" 2>&1 ||
         mf_fail "$name: sync failed: $(tail -5 "$T/$name.out")"
+}
+traced() { # traced NAME MIN ARGS...: strace_sync, checked; MIN "some"
+    # when the run must have written the Maildir, "any" when not
+    local name=$1 min=$2 rc=0
+    shift 2
+    strace_sync "$name" "$@"
     python3 "$check" "$T/$name.st" "$T/mail" >"$T/$name.chk" 2>&1 || rc=$?
     [[ $rc == 0 || ($rc == 2 && $min == any) ]] || mf_fail "$name: $(cat "$T/$name.chk")"
     echo "$name: $(head -1 "$T/$name.chk")"
@@ -54,20 +59,16 @@ mf_doveadm expunge -u $u mailbox Archive uid 1:3
 traced remote-changes some --jobs 1
 both_equal $u "$T/mail"
 
-for f in "$T"/mail/INBOX/cur/*; do
-    case $f in *:2,*) mv "$f" "${f}T" ;; esac # \Deleted on a few
-    break
-done
+f=$(find "$T/mail/INBOX/cur" -name '*:2,*' | sort | head -1) # \Deleted on one message
+[[ -n $f ]] || mf_fail "no message with an info suffix in the local INBOX"
+mv "$f" "${f}T"
 local_put "$T/mail" Archive "$u-local-1" S
 traced local-changes any --jobs 1
 both_equal $u "$T/mail"
 
 # control: without fsync the checker must object
 rm -rf "$T/mail" "$T/state"
-MAILFERRY_PASSWORD=$u ASAN_OPTIONS=$asan strace -f -qq -y -o "$T/nofsync.st" \
-    -e trace=write,pwrite64,writev,pwritev,fsync,fdatasync,syncfs,renameat,renameat2 \
-    "$MF_BIN" sync --remote "imap://$u@127.0.0.1:$MF_IMAP_PORT" --local "maildir:$T/mail" \
-    --state "$T/state" --fsync=off >"$T/nofsync.out" 2>&1 || mf_fail "--fsync=off sync failed"
+strace_sync nofsync --fsync=off
 rc=0
 python3 "$check" "$T/nofsync.st" "$T/mail" >"$T/nofsync.chk" 2>&1 || rc=$?
 [[ $rc == 1 ]] || mf_fail "the checker did not object to a --fsync=off run (rc $rc): $(cat "$T/nofsync.chk")"
