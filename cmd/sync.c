@@ -253,7 +253,8 @@ static void print_json(const struct exec_stats *st, int result, const struct err
 
 /* ------------------------------------------------------------ stores */
 
-static int open_side(void *ctx, enum plan_side which, struct store **s_r, struct err *e)
+static int open_side(void *ctx, enum plan_side which, int cancel_fd, struct store **s_r,
+		     struct err *e)
 {
 	struct sync_cli *c = ctx;
 	struct side_spec *sp = &c->side[which];
@@ -273,6 +274,7 @@ static int open_side(void *ctx, enum plan_side which, struct store **s_r, struct
 	o.ca_file = c->ca_file;
 	o.user = sp->url.user;
 	o.pass = sp->pass;
+	o.cancel_fd = cancel_fd >= 0 ? &cancel_fd : NULL;
 	if (c->verbose >= 2) {
 		o.trace = trace_cb;
 		o.trace_ctx = c;

@@ -85,11 +85,14 @@
 #include "exec.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "exec_int.h"
@@ -229,7 +232,7 @@ int reconnect(struct exec *x, struct err *e)
 		int ok = 1;
 		for (int side = 0; side < 2 && ok; side++) {
 			close_store(x, side);
-			if (x->open_fn(x->open_ctx, side, &x->s[side], e) < 0)
+			if (x->open_fn(x->open_ctx, side, -1, &x->s[side], e) < 0)
 				ok = 0;
 		}
 		if (ok)
@@ -429,7 +432,7 @@ static int q_after_fork(void *ctx, struct err *e)
 
 /* In a child: the parent's connections and journal handle are left
  * without a word (they are still the parent's), then its own are opened. */
-static int q_child_start(void *ctx, unsigned k, struct err *e)
+static int q_child_start(void *ctx, unsigned k, int cancel_fd, struct err *e)
 {
 	struct exec *x = ctx;
 	struct store *aide = x->aide;
@@ -450,7 +453,7 @@ static int q_child_start(void *ctx, unsigned k, struct err *e)
 	x->worker = 1;
 	x->s[SIDE_REMOTE] = aide; /* logged in already */
 	for (int s = 0; s < 2; s++)
-		if (!x->s[s] && x->open_fn(x->open_ctx, s, &x->s[s], e) < 0)
+		if (!x->s[s] && x->open_fn(x->open_ctx, s, cancel_fd, &x->s[s], e) < 0)
 			return -1;
 	return journal_open_worker(x->jpath, &x->j, e);
 }
@@ -647,23 +650,108 @@ static void *jopen_run(void *arg)
 	return NULL;
 }
 
+/* The two logins made at the start (when --jobs allows a second): the
+ * first connection's and the aide's, which shares the STATUS pass and then
+ * serves the first worker. Both start together and normally end within
+ * milliseconds of each other; when one is in, the other gets AIDE_GRACE_MS
+ * more and is then given up, so a server that accepts a connection and
+ * never greets it (a full connection table, a stuck login process) costs
+ * that much instead of the read timeout. Either may be the one given up:
+ * if it is the first, the aide's connection serves in its place. */
+#define AIDE_GRACE_MS 2000
+
 struct aide_open {
 	exec_open_fn *fn;
 	void *ctx;
+	int started;
+	pthread_t th;
 	struct store *s;
+	int cancel[2];       /* closing cancel[1] gives the aide's login up */
+	int main_cancel[2];  /* ... the first connection's */
+	int main_done[2];    /* main_done[1] closed: the first login ended */
 };
+
+static void pipe_or_none(int p[2])
+{
+	if (pipe2(p, O_CLOEXEC) < 0)
+		p[0] = p[1] = -1; /* then that login is waited for to the end */
+}
+
+static void close_pipe(int p[2])
+{
+	for (int i = 0; i < 2; i++)
+		if (p[i] >= 0)
+			close(p[i]);
+	p[0] = p[1] = -1;
+}
 
 static void *aide_run(void *arg)
 {
 	struct aide_open *a = arg;
 	struct err e;
-	if (a->fn(a->ctx, SIDE_REMOTE, &a->s, &e) < 0)
+	if (a->fn(a->ctx, SIDE_REMOTE, a->cancel[0], &a->s, &e) < 0) {
 		a->s = NULL;
-	else if (strcmp(a->s->ops->type, "imap") != 0) {
+		return NULL;
+	}
+	if (strcmp(a->s->ops->type, "imap") != 0) {
 		a->s->ops->close(a->s);
 		a->s = NULL;
+		return NULL;
+	}
+	struct pollfd p = { .fd = a->main_done[0], .events = POLLIN };
+	if (p.fd >= 0 && a->main_cancel[1] >= 0 && poll(&p, 1, AIDE_GRACE_MS) == 0) {
+		close(a->main_cancel[1]);
+		a->main_cancel[1] = -1;
 	}
 	return NULL;
+}
+
+static void aide_start(struct aide_open *a, exec_open_fn *fn, void *ctx, int want)
+{
+	memset(a, 0, sizeof *a);
+	a->fn = fn;
+	a->ctx = ctx;
+	a->cancel[0] = a->cancel[1] = a->main_cancel[0] = a->main_cancel[1] = -1;
+	a->main_done[0] = a->main_done[1] = -1;
+	if (!want)
+		return;
+	pipe_or_none(a->cancel);
+	pipe_or_none(a->main_cancel);
+	pipe_or_none(a->main_done);
+	a->started = pthread_create(&a->th, NULL, aide_run, a) == 0;
+}
+
+/* The first connection's login ended (in or not): a waiting aide goes on. */
+static void aide_main_done(struct aide_open *a)
+{
+	if (a->main_done[1] >= 0)
+		close(a->main_done[1]);
+	a->main_done[1] = -1;
+}
+
+/* The aide's store, or NULL. With `grace` (the first login succeeded) the
+ * aide gets AIDE_GRACE_MS more, then its login is given up. */
+static struct store *aide_finish(struct aide_open *a, int grace)
+{
+	aide_main_done(a);
+	if (a->started) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		long ns = ts.tv_nsec + (long)(AIDE_GRACE_MS % 1000) * 1000000L;
+		ts.tv_sec += AIDE_GRACE_MS / 1000 + ns / 1000000000L;
+		ts.tv_nsec = ns % 1000000000L;
+		if (!grace || a->cancel[1] < 0 || pthread_timedjoin_np(a->th, NULL, &ts) != 0) {
+			if (grace && a->cancel[1] >= 0) {
+				close(a->cancel[1]);
+				a->cancel[1] = -1;
+			}
+			pthread_join(a->th, NULL);
+		}
+	}
+	close_pipe(a->cancel);
+	close_pipe(a->main_cancel);
+	close_pipe(a->main_done);
+	return a->s;
 }
 
 int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
@@ -694,23 +782,19 @@ int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
 	int threaded = pthread_create(&th, NULL, jopen_run, &jo) == 0;
 	if (!threaded)
 		jopen_run(&jo);
-	struct aide_open ao = { .fn = open_fn, .ctx = open_ctx };
-	pthread_t ath;
-	int athreaded = jobs_of(&x) > 1 && pthread_create(&ath, NULL, aide_run, &ao) == 0;
-	int orc = open_fn(open_ctx, SIDE_REMOTE, &x.s[SIDE_REMOTE], e);
-	if (athreaded) {
-		pthread_join(ath, NULL);
-		x.aide = ao.s; /* NULL when that login failed: no matter */
-		if (orc < 0 && x.aide) {
-			/* a server's connection limit may refuse either of two
-			 * logins made at once: the one that got in serves */
-			x.s[SIDE_REMOTE] = x.aide;
-			x.aide = NULL;
-			orc = 0;
-		}
+	struct aide_open ao;
+	aide_start(&ao, open_fn, open_ctx, jobs_of(&x) > 1);
+	int orc = open_fn(open_ctx, SIDE_REMOTE, ao.main_cancel[0], &x.s[SIDE_REMOTE], e);
+	x.aide = aide_finish(&ao, orc == 0); /* NULL when that login failed: no matter */
+	if (orc < 0 && x.aide) {
+		/* a server's connection limit may refuse either of two logins
+		 * made at once: the one that got in serves */
+		x.s[SIDE_REMOTE] = x.aide;
+		x.aide = NULL;
+		orc = 0;
 	}
 	if (orc == 0)
-		orc = open_fn(open_ctx, SIDE_LOCAL, &x.s[SIDE_LOCAL], e);
+		orc = open_fn(open_ctx, SIDE_LOCAL, -1, &x.s[SIDE_LOCAL], e);
 	if (threaded)
 		pthread_join(th, NULL);
 	x.j = jo.j;

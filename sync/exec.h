@@ -23,8 +23,12 @@
 #include "store.h"
 
 /* Open the store of one side (SIDE_REMOTE / SIDE_LOCAL). Called once at the
- * start and again to reconnect after an ERR_TEMP. */
-typedef int exec_open_fn(void *ctx, enum plan_side side, struct store **s_r, struct err *e);
+ * start and again to reconnect after an ERR_TEMP. cancel_fd is -1, or an fd
+ * whose becoming readable (or hung up) means the connection is no longer
+ * wanted: a network open gives up then (ERR_TEMP) rather than wait out its
+ * timeouts (imap_io_opts.cancel_fd). */
+typedef int exec_open_fn(void *ctx, enum plan_side side, int cancel_fd, struct store **s_r,
+			 struct err *e);
 
 enum exec_level {
 	EXEC_LOG_ERROR = 0,  /* a message, mailbox or the run failed */

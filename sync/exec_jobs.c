@@ -18,6 +18,10 @@
  *  - A child that cannot log in (say the server's connection limit) takes
  *    nothing from the queue and reports so; the parent works the queue too,
  *    so every pair is synced whatever the number of children that started.
+ *    A child still logging in when the parent has found the queue empty is
+ *    of no more use: the parent closes the "ran dry" pipe, which the
+ *    child's login watches, so a server that accepts a connection and never
+ *    greets it costs no read timeout (120 s) at the end of the run.
  *  - Children die with the parent (PR_SET_PDEATHSIG, SIGKILL, with a
  *    getppid() check for a parent that died before the prctl). Each pair
  *    keeps the executor's crash invariants (I1-I7), so a killed run
@@ -32,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -146,10 +151,17 @@ static int drain(struct exec_jobs_queue *q, const struct exec_jobs_ops *ops, voi
 	return 0;
 }
 
-static void child(unsigned k, int qfd, int resfd, pid_t parent,
+/* Has the parent closed the "ran dry" pipe (see Design)? */
+static int ran_dry(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	return fd >= 0 && poll(&p, 1, 0) > 0;
+}
+
+static void child(unsigned k, int qfd, int resfd, int dryfd, pid_t parent,
 		  const struct exec_jobs_ops *ops, void *ctx) __attribute__((noreturn));
 
-static void child(unsigned k, int qfd, int resfd, pid_t parent,
+static void child(unsigned k, int qfd, int resfd, int dryfd, pid_t parent,
 		  const struct exec_jobs_ops *ops, void *ctx)
 {
 	struct exec_jobs_result r;
@@ -159,9 +171,13 @@ static void child(unsigned k, int qfd, int resfd, pid_t parent,
 		_exit(0);
 	memset(&r, 0, sizeof r);
 	err_clear(&e);
-	if (ops->child_start(ctx, k, &e) < 0) {
-		jlog(ops, ctx, EXEC_LOG_WARN, "worker %ld: %s (the other workers take its "
-		     "mailboxes)", (long)getpid(), e.msg);
+	if (ops->child_start(ctx, k, dryfd, &e) < 0) {
+		if (ran_dry(dryfd))
+			jlog(ops, ctx, EXEC_LOG_TRACE, "worker %ld: login given up, no "
+			     "mailbox left for it: %s", (long)getpid(), e.msg);
+		else
+			jlog(ops, ctx, EXEC_LOG_WARN, "worker %ld: %s (the other workers "
+			     "take its mailboxes)", (long)getpid(), e.msg);
 	} else {
 		r.started = 1;
 		struct exec_jobs_queue q = { .fd = qfd };
@@ -243,7 +259,7 @@ static int run_here(const size_t *order, size_t n, const struct exec_jobs_ops *o
 int exec_jobs_run(const size_t *order, size_t n, unsigned jobs, const struct exec_jobs_ops *ops,
 		  void *ctx, struct exec_jobs_result *r, struct err *e)
 {
-	int q[2], res[2];
+	int q[2], res[2], dry[2] = { -1, -1 };
 
 	memset(r, 0, sizeof *r);
 	r->started = 1;
@@ -266,6 +282,8 @@ int exec_jobs_run(const size_t *order, size_t n, unsigned jobs, const struct exe
 		close(res[1]);
 		return -1;
 	}
+	if (pipe2(dry, O_CLOEXEC) < 0)
+		dry[0] = dry[1] = -1; /* children then log in to the end */
 	fflush(NULL); /* no buffered output may be written twice */
 	pid_t parent = getpid();
 	pid_t *kids = mf_calloc(jobs, sizeof *kids);
@@ -278,11 +296,15 @@ int exec_jobs_run(const size_t *order, size_t n, unsigned jobs, const struct exe
 		}
 		if (pid == 0) {
 			close(res[0]);
-			child(k, q[0], res[1], parent, ops, ctx);
+			if (dry[1] >= 0)
+				close(dry[1]);
+			child(k, q[0], res[1], dry[0], parent, ops, ctx);
 		}
 		kids[nk++] = pid;
 	}
 	close(res[1]);
+	if (dry[0] >= 0)
+		close(dry[0]);
 	int rc = 0;
 	if (ops->after_fork(ctx, e) < 0) {
 		/* the children still work the queue; this process cannot */
@@ -291,11 +313,18 @@ int exec_jobs_run(const size_t *order, size_t n, unsigned jobs, const struct exe
 	} else {
 		struct exec_jobs_queue mine = { .fd = q[0], .rest = order + queued,
 						.nrest = n - queued };
-		if (drain(&mine, ops, ctx, r) < 0)
+		if (drain(&mine, ops, ctx, r) < 0) {
 			rc = -1;
-		else if (ops->idle)
-			ops->idle(ctx);
+		} else {
+			if (dry[1] >= 0) /* the queue is empty: a login still going is not needed */
+				close(dry[1]);
+			dry[1] = -1;
+			if (ops->idle)
+				ops->idle(ctx);
+		}
 	}
+	if (dry[1] >= 0)
+		close(dry[1]);
 	close(q[0]);
 	collect(res[0], kids, nk, ops, ctx, r);
 	close(res[0]);

@@ -37,9 +37,10 @@ struct exec_jobs_ops {
 	/* Parent, after the forks: reopen what before_fork closed. */
 	int (*after_fork)(void *ctx, struct err *e);
 	/* Child k (1 .. jobs - 1), right after the fork: drop the parent's
-	 * connections without a word on them, open its own. -1: this worker
-	 * takes no pair. */
-	int (*child_start)(void *ctx, unsigned k, struct err *e);
+	 * connections without a word on them, open its own, giving up when
+	 * cancel_fd (-1: none) becomes readable: the queue ran dry meanwhile.
+	 * -1: this worker takes no pair. */
+	int (*child_start)(void *ctx, unsigned k, int cancel_fd, struct err *e);
 	/* Sync queued pair i: 0 synced, 1 partly or failed (go on), -1 stop
 	 * (the journal failed). Sets worker mode (no deferred commits) itself.
 	 * May claim its next pair early from q (exec_jobs_claim). */

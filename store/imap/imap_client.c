@@ -1217,6 +1217,7 @@ int imap_client_connect(const struct imap_client_opts *opts, struct imap_client 
 		.ca_file = opts->ca_file,
 		.connect_timeout_ms = opts->connect_timeout_ms,
 		.read_timeout_ms = opts->read_timeout_ms,
+		.cancel_fd = opts->cancel_fd,
 	};
 	struct imap_parser_limits lim;
 
@@ -1270,6 +1271,12 @@ int imap_client_connect(const struct imap_client_opts *opts, struct imap_client 
 	}
 	*c_r = c;
 	return 0;
+}
+
+void imap_client_uncancel(struct imap_client *c)
+{
+	if (c && c->io)
+		imap_io_uncancel(c->io);
 }
 
 void imap_client_free(struct imap_client **cp)

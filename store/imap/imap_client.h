@@ -103,6 +103,7 @@ struct imap_client_opts {
 	const char *ca_file;        /* NULL: system CA store */
 	int connect_timeout_ms;     /* 0: 30 s */
 	int read_timeout_ms;        /* 0: 120 s */
+	const int *cancel_fd;       /* NULL, or see imap_io_opts */
 	unsigned pipeline_depth;    /* commands in flight; 0: 32; 1: no pipelining */
 	size_t max_line;            /* parser bounds, 0: parser default */
 	size_t max_literal;         /* bound on literals kept in memory; 0: default */
@@ -122,6 +123,8 @@ int imap_client_connect(const struct imap_client_opts *opts, struct imap_client 
 /* Close without LOGOUT (call imap_logout() first for a polite end). Commands
  * still in flight are dropped (their on_done callbacks are NOT called). */
 void imap_client_free(struct imap_client **c);
+/* Stop watching opts->cancel_fd: once logged in, a session is kept. */
+void imap_client_uncancel(struct imap_client *c);
 
 enum imap_state imap_client_state(const struct imap_client *c);
 const char *imap_client_host(const struct imap_client *c);

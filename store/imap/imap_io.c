@@ -7,7 +7,8 @@
  * Design
  *  - The socket is non-blocking from the start; every wait is a poll() with
  *    a timeout, so "blocking" calls never hang past connect_timeout_ms /
- *    read_timeout_ms.
+ *    read_timeout_ms; while a login may still turn out unneeded (a second
+ *    connection), the same poll watches the caller's cancel fd too.
  *  - Read buffer: bytes [rpos, rbuf.len) are unconsumed. It is compacted
  *    before reading, never while the caller may hold a pointer into it.
  *  - Layers, bottom up: socket -> TLS (SSL object on the fd) -> deflate ->
@@ -58,6 +59,7 @@ struct imap_io {
 	int loopback;
 	int connect_timeout_ms;
 	int read_timeout_ms;
+	int cancel_fd;        /* -1, or: readable ends every wait (imap_io_opts) */
 	char *ca_file;
 
 	SSL_CTX *ctx;
@@ -123,20 +125,27 @@ static long now_ms(void)
 	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Wait for `events` on the fd. 1 ready (revents in *rev_r), 0 timeout, -1 error. */
-static int wait_fd(int fd, short events, int timeout_ms, short *rev_r)
+/* Wait for `events` on the fd, or for cancel_fd (-1: none) to become
+ * readable or hung up. 1 ready (revents in *rev_r), 0 timeout, -1 error
+ * (errno ECANCELED when cancelled). */
+static int wait_fd(int fd, int cancel_fd, short events, int timeout_ms, short *rev_r)
 {
-	struct pollfd p = { .fd = fd, .events = events };
+	struct pollfd p[2] = { { .fd = fd, .events = events },
+			       { .fd = cancel_fd, .events = POLLIN } };
 	long deadline = now_ms() + timeout_ms;
 
 	for (;;) {
 		long left = deadline - now_ms();
 		if (left < 0)
 			left = 0;
-		int n = poll(&p, 1, (int)left);
+		int n = poll(p, cancel_fd >= 0 ? 2 : 1, (int)left);
+		if (n > 0 && cancel_fd >= 0 && p[1].revents) {
+			errno = ECANCELED;
+			return -1;
+		}
 		if (n > 0) {
 			if (rev_r)
-				*rev_r = p.revents;
+				*rev_r = p[0].revents;
 			return 1;
 		}
 		if (n == 0)
@@ -307,7 +316,7 @@ static int connect_one(struct imap_io *io, const struct addrinfo *ai, char *why,
 	int r = connect(fd, ai->ai_addr, ai->ai_addrlen);
 	if (r < 0 && errno == EINPROGRESS) {
 		short rev = 0;
-		int w = wait_fd(fd, POLLOUT, io->connect_timeout_ms, &rev);
+		int w = wait_fd(fd, io->cancel_fd, POLLOUT, io->connect_timeout_ms, &rev);
 		if (w == 0) {
 			snprintf(why, whylen, "%s: connect timed out after %d ms", addr,
 				 io->connect_timeout_ms);
@@ -498,7 +507,7 @@ static int tls_start(struct imap_io *io, struct err *e)
 							       : "connection closed by server");
 			return tls_fail(io, e);
 		}
-		int w = wait_fd(io->fd, want, io->read_timeout_ms, NULL);
+		int w = wait_fd(io->fd, io->cancel_fd, want, io->read_timeout_ms, NULL);
 		if (w == 0)
 			return err_set(e, ERR_TEMP, "%s: TLS handshake timed out after %d ms",
 				       io->host, io->read_timeout_ms);
@@ -528,6 +537,7 @@ int imap_io_connect(const struct imap_io_opts *opts, struct imap_io **io_r, stru
 		 opts->port ? opts->port : opts->tls == IMAP_IO_TLS ? "993" : "143");
 	io->connect_timeout_ms = opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 30000;
 	io->read_timeout_ms = opts->read_timeout_ms > 0 ? opts->read_timeout_ms : 120000;
+	io->cancel_fd = opts->cancel_fd ? *opts->cancel_fd : -1;
 	io->ca_file = mf_strdup(opts->ca_file);
 	buf_init(&io->rbuf, opts->max_rbuf ? opts->max_rbuf : IO_RBUF_DEFAULT);
 	buf_init(&io->wbuf, IO_WBUF_MAX);
@@ -655,6 +665,11 @@ static long read_some(struct imap_io *io, short *want, struct err *e)
 	return r;
 }
 
+void imap_io_uncancel(struct imap_io *io)
+{
+	io->cancel_fd = -1;
+}
+
 long imap_io_fill(struct imap_io *io, struct err *e)
 {
 	for (;;) {
@@ -664,7 +679,7 @@ long imap_io_fill(struct imap_io *io, struct err *e)
 			return r;
 		if (r == IO_FAIL)
 			return -1;
-		int w = wait_fd(io->fd, want, io->read_timeout_ms, NULL);
+		int w = wait_fd(io->fd, io->cancel_fd, want, io->read_timeout_ms, NULL);
 		if (w == 0)
 			return err_set(e, ERR_TEMP, "%s: no answer from server for %d ms", io->host,
 				       io->read_timeout_ms);
@@ -699,7 +714,7 @@ int imap_io_readable(struct imap_io *io)
 	if (io->ssl && SSL_pending(io->ssl) > 0)
 		return 1;
 	short rev = 0;
-	return wait_fd(io->fd, POLLIN, 0, &rev) > 0;
+	return wait_fd(io->fd, -1, POLLIN, 0, &rev) > 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -768,7 +783,7 @@ int imap_io_flush(struct imap_io *io, struct err *e)
 		if (!peer_eof && io->rbuf.len - io->rpos < io->rbuf.max / 2)
 			ev |= POLLIN;
 		short rev = 0;
-		int w = wait_fd(io->fd, ev, io->read_timeout_ms, &rev);
+		int w = wait_fd(io->fd, io->cancel_fd, ev, io->read_timeout_ms, &rev);
 		if (w == 0) {
 			err_set(e, ERR_TEMP, "%s: write timed out after %d ms", io->host,
 				io->read_timeout_ms);

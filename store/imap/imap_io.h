@@ -51,6 +51,10 @@ struct imap_io_opts {
 	int connect_timeout_ms;  /* per address tried; 0: 30 s */
 	int read_timeout_ms;     /* per wait for data / writability; 0: 120 s */
 	size_t max_rbuf;         /* cap on unconsumed read bytes; 0: 4 MiB */
+	/* NULL, or an fd that, once readable (or hung up), ends every wait
+	 * with ERR_TEMP (errno ECANCELED): a login nobody needs any more is
+	 * given up at once rather than at a timeout. Until imap_io_uncancel(). */
+	const int *cancel_fd;
 };
 
 /* Resolve, connect (trying every address), handshake when opts->tls says so.
@@ -59,6 +63,8 @@ struct imap_io_opts {
 int imap_io_connect(const struct imap_io_opts *opts, struct imap_io **io_r,
 		    struct err *e);
 void imap_io_free(struct imap_io **io);
+/* Stop watching opts->cancel_fd (the caller may close it now). */
+void imap_io_uncancel(struct imap_io *io);
 
 /* Upgrade a plain connection to TLS in place (after the server's OK to
  * STARTTLS). The read buffer must be empty (bytes the server sent before the

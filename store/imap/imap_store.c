@@ -2383,6 +2383,7 @@ int imap_store_open(const struct imap_store_opts *o, struct store **s_r, struct 
 	co.pipeline_depth = o->pipeline_depth;
 	co.connect_timeout_ms = o->connect_timeout_ms;
 	co.read_timeout_ms = o->read_timeout_ms;
+	co.cancel_fd = o->cancel_fd;
 	co.trace = o->trace;
 	co.trace_ctx = o->trace_ctx;
 	if (imap_client_connect(&co, &c, e) < 0) {
@@ -2402,5 +2403,6 @@ int imap_store_open(const struct imap_store_opts *o, struct store **s_r, struct 
 		imap_client_free(&c);
 		return -1;
 	}
+	imap_client_uncancel(c);
 	return 0;
 }

@@ -76,6 +76,7 @@ struct imap_store_opts {
 	unsigned pipeline_depth;   /* 0: the client's default */
 	int connect_timeout_ms;    /* 0: the client's default */
 	int read_timeout_ms;
+	const int *cancel_fd;      /* NULL, or: readable gives up the open (imap_io_opts) */
 	imap_trace_fn *trace;      /* protocol trace (secrets redacted), may be NULL */
 	void *trace_ctx;
 	unsigned nocap;            /* enum imap_store_nocap */

@@ -23,8 +23,10 @@ struct chan {
 	char journal[512];
 };
 
-static int open_md(void *ctx, enum plan_side side, struct store **s_r, struct err *e)
+static int open_md(void *ctx, enum plan_side side, int cancel_fd, struct store **s_r,
+		   struct err *e)
 {
+	(void)cancel_fd; /* no network here */
 	struct chan *c = ctx;
 	struct maildir_opts o;
 	memset(&o, 0, sizeof o);
@@ -53,7 +55,7 @@ static struct store *md(const struct chan *c, int side)
 {
 	struct store *s = NULL;
 	struct err e;
-	if (open_md((void *)c, side, &s, &e) < 0) {
+	if (open_md((void *)c, side, -1, &s, &e) < 0) {
 		fprintf(stderr, "open: %s\n", e.msg);
 		exit(1);
 	}
@@ -570,11 +572,12 @@ static const struct store_ops flaky_ops = {
 	fl_create, fl_delete, fl_rename, fl_flush,
 };
 
-static int open_flaky(void *ctx, enum plan_side side, struct store **s_r, struct err *e)
+static int open_flaky(void *ctx, enum plan_side side, int cancel_fd, struct store **s_r,
+		      struct err *e)
 {
 	struct flaky_ctl *ctl = ctx;
 	struct store *in;
-	if (open_md(ctl->c, side, &in, e) < 0)
+	if (open_md(ctl->c, side, cancel_fd, &in, e) < 0)
 		return -1;
 	ctl->opens++;
 	if (side == SIDE_LOCAL) {

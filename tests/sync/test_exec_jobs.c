@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +21,12 @@
 
 #define NITEMS 40
 #define DIED 1000 /* logged as DIED + item by a child about to die */
+#define GAVE_UP 2000 /* logged by a child whose login saw the queue run dry */
 
 struct fake {
 	int logfd;
 	int refuse;          /* child_start fails in every child */
+	int hang;            /* child_start waits for cancel_fd (a login never greeted) */
 	int fail_item;       /* run() returns 1 for it (-1: none) */
 	int child_jfail;     /* in a child, every item fails the journal */
 	int child_dies;      /* in a child, the first item kills it */
@@ -78,7 +81,7 @@ static int f_before(void *ctx, struct err *e)
 	return 0;
 }
 
-static int f_start(void *ctx, unsigned k, struct err *e)
+static int f_start(void *ctx, unsigned k, int cancel_fd, struct err *e)
 {
 	struct fake *f = ctx;
 	(void)k;
@@ -86,6 +89,12 @@ static int f_start(void *ctx, unsigned k, struct err *e)
 	f->wait_other = 0;
 	if (f->refuse)
 		return err_set(e, ERR_LIMIT, "refused by the test");
+	if (f->hang) { /* up to 60 s, as a read timeout would */
+		struct pollfd p = { .fd = cancel_fd, .events = POLLIN };
+		if (cancel_fd >= 0 && poll(&p, 1, 60000) > 0)
+			log_item(f, GAVE_UP);
+		return err_set(e, ERR_TEMP, "no greeting");
+	}
 	return 0;
 }
 
@@ -154,6 +163,7 @@ struct outcome {
 	size_t nseq;
 	unsigned pids;           /* distinct processes that ran items */
 	unsigned parent_done;
+	unsigned gave_up;        /* children whose login was called off */
 };
 
 static void read_log(int fd, struct outcome *o)
@@ -165,6 +175,10 @@ static void read_log(int fd, struct outcome *o)
 	while (in && fscanf(in, "%ld %zu", &pid, &item) == 2) {
 		if (item >= DIED && item < DIED + NITEMS) {
 			o->died[item - DIED]++;
+			continue;
+		}
+		if (item == GAVE_UP) {
+			o->gave_up++;
 			continue;
 		}
 		CHECK(item < NITEMS);
@@ -285,6 +299,22 @@ static void case_refused(void)
 	CHECK_INT(o.r.partial, 0);
 }
 
+/* Children whose login hangs (a server that accepts and never greets):
+ * once the parent has emptied the queue it calls their logins off, so the
+ * run ends then, not at their timeout; nothing is lost or partial. */
+static void case_login_hangs(void)
+{
+	struct fake f = fake_default();
+	struct outcome o;
+	f.hang = 1;
+	run_fake(&f, 3, &o);
+	CHECK_INT(o.rc, 0);
+	each_once(&o);
+	CHECK_INT(o.parent_done, NITEMS);
+	CHECK_INT(o.gave_up, 2);
+	CHECK_INT(o.r.partial, 0);
+}
+
 static void case_failed_item(void)
 {
 	struct fake f = fake_default();
@@ -339,6 +369,7 @@ int main(int argc, char **argv)
 		{ "one-job", case_one_job_in_order },
 		{ "claim", case_claim },
 		{ "refused", case_refused },
+		{ "login-hangs", case_login_hangs },
 		{ "failed-item", case_failed_item },
 		{ "journal-failure", case_journal_failure },
 		{ "child-died", case_child_died },
