@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # sync_options.sh — the command line: --help and exit statuses (0 synced,
 # 1 partly, 2 not at all; --json names the failure), --pull / --push limit the direction, --exclude,
-# --max-size (skipped messages are counted), --layout maildir++.
+# --max-size (skipped messages are counted), --layout maildir++; a run with
+# other options than the last finds what that one left out.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/sync_lib.sh"
 mf_require_dovecot
@@ -51,6 +52,23 @@ out=$(sync_run $u "$T/pp" --layout maildir++ --exclude 'Lists/*' --max-size 10k 
 l=$(local_state "$T/pp" maildir++)
 grep -q "$u-big" <<<"$l" && mf_fail "--max-size did not skip"
 grep -q "$u-in1" <<<"$l" || mf_fail "INBOX not in the Maildir++ root: $l"
+
+# a run with other options finds what earlier ones left out, though the
+# journal's markers are past it: a server message that arrived before a
+# --push run, once the run is two-way again; the big message, once
+# --max-size is dropped
+mf_msg "$u-during-push" "x" >"$T/m"
+mf_deliver $u INBOX "$T/m"
+out=$(sync_run $u "$T/mail" --push --json) || mf_fail "push failed: $out"
+[[ $(json_field "$out" pull.copied) == 0 ]] || mf_fail "--push pulled: $out"
+sync_run $u "$T/mail" -q || mf_fail "two-way sync after --push failed"
+grep -q "$u-during-push" <<<"$(local_state "$T/mail")" ||
+    mf_fail "a message that arrived before a --push run was never pulled"
+both_equal $u "$T/mail"
+sync_run $u "$T/pp" --layout maildir++ --exclude 'Lists/*' --state "$T/state2" -q ||
+    mf_fail "maildir++ sync without --max-size failed"
+grep -q "$u-big" <<<"$(local_state "$T/pp" maildir++)" ||
+    mf_fail "the big message was not pulled once --max-size was dropped"
 
 # TLS: implicit TLS and STARTTLS verified against the test CA; the same
 # account under another URL is a new channel, paired by content (no copy)
