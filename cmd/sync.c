@@ -32,6 +32,7 @@
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "maildir/maildir_store.h"
+#include "config.h"
 #include "password.h"
 #include "url.h"
 #include "lib/banned.h"
@@ -42,10 +43,25 @@
 static const char usage_text[] =
 	"usage: mailferry sync --remote imap[s]://USER@HOST[:PORT] --local maildir:PATH\n"
 	"                      [options]\n"
+	"       mailferry sync [--config FILE] [options] CHANNEL... | --all\n"
 	"\n"
 	"Synchronizes every mailbox of the IMAP account with the Maildir, both ways:\n"
 	"new messages are copied, flag and keyword changes merged, deletions propagated.\n"
 	"\n"
+	"Channels are named sets of these options in the config file (default\n"
+	"$XDG_CONFIG_HOME/mailferry/config or ~/.config/mailferry/config):\n"
+	"  [defaults]                      (optional: for every channel)\n"
+	"  jobs = 4\n"
+	"  [channel work]\n"
+	"  remote = imaps://me@imap.example.org\n"
+	"  local = maildir:~/Mail/work\n"
+	"  pass-cmd = pass show work\n"
+	"  exclude = Spam                  (repeatable options repeat; flags: pull = yes)\n"
+	"Options given on the command line apply to every channel named, after the\n"
+	"file's. The file must not be writable by others, and holds no passwords.\n"
+	"\n"
+	"  --config FILE           the config file to read channels from\n"
+	"  --all                   every channel in the config file, in its order\n"
 	"  --remote URL            the IMAP account (imap:// STARTTLS, imaps:// implicit TLS;\n"
 	"                          imap:// to a loopback address is plaintext by default)\n"
 	"  --local SPEC            maildir:PATH, or imap[s]://USER@HOST for IMAP<->IMAP\n"
@@ -105,6 +121,8 @@ struct sync_cli {
 	int quiet;
 	int json;
 	int progress; /* stderr is a terminal */
+	const char *channel; /* from the config file, or NULL */
+	char tag[160];       /* "mailferry" or "mailferry [CHANNEL]": starts messages */
 };
 
 /* ------------------------------------------------------------ output */
@@ -129,7 +147,7 @@ static void log_cb(void *ctx, enum exec_level lvl, const char *msg)
 	const struct sync_cli *c = ctx;
 	switch (lvl) {
 	case EXEC_LOG_ERROR:
-		fprintf(stderr, "mailferry: error: %s\n", msg);
+		fprintf(stderr, "%s: error: %s\n", c->tag, msg);
 		break;
 	case EXEC_LOG_WARN: /* handled by itself: told on a terminal, quiet under cron */
 		if (!c->quiet && (c->verbose || c->progress))
@@ -219,7 +237,8 @@ static json_t *json_message(const char *msg)
 
 /* One JSON object on stdout: the result, the counts per direction and,
  * when the run failed, why (the message stderr also gets). */
-static void print_json(const struct exec_stats *st, int result, const struct err *e)
+static void print_json(const struct exec_stats *st, int result, const struct err *e,
+		       const char *channel)
 {
 	static const char *const dirs[2] = { "push", "pull" };
 	static const char *const run[] = { "mailboxes", "mailboxes_failed", "renamed",
@@ -228,6 +247,8 @@ static void print_json(const struct exec_stats *st, int result, const struct err
 					   "skipped", "errors", "bytes", "mailboxes_created",
 					   "mailboxes_deleted" };
 	json_t *o = json_object();
+	if (channel)
+		json_object_set_new(o, "channel", json_string(channel));
 	json_object_set_new(o, "result", json_string(result == EXEC_OK ? "ok" :
 						     result == EXEC_PARTIAL ? "partial" : "failed"));
 	json_object_set_new(o, "seconds", json_real(st->seconds));
@@ -437,7 +458,7 @@ enum {
 	OPT_REMOTE = 256, OPT_LOCAL, OPT_STATE, OPT_PASS_CMD, OPT_PASS_FILE, OPT_LPASS_CMD,
 	OPT_LPASS_FILE, OPT_TLS, OPT_CA, OPT_DRY, OPT_PULL, OPT_PUSH, OPT_EXPUNGE, OPT_LAYOUT,
 	OPT_FSYNC, OPT_INCLUDE, OPT_EXCLUDE, OPT_MAX_SIZE, OPT_MAX_AGE, OPT_JSON, OPT_REMOVE,
-	OPT_JOBS,
+	OPT_JOBS, OPT_CONFIG, OPT_ALL,
 };
 
 static const struct option longopts[] = {
@@ -463,6 +484,8 @@ static const struct option longopts[] = {
 	{ "max-age", required_argument, NULL, OPT_MAX_AGE },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "jobs", required_argument, NULL, OPT_JOBS },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "all", no_argument, NULL, OPT_ALL },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -477,11 +500,21 @@ struct args {
 	enum maildir_layout layout;
 	const char **inc, **exc;
 	size_t ninc, nexc;
+	const char *config;  /* --config FILE */
+	int all;             /* --all: every channel of the config file */
+	char **names;        /* channels named on the command line */
+	int nnames;
+	int nopts;           /* argv[1 .. nopts] are options (getopt moved them first) */
 };
+
+/* The channel being run (NULL: none), for usage errors. */
+static const char *usage_channel;
 
 static int usage_error(const char *fmt, const char *arg)
 {
 	fputs("mailferry sync: ", stderr);
+	if (usage_channel)
+		fprintf(stderr, "channel '%s': ", usage_channel);
 	fprintf(stderr, fmt, arg);
 	fputs("\nTry 'mailferry sync --help'.\n", stderr);
 	return EXIT_FAILED;
@@ -492,7 +525,7 @@ static int parse_args(int argc, char **argv, struct args *a, struct exec_opts *o
 		      struct sync_cli *c)
 {
 	int ch;
-	optind = 1;
+	optind = 0; /* glibc: start afresh, argv may be a new one */
 	while ((ch = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_REMOTE: a->remote = optarg; break;
@@ -515,6 +548,8 @@ static int parse_args(int argc, char **argv, struct args *a, struct exec_opts *o
 			a->remove = optarg;
 			break;
 		case OPT_JSON: c->json = 1; break;
+		case OPT_CONFIG: a->config = optarg; break;
+		case OPT_ALL: a->all = 1; break;
 		case 'v': c->verbose++; break;
 		case 'q': c->quiet = 1; break;
 		case 'h': fputs(usage_text, stdout); return 0;
@@ -578,10 +613,9 @@ static int parse_args(int argc, char **argv, struct args *a, struct exec_opts *o
 			return usage_error("%s", "unknown option");
 		}
 	}
-	if (optind < argc)
-		return usage_error("unexpected argument '%s'", argv[optind]);
-	if (!a->remote || !a->local)
-		return usage_error("%s", "--remote and --local are required");
+	a->nopts = optind - 1;
+	a->names = argv + optind;
+	a->nnames = argc - optind;
 	return -1;
 }
 
@@ -613,7 +647,9 @@ static int setup_side(struct sync_cli *c, int which, const char *spec, const str
 	return rc;
 }
 
-int cmd_sync(int argc, char **argv)
+/* One channel: the options in argv (from the command line, or a config
+ * file's channel followed by the command line's options). */
+static int sync_one(int argc, char **argv, const char *channel)
 {
 	struct sync_cli c;
 	struct args a;
@@ -628,7 +664,14 @@ int cmd_sync(int argc, char **argv)
 	memset(&o, 0, sizeof o);
 	memset(&st, 0, sizeof st);
 	err_clear(&e);
+	c.channel = channel;
+	snprintf(c.tag, sizeof c.tag, channel ? "mailferry [%.100s]" : "mailferry", channel);
 	int r = parse_args(argc, argv, &a, &o, &c);
+	if (r < 0 && a.nnames > 0)
+		r = usage_error("unexpected argument '%s'", a.names[0]);
+	else if (r < 0 && (!a.remote || !a.local))
+		r = usage_error("%s", channel ? "remote and local are required" :
+				"--remote and --local are required (or channel names, or --all)");
 	if (r >= 0) {
 		status = r;
 		goto out;
@@ -639,7 +682,7 @@ int cmd_sync(int argc, char **argv)
 	    setup_side(&c, SIDE_LOCAL, a.local, &a, a.lpass_cmd, a.lpass_file,
 		       "MAILFERRY_LOCAL_PASSWORD", &e) < 0 ||
 	    journal_path(a.state, &c, o.dry_run, &jpath, &e) < 0) {
-		fprintf(stderr, "mailferry sync: %s\n", e.msg);
+		fprintf(stderr, "%s sync: %s\n", c.tag, e.msg);
 		goto out;
 	}
 
@@ -686,15 +729,20 @@ int cmd_sync(int argc, char **argv)
 	o.log = log_cb;
 	o.log_ctx = &c;
 
+	/* where the summary goes (and a channel's name first) */
+	FILE *sf = c.json ? NULL : o.dry_run ? stdout :
+		   !c.quiet && (c.verbose || c.progress) ? stderr : NULL;
+	if (sf && channel) {
+		fprintf(sf, "[%s]\n", channel);
+		fflush(sf);
+	}
 	int res = exec_sync(jpath.data, open_side, &c, &o, &st, &e);
 	if (res == EXEC_FAILED)
-		fprintf(stderr, "mailferry: %s\n", e.msg);
+		fprintf(stderr, "%s: %s\n", c.tag, e.msg);
 	if (c.json)
-		print_json(&st, res, &e);
-	else if (o.dry_run)
-		print_summary(stdout, &st, 1);
-	else if (!c.quiet && (c.verbose || c.progress))
-		print_summary(stderr, &st, 0);
+		print_json(&st, res, &e, channel);
+	if (sf)
+		print_summary(sf, &st, o.dry_run);
 	status = res == EXEC_OK ? 0 : res == EXEC_PARTIAL ? EXIT_PARTIAL : EXIT_FAILED;
 out:
 	side_free(&c.side[0]);
@@ -703,4 +751,113 @@ out:
 	free(a.exc);
 	buf_release(&jpath);
 	return status;
+}
+
+/* ------------------------------------------------------------ channels */
+
+/* What a config file may set: the long options, less those that belong to
+ * one invocation (output, a dry run) or select channels. */
+static size_t config_keys(struct config_key *k, size_t max)
+{
+	static const char *const cli_only[] = { "help", "verbose", "quiet", "json", "dry-run",
+						"config", "all" };
+	size_t n = 0;
+	for (const struct option *o = longopts; o->name && n < max; o++) {
+		int skip = 0;
+		for (size_t i = 0; i < sizeof cli_only / sizeof cli_only[0]; i++)
+			skip |= !strcmp(o->name, cli_only[i]);
+		if (!skip) {
+			k[n].name = o->name;
+			k[n].has_arg = o->has_arg == required_argument;
+			n++;
+		}
+	}
+	return n;
+}
+
+/* Run one channel: its options, then the command line's (which win). */
+static int run_channel(const struct config_channel *ch, char **argv, int nopts)
+{
+	size_t n = 1 + ch->nopt + (size_t)nopts;
+	char **v = mf_calloc(n + 1, sizeof *v);
+	v[0] = argv[0];
+	for (size_t i = 0; i < ch->nopt; i++)
+		v[1 + i] = ch->opt[i];
+	for (int i = 0; i < nopts; i++)
+		v[1 + ch->nopt + (size_t)i] = argv[1 + i];
+	usage_channel = ch->name;
+	int st = sync_one((int)n, v, ch->name);
+	usage_channel = NULL;
+	free(v);
+	return st;
+}
+
+/* `sync NAME...` or `sync --all`: each channel in turn, in the order asked
+ * (--all: the file's); the exit status is the worst of theirs. */
+static int sync_channels(char **argv, const struct args *a)
+{
+	struct config_key keys[64];
+	size_t nkeys = config_keys(keys, sizeof keys / sizeof keys[0]);
+	struct buf path = BUF_INIT(PATH_MAX);
+	struct config cfg;
+	struct err e;
+	int worst = EXIT_FAILED;
+	if (a->remote || a->local) {
+		worst = usage_error("%s", "--remote and --local do not go with channel names or --all");
+		goto out;
+	}
+	if (a->config)
+		buf_addstr(&path, a->config);
+	else if (config_default_path(&path) < 0) {
+		worst = usage_error("%s", "no config file: set HOME or XDG_CONFIG_HOME, or use --config");
+		goto out;
+	}
+	if (config_load(path.data, keys, nkeys, &cfg, &e) < 0) {
+		fprintf(stderr, "mailferry sync: config %s\n", e.msg);
+		goto out;
+	}
+	for (int i = 0; i < a->nnames; i++)
+		if (!config_find(&cfg, a->names[i])) {
+			fprintf(stderr, "mailferry sync: no channel '%s' in %s\n", a->names[i], path.data);
+			goto done;
+		}
+	if (a->all && !cfg.n) {
+		fprintf(stderr, "mailferry sync: no channels in %s\n", path.data);
+		goto done;
+	}
+	worst = 0;
+	size_t n = a->all ? cfg.n : (size_t)a->nnames;
+	for (size_t i = 0; i < n; i++) {
+		const struct config_channel *ch = a->all ? &cfg.v[i] : config_find(&cfg, a->names[i]);
+		int st = run_channel(ch, argv, a->nopts);
+		if (st > worst)
+			worst = st;
+	}
+done:
+	config_free(&cfg);
+out:
+	buf_release(&path);
+	return worst;
+}
+
+int cmd_sync(int argc, char **argv)
+{
+	struct sync_cli c;
+	struct args a;
+	struct exec_opts o;
+	memset(&c, 0, sizeof c);
+	memset(&a, 0, sizeof a);
+	memset(&o, 0, sizeof o);
+	/* a first look: --help, a bad option, or channels to run */
+	int r = parse_args(argc, argv, &a, &o, &c);
+	free(a.inc);
+	free(a.exc);
+	if (r >= 0)
+		return r;
+	if (!a.nnames && !a.all) {
+		if (a.config)
+			return usage_error("%s", "--config needs channel names or --all");
+		return sync_one(argc, argv, NULL);
+	}
+	return sync_channels(argv, &a);
 }
