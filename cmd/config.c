@@ -216,6 +216,30 @@ static int check_owner(FILE *f, const char *path, struct err *e)
 	return 0;
 }
 
+/* inih reads a line into a fixed buffer (INI_MAX_LINE bytes) and would
+ * take the rest of a longer line for a line of its own: refuse such a file
+ * with the right line number instead. */
+static int check_lines(FILE *f, const char *path, struct err *e)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int no = 0, rc = 0;
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		no++;
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			n--;
+		if (n > INI_MAX_LINE - 2) {
+			rc = err_set(e, ERR_USAGE, "%s:%d: line longer than %d characters (put a "
+				     "long pass-cmd in a script)", path, no, INI_MAX_LINE - 2);
+			break;
+		}
+	}
+	free(line);
+	rewind(f);
+	return rc;
+}
+
 /* Put the defaults in front of every channel's own options. */
 static void apply_defaults(struct loader *l)
 {
@@ -241,7 +265,7 @@ int config_load(const char *path, const struct config_key *keys, size_t nkeys,
 	if (!f)
 		return err_set(e, errno == ENOENT ? ERR_NOTFOUND : ERR_IO, "%s: %s", path,
 			       strerror(errno));
-	if (check_owner(f, path, e) < 0) {
+	if (check_owner(f, path, e) < 0 || check_lines(f, path, e) < 0) {
 		fclose(f);
 		return -1;
 	}

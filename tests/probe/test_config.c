@@ -17,6 +17,11 @@ static const struct config_key keys[] = {
 	{ "jobs", 1 }, { "pull", 0 },
 };
 
+/* "local = maildir:/" and 181 more: a line of 198 characters, the most the
+ * config reader takes */
+#define X10 "xxxxxxxxxx"
+#define LONG198 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 "x"
+
 /* A case: the file's text; then either the channels it gives, or the
  * start of the error text after the file's path. */
 static const struct {
@@ -45,6 +50,8 @@ static const struct {
 	{ "[channel a]\npull = maybe\n", NULL, ":2: 'pull' takes yes or no" },
 	{ "[channel a]\nremote =\n", NULL, ":2: 'remote' needs a value" },
 	{ "[channel a]\njust words\n", NULL, ":2: not a setting" },
+	{ "[channel a]\nlocal = maildir:/" LONG198 "\n", "a:--local=maildir:/" LONG198, NULL },
+	{ "[channel a]\n\nlocal = maildir:/" LONG198 "x\n", NULL, ":3: line longer than 198" },
 };
 
 /* The loaded channels in the `want` notation. */
