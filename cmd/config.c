@@ -10,7 +10,8 @@
  *  - [defaults] may come anywhere in the file; its options go first in
  *    every channel, so a channel's own repeatable options add to them and
  *    its single-valued ones win (the last occurrence of an option wins in
- *    `sync` as on a command line).
+ *    `sync` as on a command line). A flag set to no drops that flag where
+ *    it stood before (a command line has no way to unset one).
  *  - The file may hold pass-cmd, which is run: a file that a group or
  *    other users can write, or that someone else owns, is refused, as ssh
  *    does with its config.
@@ -147,6 +148,19 @@ static int yes_no(const char *v)
 	return -1;
 }
 
+/* A path a setting names must not depend on the directory mailferry is
+ * started from (cron's is not the user's): absolute, or under ~/. */
+static int path_ok(const char *key, const char *v)
+{
+	static const char *const paths[] = { "state", "pass-file", "local-pass-file", "ca-file" };
+	int is_path = !strncmp(v, "maildir:", 8);
+	if (is_path)
+		v += 8;
+	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+		is_path |= !strcmp(key, paths[i]);
+	return !is_path || v[0] == '/' || !strncmp(v, "~/", 2);
+}
+
 /* "--key=value" with a leading "~/" (also after "maildir:") under $HOME. */
 static void value_opt(struct buf *o, const char *key, const char *v)
 {
@@ -184,6 +198,9 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	if (k->has_arg) {
 		if (!*value)
 			snprintf(l->why, sizeof l->why, "'%s' needs a value", k->name);
+		else if (!path_ok(k->name, value))
+			snprintf(l->why, sizeof l->why, "'%s' needs an absolute path or one "
+				 "under ~/ (cron starts elsewhere)", k->name);
 		else
 			value_opt(&o, k->name, value);
 	} else {
@@ -191,8 +208,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		if (yn < 0)
 			snprintf(l->why, sizeof l->why, "'%s' takes yes or no, not '%.200s'",
 				 k->name, value);
-		else if (yn)
-			buf_addf(&o, "--%s", k->name);
+		else /* "!--flag": undoes a yes before it (say from [defaults]) */
+			buf_addf(&o, "%s--%s", yn ? "" : "!", k->name);
 	}
 	if (o.len)
 		opt_add(ch, o.data);
@@ -240,6 +257,29 @@ static int check_lines(FILE *f, const char *path, struct err *e)
 	return rc;
 }
 
+/* Each "!--flag" removes the "--flag" entries before it, then itself. */
+static void apply_noes(struct config_channel *ch)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < ch->nopt; i++) {
+		char *o = ch->opt[i];
+		if (o[0] != '!') {
+			ch->opt[n++] = o;
+			continue;
+		}
+		size_t m = 0;
+		for (size_t k = 0; k < n; k++) {
+			if (!strcmp(ch->opt[k], o + 1))
+				free(ch->opt[k]);
+			else
+				ch->opt[m++] = ch->opt[k];
+		}
+		n = m;
+		free(o);
+	}
+	ch->nopt = n;
+}
+
 /* Put the defaults in front of every channel's own options. */
 static void apply_defaults(struct loader *l)
 {
@@ -254,6 +294,7 @@ static void apply_defaults(struct loader *l)
 		free(ch->opt);
 		ch->opt = v;
 		ch->nopt = n;
+		apply_noes(ch);
 	}
 }
 

@@ -14,13 +14,15 @@
 
 static const struct config_key keys[] = {
 	{ "remote", 1 }, { "local", 1 }, { "pass-cmd", 1 }, { "exclude", 1 },
-	{ "jobs", 1 }, { "pull", 0 },
+	{ "jobs", 1 }, { "pull", 0 }, { "state", 1 }, { "pass-file", 1 }, { "ca-file", 1 },
 };
 
 /* "local = maildir:/" and 181 more: a line of 198 characters, the most the
  * config reader takes */
 #define X10 "xxxxxxxxxx"
 #define LONG198 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 X10 "x"
+
+#define NKEYS (sizeof keys / sizeof keys[0])
 
 /* A case: the file's text; then either the channels it gives, or the
  * start of the error text after the file's path. */
@@ -37,6 +39,16 @@ static const struct {
 	{ "# comment\n; comment\n\n[ channel   a ]\npull = no\nlocal = maildir:~/Mail\n",
 	  "a:--local=maildir:/home/t/Mail", NULL },
 	{ "[channel a]\npass-cmd = pass show x\n", "a:--pass-cmd=pass show x", NULL },
+	/* no undoes a yes before it, from [defaults] too */
+	{ "[defaults]\npull = yes\njobs = 2\n[channel a]\npull = no\n[channel b]\njobs = 3\n",
+	  "a:--jobs=2;b:--pull|--jobs=2|--jobs=3", NULL },
+	{ "[channel a]\npull = yes\npull = no\npull = yes\n", "a:--pull", NULL },
+	/* paths that would depend on the directory mailferry starts in */
+	{ "[channel a]\nstate = /s\npass-file = ~/p\nca-file = /c\nlocal = maildir:/m\n",
+	  "a:--state=/s|--pass-file=/home/t/p|--ca-file=/c|--local=maildir:/m", NULL },
+	{ "[channel a]\nlocal = maildir:Mail\n", NULL, ":2: 'local' needs an absolute path" },
+	{ "[channel a]\npass-file = pw\n", NULL, ":2: 'pass-file' needs an absolute path" },
+	{ "[defaults]\nstate = ./s\n", NULL, ":2: 'state' needs an absolute path" },
 	{ "[channel a.b-c@d]\npull = TRUE\n", "a.b-c@d:--pull", NULL },
 	{ "", "", NULL },
 	{ "remote = x\n", NULL, ":1: a setting outside any section" },
@@ -120,17 +132,17 @@ int main(void)
 	struct config cfg;
 	struct err e = { 0 };
 	write_file(path, "[channel a]\npull = yes\n", 0620);
-	CHECK_INT(config_load(path, keys, 6, &cfg, &e), -1);
+	CHECK_INT(config_load(path, keys, NKEYS, &cfg, &e), -1);
 	CHECK_INT(e.cls, ERR_PERM);
 	CHECK(strstr(e.msg, "writable by group or others") != NULL);
 	write_file(path, "[channel a]\npull = yes\n", 0602);
-	CHECK_INT(config_load(path, keys, 6, &cfg, &e), -1);
+	CHECK_INT(config_load(path, keys, NKEYS, &cfg, &e), -1);
 	CHECK_INT(e.cls, ERR_PERM);
 	write_file(path, "[channel a]\npull = yes\n", 0644); /* readable is fine */
-	CHECK_INT(config_load(path, keys, 6, &cfg, &e), 0);
+	CHECK_INT(config_load(path, keys, NKEYS, &cfg, &e), 0);
 	config_free(&cfg);
 	unlink(path);
-	CHECK_INT(config_load(path, keys, 6, &cfg, &e), -1);
+	CHECK_INT(config_load(path, keys, NKEYS, &cfg, &e), -1);
 	CHECK_INT(e.cls, ERR_NOTFOUND);
 	CHECK_INT(config_load(dir, keys, 6, &cfg, &e), -1);
 
