@@ -233,6 +233,16 @@ static int check_owner(FILE *f, const char *path, struct err *e)
 	return 0;
 }
 
+/* A pass-cmd line holding ';' after a blank: inih takes the rest for a
+ * comment, and the shorter command would run without a word. */
+static int cuts_command(const char *line)
+{
+	line += strspn(line, " \t");
+	if (strncmp(line, "pass-cmd", 8) && strncmp(line, "local-pass-cmd", 14))
+		return 0;
+	return strstr(line, " ;") || strstr(line, "\t;");
+}
+
 /* inih reads a line into a fixed buffer (INI_MAX_LINE bytes) and would
  * take the rest of a longer line for a line of its own: refuse such a file
  * with the right line number instead. */
@@ -249,6 +259,12 @@ static int check_lines(FILE *f, const char *path, struct err *e)
 		if (n > INI_MAX_LINE - 2) {
 			rc = err_set(e, ERR_USAGE, "%s:%d: line longer than %d characters (put a "
 				     "long pass-cmd in a script)", path, no, INI_MAX_LINE - 2);
+			break;
+		}
+		line[n] = 0;
+		if (cuts_command(line)) {
+			rc = err_set(e, ERR_USAGE, "%s:%d: ' ;' would start a comment and cut the "
+				     "command short (put it in a script)", path, no);
 			break;
 		}
 	}

@@ -49,6 +49,10 @@ static const struct {
 	{ "[channel a]\nlocal = maildir:Mail\n", NULL, ":2: 'local' needs an absolute path" },
 	{ "[channel a]\npass-file = pw\n", NULL, ":2: 'pass-file' needs an absolute path" },
 	{ "[defaults]\nstate = ./s\n", NULL, ":2: 'state' needs an absolute path" },
+	/* inih would cut the command at " ;" (a comment) */
+	{ "[channel a]\npass-cmd = gpg -d f; echo\njobs = 2 ; two\n",
+	  "a:--pass-cmd=gpg -d f; echo|--jobs=2", NULL },
+	{ "[channel a]\n  pass-cmd = gpg -d f ; echo\n", NULL, ":2: ' ;' would start a comment" },
 	{ "[channel a.b-c@d]\npull = TRUE\n", "a.b-c@d:--pull", NULL },
 	{ "", "", NULL },
 	{ "remote = x\n", NULL, ":1: a setting outside any section" },
