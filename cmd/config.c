@@ -56,12 +56,8 @@ static void channel_free(struct config_channel *ch)
 
 static int name_ok(const char *s)
 {
-	if (!*s)
-		return 0;
-	for (; *s; s++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@+-", *s))
-			return 0;
-	return 1;
+	return *s && !s[strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				  "0123456789._@+-")];
 }
 
 /* "[ channel  work ]" -> "channel work" in out; 0 if too long. */

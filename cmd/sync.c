@@ -122,7 +122,6 @@ struct sync_cli {
 	int quiet;
 	int json;
 	int progress; /* stderr is a terminal */
-	const char *channel; /* from the config file, or NULL */
 	char tag[160];       /* "mailferry" or "mailferry [CHANNEL]": starts messages */
 };
 
@@ -665,7 +664,7 @@ static int sync_one(int argc, char **argv, const char *channel)
 	memset(&o, 0, sizeof o);
 	memset(&st, 0, sizeof st);
 	err_clear(&e);
-	c.channel = channel;
+	usage_channel = channel;
 	snprintf(c.tag, sizeof c.tag, channel ? "mailferry [%.100s]" : "mailferry", channel);
 	int r = parse_args(argc, argv, &a, &o, &c);
 	if (r < 0 && a.nnames > 0)
@@ -751,6 +750,7 @@ out:
 	free(a.inc);
 	free(a.exc);
 	buf_release(&jpath);
+	usage_channel = NULL;
 	return status;
 }
 
@@ -786,9 +786,7 @@ static int run_channel(const struct config_channel *ch, char **argv, int nopts)
 		v[1 + i] = ch->opt[i];
 	for (int i = 0; i < nopts; i++)
 		v[1 + ch->nopt + (size_t)i] = argv[1 + i];
-	usage_channel = ch->name;
 	int st = sync_one((int)n, v, ch->name);
-	usage_channel = NULL;
 	free(v);
 	return st;
 }

@@ -677,12 +677,18 @@ static void pipe_or_none(int p[2])
 		p[0] = p[1] = -1; /* then that login is waited for to the end */
 }
 
+/* Close one end (if open); closing a write end is how a login is told. */
+static void close_end(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
 static void close_pipe(int p[2])
 {
-	for (int i = 0; i < 2; i++)
-		if (p[i] >= 0)
-			close(p[i]);
-	p[0] = p[1] = -1;
+	close_end(&p[0]);
+	close_end(&p[1]);
 }
 
 static void *aide_run(void *arg)
@@ -699,10 +705,8 @@ static void *aide_run(void *arg)
 		return NULL;
 	}
 	struct pollfd p = { .fd = a->main_done[0], .events = POLLIN };
-	if (p.fd >= 0 && a->main_cancel[1] >= 0 && poll(&p, 1, AIDE_GRACE_MS) == 0) {
-		close(a->main_cancel[1]);
-		a->main_cancel[1] = -1;
-	}
+	if (p.fd >= 0 && a->main_cancel[1] >= 0 && poll(&p, 1, AIDE_GRACE_MS) == 0)
+		close_end(&a->main_cancel[1]);
 	return NULL;
 }
 
@@ -721,19 +725,11 @@ static void aide_start(struct aide_open *a, exec_open_fn *fn, void *ctx, int wan
 	a->started = pthread_create(&a->th, NULL, aide_run, a) == 0;
 }
 
-/* The first connection's login ended (in or not): a waiting aide goes on. */
-static void aide_main_done(struct aide_open *a)
-{
-	if (a->main_done[1] >= 0)
-		close(a->main_done[1]);
-	a->main_done[1] = -1;
-}
-
 /* The aide's store, or NULL. With `grace` (the first login succeeded) the
  * aide gets AIDE_GRACE_MS more, then its login is given up. */
 static struct store *aide_finish(struct aide_open *a, int grace)
 {
-	aide_main_done(a);
+	close_end(&a->main_done[1]); /* the first login ended: a waiting aide goes on */
 	if (a->started) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -741,10 +737,8 @@ static struct store *aide_finish(struct aide_open *a, int grace)
 		ts.tv_sec += AIDE_GRACE_MS / 1000 + ns / 1000000000L;
 		ts.tv_nsec = ns % 1000000000L;
 		if (!grace || a->cancel[1] < 0 || pthread_timedjoin_np(a->th, NULL, &ts) != 0) {
-			if (grace && a->cancel[1] >= 0) {
-				close(a->cancel[1]);
-				a->cancel[1] = -1;
-			}
+			if (grace)
+				close_end(&a->cancel[1]);
 			pthread_join(a->th, NULL);
 		}
 	}

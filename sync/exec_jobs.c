@@ -323,11 +323,11 @@ int exec_jobs_run(const size_t *order, size_t n, unsigned jobs, const struct exe
 				ops->idle(ctx);
 		}
 	}
-	if (dry[1] >= 0)
-		close(dry[1]);
 	close(q[0]);
 	collect(res[0], kids, nk, ops, ctx, r);
 	close(res[0]);
+	if (dry[1] >= 0) /* the queue may have held pairs: children were not called off */
+		close(dry[1]);
 	free(kids);
 	return rc;
 }

@@ -1017,6 +1017,15 @@ struct pair_mode {
 	int bulk;     /* the journal in bulk mode (a big first sync) */
 };
 
+/* May the pair's listings be deltas from the journal's markers? Not
+ * before its first complete sync, nor when the options changed since the
+ * last run: a one-way run or another --max-size may have left out
+ * messages the markers are already past. */
+static int markers_usable(const struct exec *x, const struct boxrun *b)
+{
+	return b->jb.complete && !x->opts_changed;
+}
+
 /* The pair's journal state (its unfinished intents resolved first), both
  * mailboxes open, and a new pair's identity recorded (I6). */
 static int pair_start(struct exec *x, struct boxrun *b, const char *rname, const char *lname,
@@ -1032,9 +1041,7 @@ static int pair_start(struct exec *x, struct boxrun *b, const char *rname, const
 		b->jb.rname = mf_strdup(rname);
 		b->jb.lname = mf_strdup(lname);
 	}
-	/* options that changed (a one-way run before, another --max-size) may
-	 * have left out messages the journal's markers are already past */
-	if (open_boxes(x, b, b->jb.complete && !x->opts_changed, e) < 0)
+	if (open_boxes(x, b, markers_usable(x, b), e) < 0)
 		return -1;
 	/* I6: a new pair records its identity before its first pairs */
 	if (!x->o->dry_run && (b->jb.id == 0 || !b->jb.uidvalidity)) {
@@ -1068,8 +1075,7 @@ static int pair_list(struct exec *x, struct boxrun *b, struct pair_mode *m, stru
 		struct store_since since;
 		since_of(b, s, &since);
 		since.meta_later = s == SIDE_REMOTE; /* fill_remote_meta */
-		int delta = b->jb.complete && !x->opts_changed && !b->keys_invalid[0] &&
-			    !b->keys_invalid[1];
+		int delta = markers_usable(x, b) && !b->keys_invalid[0] && !b->keys_invalid[1];
 		int r = s == SIDE_LOCAL && delta && !m->overflow && delta_local_ok(b)
 				? list_local_filtered(x, b, &since, e)
 				: list_side(x, b, s, delta ? &since : NULL, e);
