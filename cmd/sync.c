@@ -74,6 +74,10 @@ static const char usage_text[] =
 	"  --local-pass-cmd CMD    the same for a local IMAP account\n"
 	"  --local-pass-file FILE  (default: MAILFERRY_LOCAL_PASSWORD)\n"
 	"  --tls MODE              implicit, starttls or none (none: loopback only)\n"
+	"  --auth MECH             auto (default: SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, the\n"
+	"                          first the server offers, else LOGIN), scram-sha-256,\n"
+	"                          scram-sha-1, plain or login\n"
+	"  --local-auth MECH       the same for a local IMAP account\n"
 	"  --ca-file FILE          trust the CA certificates in FILE\n"
 	"  --dry-run               print the plan and change nothing (-v: every action)\n"
 	"  --pull                  only remote -> local\n"
@@ -106,6 +110,7 @@ struct side_spec {
 	/* IMAP */
 	struct imap_url url;
 	enum imap_tls_mode tls;
+	enum imap_auth_mech auth;
 	char port[16];
 	char *pass;
 	/* Maildir */
@@ -295,6 +300,7 @@ static int open_side(void *ctx, enum plan_side which, int cancel_fd, struct stor
 	o.ca_file = c->ca_file;
 	o.user = sp->url.user;
 	o.pass = sp->pass;
+	o.auth_mech = sp->auth;
 	o.cancel_fd = cancel_fd >= 0 ? &cancel_fd : NULL;
 	if (c->verbose >= 2) {
 		o.trace = trace_cb;
@@ -458,7 +464,7 @@ enum {
 	OPT_REMOTE = 256, OPT_LOCAL, OPT_STATE, OPT_PASS_CMD, OPT_PASS_FILE, OPT_LPASS_CMD,
 	OPT_LPASS_FILE, OPT_TLS, OPT_CA, OPT_DRY, OPT_PULL, OPT_PUSH, OPT_EXPUNGE, OPT_LAYOUT,
 	OPT_FSYNC, OPT_INCLUDE, OPT_EXCLUDE, OPT_MAX_SIZE, OPT_MAX_AGE, OPT_JSON, OPT_REMOVE,
-	OPT_JOBS, OPT_CONFIG, OPT_ALL,
+	OPT_JOBS, OPT_CONFIG, OPT_ALL, OPT_AUTH, OPT_LAUTH,
 };
 
 static const struct option longopts[] = {
@@ -470,6 +476,8 @@ static const struct option longopts[] = {
 	{ "local-pass-cmd", required_argument, NULL, OPT_LPASS_CMD },
 	{ "local-pass-file", required_argument, NULL, OPT_LPASS_FILE },
 	{ "tls", required_argument, NULL, OPT_TLS },
+	{ "auth", required_argument, NULL, OPT_AUTH },
+	{ "local-auth", required_argument, NULL, OPT_LAUTH },
 	{ "ca-file", required_argument, NULL, OPT_CA },
 	{ "dry-run", no_argument, NULL, OPT_DRY },
 	{ "pull", no_argument, NULL, OPT_PULL },
@@ -494,7 +502,7 @@ static const struct option longopts[] = {
 
 struct args {
 	const char *remote, *local, *state, *tls;
-	const char *pass_cmd, *pass_file, *lpass_cmd, *lpass_file;
+	const char *pass_cmd, *pass_file, *lpass_cmd, *lpass_file, *auth, *lauth;
 	int pull, push, fsync_off;
 	const char *remove;
 	enum maildir_layout layout;
@@ -536,6 +544,8 @@ static int parse_args(int argc, char **argv, struct args *a, struct exec_opts *o
 		case OPT_LPASS_CMD: a->lpass_cmd = optarg; break;
 		case OPT_LPASS_FILE: a->lpass_file = optarg; break;
 		case OPT_TLS: a->tls = optarg; break;
+		case OPT_AUTH: a->auth = optarg; break;
+		case OPT_LAUTH: a->lauth = optarg; break;
 		case OPT_CA: c->ca_file = optarg; break;
 		case OPT_DRY: o->dry_run = 1; break;
 		case OPT_PULL: a->pull = 1; break;
@@ -620,7 +630,8 @@ static int parse_args(int argc, char **argv, struct args *a, struct exec_opts *o
 }
 
 static int setup_side(struct sync_cli *c, int which, const char *spec, const struct args *a,
-		      const char *pcmd, const char *pfile, const char *penv, struct err *e)
+		      const char *pcmd, const char *pfile, const char *penv, const char *auth,
+		      struct err *e)
 {
 	struct side_spec *sp = &c->side[which];
 	if (!strncmp(spec, "maildir:", 8)) {
@@ -637,6 +648,9 @@ static int setup_side(struct sync_cli *c, int which, const char *spec, const str
 			       spec);
 	if (parse_imap_side(sp, spec, a->tls, e) < 0)
 		return -1;
+	if (auth && imap_auth_mech_parse(auth, &sp->auth) < 0)
+		return err_set(e, ERR_USAGE, "unknown authentication mechanism '%s' (auto, "
+			       "scram-sha-256, scram-sha-1, plain or login)", auth);
 	struct buf warn = BUF_INIT(4096);
 	int rc = password_get(pcmd, pfile, penv, &sp->pass, &warn, e);
 	if (warn.len && !c->quiet)
@@ -678,9 +692,9 @@ static int sync_one(int argc, char **argv, const char *channel)
 	}
 	c.progress = isatty(STDERR_FILENO);
 	if (setup_side(&c, SIDE_REMOTE, a.remote, &a, a.pass_cmd, a.pass_file,
-		       "MAILFERRY_PASSWORD", &e) < 0 ||
+		       "MAILFERRY_PASSWORD", a.auth, &e) < 0 ||
 	    setup_side(&c, SIDE_LOCAL, a.local, &a, a.lpass_cmd, a.lpass_file,
-		       "MAILFERRY_LOCAL_PASSWORD", &e) < 0 ||
+		       "MAILFERRY_LOCAL_PASSWORD", a.lauth, &e) < 0 ||
 	    journal_path(a.state, &c, o.dry_run, &jpath, &e) < 0) {
 		fprintf(stderr, "%s sync: %s\n", c.tag, e.msg);
 		goto out;

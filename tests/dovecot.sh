@@ -17,6 +17,8 @@
 #
 # MF_DOVECOT_EXTRA_CONF (start): text appended to the config, e.g.
 # "imap_capability = IMAP4rev1 LITERAL+ UIDPLUS" to hide CONDSTORE/QRESYNC.
+# MF_DOVECOT_AUTH_MECHS (start): the login mechanisms offered (default
+# "plain login scram-sha-1 scram-sha-256", so that tests log in by SCRAM).
 #
 # As root, Dovecot's processes and the mail belong to $MF_DOVECOT_USER
 # (default nobody); otherwise to the invoking user. A system Dovecot is never
@@ -91,7 +93,7 @@ ssl_cert = <$dir/ssl/server.pem
 ssl_key = <$dir/ssl/server.key
 ssl_min_protocol = TLSv1.2
 
-auth_mechanisms = plain login
+auth_mechanisms = ${MF_DOVECOT_AUTH_MECHS:-plain login scram-sha-1 scram-sha-256}
 disable_plaintext_auth = no
 passdb {
   driver = passwd-file

@@ -35,7 +35,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "imap/imap_scram.h"
 #include "imap/imap_utf7.h"
+#include "lib/b64.h"
 #include "lib/banned.h"
 
 #define TRACE_LINE_MAX 2000
@@ -1055,9 +1057,10 @@ static void handle_response(struct imap_client *c, const struct imap_response *r
 			flush(c);
 			return;
 		}
-		if (c->sending)
+		if (c->sending) {
 			c->got_cont = 1;
-		else
+			buf_set(&c->cont_text, r->text, strlen(r->text));
+		} else
 			logf_(c, "ignored unexpected continuation request");
 		return;
 	case IMAP_RESP_TAGGED:
@@ -1231,6 +1234,7 @@ int imap_client_connect(const struct imap_client_opts *opts, struct imap_client 
 	c->log = opts->log;
 	c->log_ctx = opts->log_ctx;
 	buf_init(&c->tx_line, TRACE_LINE_MAX + 16);
+	buf_init(&c->cont_text, 1 << 16);
 	buf_init(&c->rx_line, TRACE_LINE_MAX + 16);
 	imap_parser_limits_default(&lim);
 	if (opts->max_line)
@@ -1297,6 +1301,7 @@ void imap_client_free(struct imap_client **cp)
 	free(c->bye);
 	buf_release(&c->tx_line);
 	buf_release(&c->rx_line);
+	buf_release(&c->cont_text);
 	free(c);
 	*cp = NULL;
 }
@@ -1526,24 +1531,6 @@ int imap_login(struct imap_client *c, const char *user, const char *pass, struct
 	return after_auth(c, c->caps_gen != gen, e);
 }
 
-static void base64(const unsigned char *in, size_t n, struct buf *out)
-{
-	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)in[i] << 16;
-		if (i + 1 < n)
-			v |= (unsigned)in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= in[i + 2];
-		buf_addch(out, tab[(v >> 18) & 63]);
-		buf_addch(out, tab[(v >> 12) & 63]);
-		buf_addch(out, i + 1 < n ? tab[(v >> 6) & 63] : '=');
-		buf_addch(out, i + 2 < n ? tab[v & 63] : '=');
-	}
-}
-
 int imap_authenticate_plain(struct imap_client *c, const char *authzid, const char *user,
 			    const char *pass, struct err *e)
 {
@@ -1555,7 +1542,7 @@ int imap_authenticate_plain(struct imap_client *c, const char *authzid, const ch
 	buf_addstr(&raw, user);
 	buf_addch(&raw, 0);
 	buf_addstr(&raw, pass);
-	base64((const unsigned char *)raw.data, raw.len, &b64);
+	b64_encode(raw.data, raw.len, &b64);
 	memset(raw.data, 0, raw.len);
 	buf_release(&raw);
 
@@ -1586,11 +1573,168 @@ int imap_authenticate_plain(struct imap_client *c, const char *authzid, const ch
 	return after_auth(c, c->caps_gen != gen, e);
 }
 
-int imap_auth(struct imap_client *c, const char *user, const char *pass, struct err *e)
+/* A SASL response on the wire: base64, "=" for an empty initial one
+ * (RFC 4959), an empty line for an empty later one. */
+static void sasl_send(struct imap_client *c, struct imap_cmd *cmd, struct buf *raw, int initial)
+{
+	struct buf b64 = BUF_INIT(1 << 17);
+	if (raw->len == 0 && initial)
+		buf_addstr(&b64, "=");
+	else
+		b64_encode(raw->data, raw->len, &b64);
+	memset(raw->data, 0, raw->len);
+	buf_reset(raw);
+	if (b64.len)
+		imap_client_cmd_add(c, cmd, b64.data, 1);
+	memset(b64.data, 0, b64.len);
+	buf_release(&b64);
+}
+
+int imap_authenticate_sasl(struct imap_client *c, const char *mech, imap_sasl_step_fn *step,
+			   void *ctx, struct err *e)
+{
+	char what[64];
+	snprintf(what, sizeof what, "AUTHENTICATE %s", mech);
+	if (auth_precheck(c, what, e) < 0)
+		return -1;
+	struct buf out = BUF_INIT(1 << 16), in = BUF_INIT(1 << 16);
+	struct err se;
+	err_clear(&se);
+	if (step(ctx, NULL, 0, &out, e) < 0) {
+		buf_release(&out);
+		return -1;
+	}
+	struct imap_cmd *cmd = imap_client_cmd_begin(c, CK_AUTH, ST_NOAUTH, 1, what, e);
+	if (!cmd) {
+		memset(out.data, 0, out.len);
+		buf_release(&out);
+		return -1;
+	}
+	unsigned gen = c->caps_gen;
+	int stepped = 0, failed = 0;
+	imap_client_cmd_add(c, cmd, what, 0);
+	if (imap_client_has_cap(c, "SASL-IR")) {
+		imap_client_cmd_add(c, cmd, " ", 0);
+		sasl_send(c, cmd, &out, 1);
+		stepped = 1;
+	}
+	/* each pass ends the line sent last and waits: a "+" is the next
+	 * challenge (the first, without SASL-IR, asks for the initial
+	 * response), the tagged answer ends the exchange */
+	while (!failed) {
+		imap_client_cmd_add(c, cmd, "\r\n", 0);
+		if (wait_continuation(c, cmd) < 0)
+			break;
+		buf_reset(&in);
+		if (!stepped) {
+			stepped = 1;
+			if (c->cont_text.len == 0) {
+				sasl_send(c, cmd, &out, 0);
+				continue;
+			}
+		}
+		if (b64_decode(c->cont_text.data, c->cont_text.len, &in) < 0) {
+			err_set(&se, ERR_PROTO, "%s: %s: the server's challenge is not base64",
+				c->host, what);
+			failed = 1;
+		} else if (step(ctx, in.data, in.len, &out, &se) < 0) {
+			err_prefix(&se, "%s: %s", c->host, what);
+			failed = 1;
+		} else {
+			sasl_send(c, cmd, &out, 0);
+		}
+	}
+	if (failed)
+		imap_client_cmd_add(c, cmd, "*", 0); /* cancel (RFC 3501 6.2.2) */
+	memset(out.data, 0, out.len);
+	buf_release(&out);
+	buf_release(&in);
+	int r = imap_client_cmd_finish(c, cmd, NULL, e);
+	if (failed) {
+		*e = se; /* why we cancelled, not the server's "cancelled" */
+		return -1;
+	}
+	if (r < 0)
+		return -1;
+	return after_auth(c, c->caps_gen != gen, e);
+}
+
+int imap_auth_mech_parse(const char *name, enum imap_auth_mech *m_r)
+{
+	static const struct {
+		const char *name;
+		enum imap_auth_mech m;
+	} tab[] = {
+		{ "auto", IMAP_AUTH_AUTO },   { "scram-sha-256", IMAP_AUTH_SCRAM_SHA256 },
+		{ "scram-sha-1", IMAP_AUTH_SCRAM_SHA1 }, { "plain", IMAP_AUTH_PLAIN },
+		{ "login", IMAP_AUTH_LOGIN },
+	};
+	for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+		if (!strcasecmp(name, tab[i].name)) {
+			*m_r = tab[i].m;
+			return 0;
+		}
+	return -1;
+}
+
+static int scram_step(void *ctx, const char *in, size_t n, struct buf *out, struct err *e)
+{
+	return imap_scram_step(ctx, in, n, out, e);
+}
+
+int imap_authenticate_scram(struct imap_client *c, enum imap_scram_hash h, const char *user,
+			    const char *pass, const char *nonce, struct err *e)
+{
+	struct imap_scram *s;
+	if (imap_scram_new(h, user, pass, nonce, &s, e) < 0)
+		return -1;
+	int r = imap_authenticate_sasl(c, imap_scram_mech(h), scram_step, s, e);
+	if (r == 0 && !imap_scram_verified(s)) {
+		/* logged in, but by a server that never showed it knows the
+		 * password: a server that would accept anyone */
+		r = err_set(e, ERR_AUTH, "%s: AUTHENTICATE %s: the server accepted the login "
+			    "without proving it knows the password", c->host, imap_scram_mech(h));
+		die(c, ERR_AUTH, "the server did not prove it knows the password");
+	}
+	imap_scram_free(&s);
+	return r;
+}
+
+static const char *const mech_cap[] = {
+	[IMAP_AUTH_SCRAM_SHA256] = "AUTH=SCRAM-SHA-256",
+	[IMAP_AUTH_SCRAM_SHA1] = "AUTH=SCRAM-SHA-1",
+	[IMAP_AUTH_PLAIN] = "AUTH=PLAIN",
+};
+
+int imap_auth_with(struct imap_client *c, enum imap_auth_mech mech, const char *user,
+		   const char *pass, struct err *e)
 {
 	if (c->preauth && c->state == IMAP_STATE_AUTHENTICATED && !c->dead)
 		return 0; /* PREAUTH greeting: nothing to do */
-	if (imap_client_has_cap(c, "AUTH=PLAIN"))
+	if (mech == IMAP_AUTH_AUTO) {
+		mech = IMAP_AUTH_LOGIN;
+		for (int m = IMAP_AUTH_SCRAM_SHA256; m <= IMAP_AUTH_PLAIN; m++)
+			if (imap_client_has_cap(c, mech_cap[m])) {
+				mech = (enum imap_auth_mech)m;
+				break;
+			}
+	} else if (mech != IMAP_AUTH_LOGIN && !imap_client_has_cap(c, mech_cap[mech])) {
+		return err_set(e, ERR_USAGE, "%s: the server does not offer %s", c->host,
+			       mech_cap[mech] + 5);
+	}
+	switch (mech) {
+	case IMAP_AUTH_SCRAM_SHA256:
+		return imap_authenticate_scram(c, IMAP_SCRAM_SHA256, user, pass, NULL, e);
+	case IMAP_AUTH_SCRAM_SHA1:
+		return imap_authenticate_scram(c, IMAP_SCRAM_SHA1, user, pass, NULL, e);
+	case IMAP_AUTH_PLAIN:
 		return imap_authenticate_plain(c, NULL, user, pass, e);
-	return imap_login(c, user, pass, e);
+	default:
+		return imap_login(c, user, pass, e);
+	}
+}
+
+int imap_auth(struct imap_client *c, const char *user, const char *pass, struct err *e)
+{
+	return imap_auth_with(c, IMAP_AUTH_AUTO, user, pass, e);
 }

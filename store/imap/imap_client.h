@@ -4,6 +4,7 @@
  * responses, and one function per command.
  *
  * RFCs: 3501 / 9051 (IMAP), 2595 + 8314 (TLS), 4959 (SASL-IR), 4616 (PLAIN),
+ * 5802 + 7677 (SCRAM),
  * 4978 (COMPRESS),
  * 7888 (LITERAL+/-), 2971 (ID), 5161 (ENABLE), 7162 (CONDSTORE/QRESYNC),
  * 4315 (UIDPLUS), 6851 (MOVE), 3502 (MULTIAPPEND), 4731 (ESEARCH), 5258 and
@@ -63,6 +64,7 @@
 
 #include "imap/imap_parser.h"
 #include "imap/imap_resp.h"
+#include "imap/imap_scram.h"
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "store.h"
@@ -278,10 +280,46 @@ int imap_login(struct imap_client *c, const char *user, const char *pass, struct
  * advertised, else after the "+" continuation. authzid may be NULL. */
 int imap_authenticate_plain(struct imap_client *c, const char *authzid, const char *user,
 			    const char *pass, struct err *e);
-/* The best available: AUTHENTICATE PLAIN when AUTH=PLAIN is advertised,
- * else LOGIN (unless LOGINDISABLED: ERR_USAGE). Capabilities are refreshed
- * after success (from [CAPABILITY] or a CAPABILITY command). After a
- * PREAUTH greeting it does nothing and returns 0. */
+/* One SASL step: `in` is the server's challenge, decoded (NULL for the
+ * initial response); the client's answer is appended to `out`, raw (the
+ * client encodes it). -1 stops the exchange (the client cancels it with
+ * "*" and returns that error). */
+typedef int imap_sasl_step_fn(void *ctx, const char *in, size_t n, struct buf *out,
+			      struct err *e);
+/* AUTHENTICATE mech (RFC 3501 6.2.2), the initial response inline when
+ * SASL-IR is advertised (RFC 4959), then one step per "+" challenge. The
+ * responses are redacted in the trace. The caller checks afterwards that
+ * the mechanism finished (SCRAM: the server's signature). */
+int imap_authenticate_sasl(struct imap_client *c, const char *mech, imap_sasl_step_fn *step,
+			   void *ctx, struct err *e);
+
+/* AUTHENTICATE SCRAM-SHA-1 / SCRAM-SHA-256 (imap_scram.h). Success needs
+ * the server's OK and its proof that it knows the password; without the
+ * proof the session is closed and the login fails with ERR_AUTH. `nonce`
+ * NULL: a random one (tests pass an RFC example's). */
+int imap_authenticate_scram(struct imap_client *c, enum imap_scram_hash h, const char *user,
+			    const char *pass, const char *nonce, struct err *e);
+
+enum imap_auth_mech {
+	IMAP_AUTH_AUTO,          /* the best advertised (below) */
+	IMAP_AUTH_SCRAM_SHA256,
+	IMAP_AUTH_SCRAM_SHA1,
+	IMAP_AUTH_PLAIN,
+	IMAP_AUTH_LOGIN,
+};
+/* "auto", "scram-sha-256", "scram-sha-1", "plain", "login" (any case).
+ * 0, or -1 for an unknown name. */
+int imap_auth_mech_parse(const char *name, enum imap_auth_mech *m_r);
+/* Log in with `mech`. AUTO takes SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, in that
+ * order, the first advertised (AUTH=...), else LOGIN (unless LOGINDISABLED:
+ * ERR_USAGE); a named one the server does not advertise is ERR_USAGE
+ * before sending. A SCRAM login whose server did not prove it knows the
+ * password fails with ERR_AUTH. Capabilities are refreshed after success
+ * (from [CAPABILITY] or a CAPABILITY command). After a PREAUTH greeting it
+ * does nothing and returns 0. */
+int imap_auth_with(struct imap_client *c, enum imap_auth_mech mech, const char *user,
+		   const char *pass, struct err *e);
+/* imap_auth_with(IMAP_AUTH_AUTO). */
 int imap_auth(struct imap_client *c, const char *user, const char *pass, struct err *e);
 /* The plaintext-password policy as a pure function: 0 if a password may be
  * sent, else -1 with ERR_USAGE naming the host. */

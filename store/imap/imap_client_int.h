@@ -112,6 +112,7 @@ struct imap_client {
 	struct imap_cmd *all;         /* all allocated */
 	struct imap_cmd *sending;     /* command being written (continuations) */
 	int got_cont;
+	struct buf cont_text;         /* the last "+" text (SASL challenges) */
 	int auth_cancel;              /* AUTHENTICATE: a further "+" gets "*" */
 
 	int dead;

@@ -2391,7 +2391,7 @@ int imap_store_open(const struct imap_store_opts *o, struct store **s_r, struct 
 		return -1;
 	}
 	if (imap_client_state(c) == IMAP_STATE_NOT_AUTHENTICATED &&
-	    imap_auth(c, o->user, o->pass ? o->pass : "", e) < 0) {
+	    imap_auth_with(c, o->auth_mech, o->user, o->pass ? o->pass : "", e) < 0) {
 		imap_store_step_error(e, o->host, "login");
 		imap_client_free(&c);
 		return -1;

@@ -73,6 +73,7 @@ struct imap_store_opts {
 	const char *ca_file;       /* NULL: system CA store */
 	const char *user;
 	const char *pass;          /* not kept after open */
+	enum imap_auth_mech auth_mech; /* IMAP_AUTH_AUTO: the best offered */
 	unsigned pipeline_depth;   /* 0: the client's default */
 	int connect_timeout_ms;    /* 0: the client's default */
 	int read_timeout_ms;

@@ -3,7 +3,8 @@
 # `sync --all` (defaults applied, a "~/" path under $HOME, repeatable
 # options repeated), one channel by name with a command-line option that
 # overrides the file's, one JSON line per channel, and the worst exit status
-# when one channel cannot connect while the other still syncs. A file that
+# when one channel cannot connect while the other still syncs; the login
+# mechanism chosen per channel (auth = plain) or on the command line. A file that
 # others may write is refused before anything runs.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/sync_lib.sh"
@@ -38,6 +39,7 @@ remote = imap://$b@127.0.0.1:$MF_IMAP_PORT
 local = maildir:$T/beta
 pass-file = $T/pb
 exclude = Travel
+auth = plain
 CFG
 chmod 600 "$cfg"
 
@@ -64,6 +66,22 @@ out=$("$MF_BIN" sync --all --json --config "$cfg") || mf_fail "second --all fail
 [[ $(sed -n 's/.*"channel":"\([a-z]*\)".*/\1/p' <<<"$out" | tr '\n' ' ') == "alpha beta " ]] ||
     mf_fail "JSON lines: $out"
 has_msg "$(local_state "$HOME/Mail/alpha")" INBOX "$a-late" '' || mf_fail "the late message not pulled"
+
+# the login mechanism: the best offered (the fixture's Dovecot offers
+# SCRAM-SHA-256) unless a channel or the command line names one
+for ch in alpha:SCRAM-SHA-256 beta:PLAIN; do
+    "$MF_BIN" sync -vv "${ch%:*}" 2>"$T/tr" >/dev/null || mf_fail "sync ${ch%:*} -vv failed"
+    grep -q "> A1 AUTHENTICATE ${ch#*:} <redacted>" "$T/tr" ||
+        mf_fail "${ch%:*}: $(grep -m3 '> A1' "$T/tr")"
+done
+"$MF_BIN" sync -vv --auth login beta 2>"$T/tr" >/dev/null || mf_fail "--auth login failed"
+grep -q '> A1 LOGIN <redacted>' "$T/tr" || mf_fail "--auth login: $(grep -m3 '> A1' "$T/tr")"
+set +e
+"$MF_BIN" sync --auth cram-md5 beta 2>"$T/err"
+rc=$?
+set -e
+(( rc == 2 )) && grep -q "unknown authentication mechanism 'cram-md5'" "$T/err" ||
+    mf_fail "--auth cram-md5: exit $rc: $(cat "$T/err")"
 
 # a channel that cannot connect: the other still syncs, the status is 2
 cat >>"$cfg" <<CFG

@@ -855,6 +855,59 @@ static int sk_msg(void *ctx, const struct imap_fetch *f, const struct imap_respo
 	return 0;
 }
 
+/* Every mechanism against the fixture's Dovecot, which offers PLAIN,
+ * LOGIN, SCRAM-SHA-1 and SCRAM-SHA-256: AUTO picks SCRAM-SHA-256, each
+ * logs in with the right password (a SCRAM login also checked the
+ * server's proof) and fails with ERR_AUTH with a wrong one; the
+ * password with "," "=" "\"" and a blank logs in by every mechanism. */
+static void t_auth(void)
+{
+	static const struct {
+		enum imap_auth_mech m;
+		const char *sent;
+	} mechs[] = {
+		{ IMAP_AUTH_AUTO, "AUTHENTICATE SCRAM-SHA-256 <redacted>" },
+		{ IMAP_AUTH_SCRAM_SHA256, "AUTHENTICATE SCRAM-SHA-256 <redacted>" },
+		{ IMAP_AUTH_SCRAM_SHA1, "AUTHENTICATE SCRAM-SHA-1 <redacted>" },
+		{ IMAP_AUTH_PLAIN, "AUTHENTICATE PLAIN <redacted>" },
+		{ IMAP_AUTH_LOGIN, "> A3 LOGIN <redacted>" },
+	};
+	const char *pw = "p=w,\"Sekr3t\" =3D";
+	fixture_user_pass(&fx, U("imap-auth"), pw);
+	for (size_t i = 0; i < sizeof mechs / sizeof mechs[0]; i++) {
+		for (int right = 0; right < 2; right++) {
+			struct imap_client_opts o;
+			struct imap_client *c = NULL;
+			struct trace_log tl = { BUF_INIT(1 << 20) };
+			struct err e;
+			opts_init(&o, &fx, IMAP_TLS_STARTTLS, "localhost");
+			o.trace = trace_collect;
+			o.trace_ctx = &tl;
+			CHECK_OK(imap_client_connect(&o, &c, &e));
+			if (!c)
+				return;
+			CHECK(imap_client_has_cap(c, "AUTH=SCRAM-SHA-256"));
+			int rc = imap_auth_with(c, mechs[i].m, U("imap-auth"),
+						right ? pw : "p=w,\"Sekr3t\" =3E", &e);
+			if (right) {
+				CHECK_OK(rc);
+				CHECK_INT(imap_client_state(c), IMAP_STATE_AUTHENTICATED);
+				CHECK_OK(imap_noop(c, NULL, &e));
+			} else {
+				CHECK_INT(rc, -1);
+				CHECK_INT(e.cls, ERR_AUTH);
+			}
+			if (!strstr(tl.text.data, mechs[i].sent))
+				fprintf(stderr, "mech %zu: no '%s' in\n%s\n", i, mechs[i].sent,
+					tl.text.data);
+			CHECK(strstr(tl.text.data, mechs[i].sent) != NULL);
+			CHECK(strstr(tl.text.data, "Sekr3t") == NULL);
+			imap_client_free(&c);
+			buf_release(&tl.text);
+		}
+	}
+}
+
 static void t_bigfetch(void)
 {
 	struct err e;
@@ -950,7 +1003,7 @@ static void t_compress(void)
 int main(int argc, char **argv)
 {
 	static const struct test_scenario tests[] = {
-		{ "session", t_session },       { "tls", t_tls },
+		{ "session", t_session },       { "tls", t_tls },               { "auth", t_auth },
 		{ "tls-hostname", t_tls_hostname }, { "plaintext-policy", t_plaintext_policy },
 		{ "mailboxes", t_mailboxes },   { "messages", t_messages },
 		{ "qresync", t_qresync },       { "pipeline", t_pipeline },

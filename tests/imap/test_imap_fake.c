@@ -848,6 +848,164 @@ static void t_auth_no_sasl_ir(void)
 	fake_free(&f);
 }
 
+/* SCRAM-SHA-256 against a scripted server, with RFC 7677's example
+ * exchange: a right one logs in; a server that says OK without proving it
+ * knows the password, or proves it wrongly, is refused (the second after
+ * the client cancels with "*"). */
+#define SCRAM_FIRST "cj1yT3ByTkdmd0ViZVJXZ2JORWtxTyVodllEcFdVYTJSYVRDQWZ1eEZJbGopaE5sRiRrMCxz" \
+		    "PVcyMlphSjBTTlk3c29Fc1VFamI2Z1E9PSxpPTQwOTY="
+#define SCRAM_FINAL "dj02cnJpVFJCaTIzV3BSUi93dHVwK21NaFVaVW4vZEI1bkxUSlJzamw5NUc0PQ=="
+#define SCRAM_WRONG "dj1BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBPQ=="
+#define SCRAM_C1 "A1 AUTHENTICATE SCRAM-SHA-256 biwsbj11c2VyLHI9ck9wck5HZndFYmVSV2diTkVrcU8=\r\n"
+#define SCRAM_C2 "Yz1iaXdzLHI9ck9wck5HZndFYmVSV2diTkVrcU8laHZZRHBXVWEyUmFUQ0FmdXhGSWxqKWhO" \
+		 "bEYkazAscD1kSHpiWmFwV0lrNGpVaE4rVXRlOXl0YWc5empmTUhnc3FtbWl6N0FuZFZRPQ==\r\n"
+
+static void scram_case(const struct step *s, int want_rc, const char *want_msg,
+		       const char *want_got)
+{
+	struct fake f;
+	struct err e;
+	struct imap_client_opts o;
+	struct imap_client *c = NULL;
+	struct buf tr = BUF_INIT(1 << 20);
+
+	if (fake_start(&f, "127.0.0.1", s) < 0)
+		exit(1);
+	opts_for(&o, "127.0.0.1", &f, IMAP_TLS_NONE);
+	o.trace = collect;
+	o.trace_ctx = &tr;
+	CHECK(imap_client_connect(&o, &c, &e) == 0);
+	err_clear(&e);
+	int rc = imap_authenticate_scram(c, IMAP_SCRAM_SHA256, "user", "pencil",
+					 "rOprNGfwEbeRWgbNEkqO", &e);
+	CHECK_INT(rc, want_rc);
+	if (want_rc == 0) {
+		CHECK_INT(imap_client_state(c), IMAP_STATE_AUTHENTICATED);
+	} else {
+		CHECK_INT(e.cls, ERR_AUTH);
+		if (!strstr(e.msg, want_msg))
+			fprintf(stderr, "got '%s', want '%s'\n", e.msg, want_msg);
+		CHECK(strstr(e.msg, want_msg) != NULL);
+		CHECK(imap_client_state(c) != IMAP_STATE_AUTHENTICATED || imap_noop(c, NULL, &e) < 0);
+	}
+	imap_client_free(&c);
+	fake_end(&f);
+	if (!strstr(f.got.data, want_got))
+		fprintf(stderr, "server got:\n%s\n", f.got.data);
+	CHECK(strstr(f.got.data, want_got) != NULL);
+	CHECK(strstr(tr.data, "> A1 AUTHENTICATE SCRAM-SHA-256") != NULL);
+	CHECK(strstr(tr.data, "<redacted>\n") != NULL);
+	CHECK(strstr(tr.data, "Yz1iaXdz") == NULL); /* the proof is not in the trace */
+	buf_release(&tr);
+	fake_free(&f);
+}
+
+static void t_scram(void)
+{
+	static const struct step good[] = {
+		{ 'S', "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=SCRAM-SHA-256] hi\r\n" },
+		{ 'R', NULL }, { 'S', "+ " SCRAM_FIRST "\r\n" }, { 'R', NULL },
+		{ 'S', "+ " SCRAM_FINAL "\r\n" }, { 'R', NULL },
+		{ 'S', "%T OK [CAPABILITY IMAP4rev1] welcome\r\n" }, { 'W', NULL }, { 0, NULL },
+	};
+	scram_case(good, 0, NULL, SCRAM_C1 SCRAM_C2 "\r\n");
+	/* OK straight after the client's proof: no server signature */
+	static const struct step no_proof[] = {
+		{ 'S', "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=SCRAM-SHA-256] hi\r\n" },
+		{ 'R', NULL }, { 'S', "+ " SCRAM_FIRST "\r\n" }, { 'R', NULL },
+		{ 'S', "%T OK [CAPABILITY IMAP4rev1] welcome\r\n" }, { 'W', NULL }, { 0, NULL },
+	};
+	scram_case(no_proof, -1, "without proving", SCRAM_C1 SCRAM_C2);
+	static const struct step wrong[] = {
+		{ 'S', "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=SCRAM-SHA-256] hi\r\n" },
+		{ 'R', NULL }, { 'S', "+ " SCRAM_FIRST "\r\n" }, { 'R', NULL },
+		{ 'S', "+ " SCRAM_WRONG "\r\n" }, { 'R', NULL },
+		{ 'S', "%T BAD Authentication cancelled\r\n" }, { 'W', NULL }, { 0, NULL },
+	};
+	scram_case(wrong, -1, "signature is wrong", SCRAM_C1 SCRAM_C2 "*\r\n");
+	/* without SASL-IR: an empty "+" asks for the client's first message */
+	static const struct step no_ir[] = {
+		{ 'S', "* OK [CAPABILITY IMAP4rev1 AUTH=SCRAM-SHA-256] hi\r\n" },
+		{ 'R', NULL }, { 'S', "+ \r\n" }, { 'R', NULL }, { 'S', "+ " SCRAM_FIRST "\r\n" },
+		{ 'R', NULL }, { 'S', "+ " SCRAM_FINAL "\r\n" }, { 'R', NULL },
+		{ 'S', "%T OK [CAPABILITY IMAP4rev1] welcome\r\n" }, { 'W', NULL }, { 0, NULL },
+	};
+	scram_case(no_ir, 0, NULL, "A1 AUTHENTICATE SCRAM-SHA-256\r\n"
+		   "biwsbj11c2VyLHI9ck9wck5HZndFYmVSV2diTkVrcU8=\r\n" SCRAM_C2 "\r\n");
+	/* a challenge that is not base64 is cancelled */
+	static const struct step garbled[] = {
+		{ 'S', "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=SCRAM-SHA-256] hi\r\n" },
+		{ 'R', NULL }, { 'S', "+ !!not base64!!\r\n" }, { 'R', NULL },
+		{ 'S', "%T BAD Authentication cancelled\r\n" }, { 'W', NULL }, { 0, NULL },
+	};
+	struct fake f;
+	struct err e;
+	struct imap_client_opts o;
+	struct imap_client *c = NULL;
+	if (fake_start(&f, "127.0.0.1", garbled) < 0)
+		exit(1);
+	opts_for(&o, "127.0.0.1", &f, IMAP_TLS_NONE);
+	CHECK(imap_client_connect(&o, &c, &e) == 0);
+	CHECK_INT(imap_authenticate_scram(c, IMAP_SCRAM_SHA256, "user", "pencil", NULL, &e), -1);
+	CHECK_INT(e.cls, ERR_PROTO);
+	CHECK(strstr(e.msg, "not base64") != NULL);
+	imap_client_free(&c);
+	fake_end(&f);
+	CHECK(strstr(f.got.data, "\r\n*\r\n") != NULL);
+	fake_free(&f);
+}
+
+/* Which mechanism imap_auth_with picks from the advertised ones. */
+static void t_auth_choice(void)
+{
+	static const struct {
+		const char *caps;
+		enum imap_auth_mech ask;
+		const char *sent; /* the start of the first command; NULL: refused unsent */
+	} cases[] = {
+		{ "AUTH=PLAIN AUTH=SCRAM-SHA-1 AUTH=SCRAM-SHA-256", IMAP_AUTH_AUTO,
+		  "A1 AUTHENTICATE SCRAM-SHA-256 " },
+		{ "AUTH=PLAIN AUTH=SCRAM-SHA-1", IMAP_AUTH_AUTO, "A1 AUTHENTICATE SCRAM-SHA-1 " },
+		{ "AUTH=PLAIN", IMAP_AUTH_AUTO, "A1 AUTHENTICATE PLAIN " },
+		{ "AUTH=LOGIN", IMAP_AUTH_AUTO, "A1 LOGIN " },
+		{ "AUTH=SCRAM-SHA-256 AUTH=PLAIN", IMAP_AUTH_PLAIN, "A1 AUTHENTICATE PLAIN " },
+		{ "AUTH=SCRAM-SHA-256", IMAP_AUTH_LOGIN, "A1 LOGIN " },
+		{ "AUTH=PLAIN", IMAP_AUTH_SCRAM_SHA256, NULL },
+		{ "AUTH=SCRAM-SHA-256", IMAP_AUTH_SCRAM_SHA1, NULL },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char greet[256];
+		snprintf(greet, sizeof greet, "* OK [CAPABILITY IMAP4rev1 SASL-IR %s] hi\r\n",
+			 cases[i].caps);
+		const struct step s[] = {
+			{ 'S', greet }, { 'R', NULL }, { 'S', "%T NO [AUTHENTICATIONFAILED] no\r\n" },
+			{ 'W', NULL }, { 0, NULL },
+		};
+		const struct step quiet[] = { { 'S', greet }, { 'W', NULL }, { 0, NULL } };
+		struct fake f;
+		struct err e;
+		struct imap_client_opts o;
+		struct imap_client *c = NULL;
+		if (fake_start(&f, "127.0.0.1", cases[i].sent ? s : quiet) < 0)
+			exit(1);
+		opts_for(&o, "127.0.0.1", &f, IMAP_TLS_NONE);
+		CHECK(imap_client_connect(&o, &c, &e) == 0);
+		CHECK_INT(imap_auth_with(c, cases[i].ask, "user", "pw", &e), -1);
+		CHECK_INT(e.cls, cases[i].sent ? ERR_AUTH : ERR_USAGE);
+		imap_client_free(&c);
+		fake_end(&f);
+		if (cases[i].sent && strncmp(f.got.data, cases[i].sent, strlen(cases[i].sent)))
+			fprintf(stderr, "case %zu: server got '%s'\n", i, f.got.data);
+		CHECK(cases[i].sent ? !strncmp(f.got.data, cases[i].sent, strlen(cases[i].sent))
+				    : f.got.len == 0);
+		fake_free(&f);
+	}
+	enum imap_auth_mech m;
+	CHECK(imap_auth_mech_parse("SCRAM-SHA-256", &m) == 0 && m == IMAP_AUTH_SCRAM_SHA256);
+	CHECK(imap_auth_mech_parse("auto", &m) == 0 && m == IMAP_AUTH_AUTO);
+	CHECK_INT(imap_auth_mech_parse("cram-md5", &m), -1);
+}
+
 static void t_policies(void)
 {
 	static const struct step quiet[] = {
@@ -1221,7 +1379,8 @@ int main(int argc, char **argv)
 		{ "policies", t_policies },     { "timeout-injection", t_timeout_and_injection },
 		{ "policy-unit", t_policy_unit }, { "move-fallback", t_move_fallback },
 		{ "ipv6", t_ipv6 },             { "mutations", t_mutations },
-		{ "compress", t_compress },
+		{ "compress", t_compress },     { "scram", t_scram },
+		{ "auth-choice", t_auth_choice },
 	};
 
 	signal(SIGPIPE, SIG_IGN);
