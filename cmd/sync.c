@@ -76,7 +76,9 @@ static const char usage_text[] =
 	"  --tls MODE              implicit, starttls or none (none: loopback only)\n"
 	"  --auth MECH             auto (default: SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, the\n"
 	"                          first the server offers, else LOGIN), scram-sha-256,\n"
-	"                          scram-sha-1, plain or login\n"
+	"                          scram-sha-1, plain, login, or oauthbearer / xoauth2\n"
+	"                          (then the password is an OAuth2 access token, e.g.\n"
+	"                          from --pass-cmd running an OAuth2 helper)\n"
 	"  --local-auth MECH       the same for a local IMAP account\n"
 	"  --ca-file FILE          trust the CA certificates in FILE\n"
 	"  --dry-run               print the plan and change nothing (-v: every action)\n"
@@ -650,7 +652,8 @@ static int setup_side(struct sync_cli *c, int which, const char *spec, const str
 		return -1;
 	if (auth && imap_auth_mech_parse(auth, &sp->auth) < 0)
 		return err_set(e, ERR_USAGE, "unknown authentication mechanism '%s' (auto, "
-			       "scram-sha-256, scram-sha-1, plain or login)", auth);
+			       "scram-sha-256, scram-sha-1, plain, login, oauthbearer or xoauth2)",
+			       auth);
 	struct buf warn = BUF_INIT(4096);
 	int rc = password_get(pcmd, pfile, penv, &sp->pass, &warn, e);
 	if (warn.len && !c->quiet)

@@ -35,6 +35,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "imap/imap_oauth.h"
 #include "imap/imap_scram.h"
 #include "imap/imap_utf7.h"
 #include "lib/b64.h"
@@ -1059,7 +1060,8 @@ static void handle_response(struct imap_client *c, const struct imap_response *r
 		}
 		if (c->sending) {
 			c->got_cont = 1;
-			buf_set(&c->cont_text, r->text, strlen(r->text));
+			if (buf_set(&c->cont_text, r->text, strlen(r->text)) < 0)
+				buf_reset(&c->cont_text); /* over 64 KiB: no SASL challenge is */
 		} else
 			logf_(c, "ignored unexpected continuation request");
 		return;
@@ -1227,6 +1229,8 @@ int imap_client_connect(const struct imap_client_opts *opts, struct imap_client 
 	*c_r = NULL;
 	struct imap_client *c = mf_calloc(1, sizeof(*c));
 	snprintf(c->host, sizeof(c->host), "%s", opts->host ? opts->host : "");
+	snprintf(c->port, sizeof(c->port), "%s", opts->port ? opts->port :
+		 opts->tls == IMAP_TLS_IMPLICIT ? "993" : "143");
 	c->tls_mode = opts->tls;
 	c->depth = opts->pipeline_depth ? opts->pipeline_depth : 32;
 	c->trace = opts->trace;
@@ -1667,7 +1671,8 @@ int imap_auth_mech_parse(const char *name, enum imap_auth_mech *m_r)
 	} tab[] = {
 		{ "auto", IMAP_AUTH_AUTO },   { "scram-sha-256", IMAP_AUTH_SCRAM_SHA256 },
 		{ "scram-sha-1", IMAP_AUTH_SCRAM_SHA1 }, { "plain", IMAP_AUTH_PLAIN },
-		{ "login", IMAP_AUTH_LOGIN },
+		{ "login", IMAP_AUTH_LOGIN },  { "oauthbearer", IMAP_AUTH_OAUTHBEARER },
+		{ "xoauth2", IMAP_AUTH_XOAUTH2 },
 	};
 	for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
 		if (!strcasecmp(name, tab[i].name)) {
@@ -1700,10 +1705,27 @@ int imap_authenticate_scram(struct imap_client *c, enum imap_scram_hash h, const
 	return r;
 }
 
+int imap_authenticate_oauth(struct imap_client *c, enum imap_oauth_kind k, const char *user,
+			    const char *token, struct err *e)
+{
+	struct imap_oauth o = { .kind = k, .user = user, .token = token, .host = c->host,
+				.port = c->port };
+	int r = imap_authenticate_sasl(c, imap_oauth_mech(k), imap_oauth_step, &o, e);
+	if (r < 0 && o.refused && e && e->cls == ERR_AUTH) {
+		size_t l = strlen(e->msg);
+		snprintf(e->msg + l, sizeof e->msg - l, " (token refused%s%s)",
+			 o.status[0] ? ": status " : "", o.status);
+	}
+	return r;
+}
+
 static const char *const mech_cap[] = {
 	[IMAP_AUTH_SCRAM_SHA256] = "AUTH=SCRAM-SHA-256",
 	[IMAP_AUTH_SCRAM_SHA1] = "AUTH=SCRAM-SHA-1",
 	[IMAP_AUTH_PLAIN] = "AUTH=PLAIN",
+	[IMAP_AUTH_LOGIN] = "AUTH=LOGIN",
+	[IMAP_AUTH_OAUTHBEARER] = "AUTH=OAUTHBEARER",
+	[IMAP_AUTH_XOAUTH2] = "AUTH=XOAUTH2",
 };
 
 int imap_auth_with(struct imap_client *c, enum imap_auth_mech mech, const char *user,
@@ -1729,6 +1751,10 @@ int imap_auth_with(struct imap_client *c, enum imap_auth_mech mech, const char *
 		return imap_authenticate_scram(c, IMAP_SCRAM_SHA1, user, pass, NULL, e);
 	case IMAP_AUTH_PLAIN:
 		return imap_authenticate_plain(c, NULL, user, pass, e);
+	case IMAP_AUTH_OAUTHBEARER:
+		return imap_authenticate_oauth(c, IMAP_OAUTH_BEARER, user, pass, e);
+	case IMAP_AUTH_XOAUTH2:
+		return imap_authenticate_oauth(c, IMAP_OAUTH_XOAUTH2, user, pass, e);
 	default:
 		return imap_login(c, user, pass, e);
 	}

@@ -4,7 +4,7 @@
  * responses, and one function per command.
  *
  * RFCs: 3501 / 9051 (IMAP), 2595 + 8314 (TLS), 4959 (SASL-IR), 4616 (PLAIN),
- * 5802 + 7677 (SCRAM),
+ * 5802 + 7677 (SCRAM), 7628 (OAUTHBEARER),
  * 4978 (COMPRESS),
  * 7888 (LITERAL+/-), 2971 (ID), 5161 (ENABLE), 7162 (CONDSTORE/QRESYNC),
  * 4315 (UIDPLUS), 6851 (MOVE), 3502 (MULTIAPPEND), 4731 (ESEARCH), 5258 and
@@ -64,6 +64,7 @@
 
 #include "imap/imap_parser.h"
 #include "imap/imap_resp.h"
+#include "imap/imap_oauth.h"
 #include "imap/imap_scram.h"
 #include "lib/buf.h"
 #include "lib/err.h"
@@ -300,15 +301,23 @@ int imap_authenticate_sasl(struct imap_client *c, const char *mech, imap_sasl_st
 int imap_authenticate_scram(struct imap_client *c, enum imap_scram_hash h, const char *user,
 			    const char *pass, const char *nonce, struct err *e);
 
+/* AUTHENTICATE OAUTHBEARER / XOAUTH2 with an access token (imap_oauth.h).
+ * A refused token fails with ERR_AUTH, the message ending in the status
+ * the server's error challenge gave. */
+int imap_authenticate_oauth(struct imap_client *c, enum imap_oauth_kind k, const char *user,
+			    const char *token, struct err *e);
+
 enum imap_auth_mech {
 	IMAP_AUTH_AUTO,          /* the best advertised (below) */
 	IMAP_AUTH_SCRAM_SHA256,
 	IMAP_AUTH_SCRAM_SHA1,
 	IMAP_AUTH_PLAIN,
 	IMAP_AUTH_LOGIN,
+	IMAP_AUTH_OAUTHBEARER,   /* the "password" is an OAuth 2.0 access token; */
+	IMAP_AUTH_XOAUTH2,       /* never chosen by AUTO */
 };
-/* "auto", "scram-sha-256", "scram-sha-1", "plain", "login" (any case).
- * 0, or -1 for an unknown name. */
+/* "auto", "scram-sha-256", "scram-sha-1", "plain", "login", "oauthbearer",
+ * "xoauth2" (any case). 0, or -1 for an unknown name. */
 int imap_auth_mech_parse(const char *name, enum imap_auth_mech *m_r);
 /* Log in with `mech`. AUTO takes SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, in that
  * order, the first advertised (AUTH=...), else LOGIN (unless LOGINDISABLED:

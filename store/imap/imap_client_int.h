@@ -86,6 +86,7 @@ struct imap_client {
 	struct imap_io *io;
 	struct imap_parser *parser;
 	char host[256];
+	char port[16];                /* as connected to (OAUTHBEARER names it) */
 	enum imap_state state;
 	enum imap_tls_mode tls_mode;
 	unsigned depth;
