@@ -5,13 +5,16 @@
 # token it is. The token comes from --pass-cmd, as from an OAuth2 helper:
 # the right one syncs by either mechanism; a refused one exits 2 with the
 # status of the server's error challenge; the token never shows in -vv.
+# Then mailferry-oauth2 against the same provider (oauth2_server.py): a
+# device login, a sync whose --pass-cmd is the helper, a cached access
+# token, a refresh with rotation, a revoked refresh token, an http:// URL.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/sync_lib.sh"
 mf_require_dovecot
 chmod 755 "$T" # this Dovecot's processes may run as another user (dovecot.sh)
 dc=$T/dc
 good=tok-good-$$
-python3 "$(dirname "$0")/oauth2_introspect.py" "$T/iport" "$good=oauser" 2>"$T/intro.log" &
+python3 "$(dirname "$0")/oauth2_server.py" "$T/iport" oauser "$good" 2>"$T/oauth2.log" &
 ipid=$!
 cleanup() {
     "$MF_DOVECOT" stop "$dc" >/dev/null 2>&1 || true
@@ -86,4 +89,50 @@ rc=$?
 set -e
 (( rc == 2 )) && grep -q '> A1 AUTHENTICATE PLAIN <redacted>' "$T/tr" ||
     mf_fail "auto with an OAuth server: exit $rc: $(grep -m2 '> A1' "$T/tr")"
-echo "ok: OAUTHBEARER and XOAUTH2 logins with a token from --pass-cmd"
+# mailferry-oauth2: a device login keeps the refresh token; "token" hands
+# sync an access token, from the file while it is fresh (no request), else
+# by the refresh grant, keeping the provider's rotated refresh token
+helper=$(dirname "$MF_BIN")/mailferry-oauth2
+ourl=http://127.0.0.1:$(cat "$T/iport")
+common=(--token-url "$ourl/token" --client-id mailferry-test --token-file "$T/tokens")
+"$helper" login --device-url "$ourl/device" --scope mail "${common[@]}" 2>"$T/login" ||
+    mf_fail "device login: $(cat "$T/login")"
+grep -q 'WDJB-MJHT' "$T/login" || mf_fail "the user code was not shown: $(cat "$T/login")"
+[[ $(stat -c %a "$T/tokens") == 600 ]] || mf_fail "token file mode $(stat -c %a "$T/tokens")"
+rt1=$(sed -n 's/^refresh_token=//p' "$T/tokens")
+[[ -n $rt1 ]] || mf_fail "no refresh token kept: $(cat "$T/tokens")"
+stats() { python3 -c 'import json,sys,urllib.request; print(json.load(urllib.request.urlopen(sys.argv[1]))[sys.argv[2]])' "$ourl/stats" "$1"; }
+before=$(stats token_requests)
+mf_msg oauth-helper "by the helper" >"$T/m"
+"$MF_DOVECOT" doveadm "$dc" save -u oauser -m INBOX <"$T/m"
+"$MF_BIN" sync -q --auth xoauth2 --pass-cmd "$helper token ${common[*]}" \
+    --remote "imap://oauser@127.0.0.1:$port" --local "maildir:$T/mail" --state "$T/state" ||
+    mf_fail "sync with the helper's token failed"
+[[ $(stats token_requests) == "$before" ]] || mf_fail "a fresh access token was not taken from the file"
+find "$T/mail/INBOX" -type f | xargs grep -l 'Message-ID: <oauth-helper@test>' >/dev/null ||
+    mf_fail "the helper's sync did not pull"
+# the kept access token has expired: refreshed, and the refresh token rotated
+sed -i 's/^expires=.*/expires=1/' "$T/tokens"
+at=$("$helper" token "${common[@]}") || mf_fail "token after expiry failed"
+[[ $at == at-* && $(stats refresh_grants) == 1 ]] || mf_fail "no refresh: $at"
+rt2=$(sed -n 's/^refresh_token=//p' "$T/tokens")
+[[ -n $rt2 && $rt2 != "$rt1" ]] || mf_fail "the rotated refresh token was not kept"
+[[ $("$helper" token "${common[@]}") == "$at" ]] || mf_fail "the new access token was not kept"
+# a revoked refresh token: exit 1, told to log in again, the file untouched
+cp "$T/tokens" "$T/tokens.before"
+sed -i "s/^refresh_token=.*/refresh_token=$rt1/; s/^expires=.*/expires=1/" "$T/tokens"
+set +e
+"$helper" token "${common[@]}" >/dev/null 2>"$T/err"
+rc=$?
+set -e
+(( rc == 1 )) && grep -q 'invalid_grant.*login again' "$T/err" ||
+    mf_fail "revoked refresh token: exit $rc: $(cat "$T/err")"
+grep -q "^refresh_token=$rt1\$" "$T/tokens" || mf_fail "the token file changed on a refusal"
+# plain http to a non-loopback address is refused before any request
+set +e
+"$helper" token --token-url http://example.test/token --client-id x --token-file "$T/tokens.before" \
+    >/dev/null 2>"$T/err"
+rc=$?
+set -e
+(( rc == 2 )) && grep -q 'not an https:// URL' "$T/err" || mf_fail "http URL: exit $rc: $(cat "$T/err")"
+echo "ok: OAUTHBEARER and XOAUTH2 logins; mailferry-oauth2 device login, cached and refreshed tokens"
