@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -291,10 +292,24 @@ static int client_secret(const struct opts *o, char **secret, struct err *e)
 	return o->secret_file ? read_secret_file(o->secret_file, secret, e) : 0;
 }
 
+/* One token command at a time per token file: two that refresh at once
+ * would both spend the same refresh token, and with rotation the second
+ * is refused (mailferry's parallel logins each run the command). Held
+ * until the process exits. */
+static int lock_tokens(const char *path, struct err *e)
+{
+	struct buf l = BUF_INIT(8192);
+	buf_addf(&l, "%s.lock", path);
+	int fd = open(l.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int rc = fd < 0 || flock(fd, LOCK_EX) < 0 ? err_sys(e, ERR_IO, "%s", l.data) : 0;
+	buf_release(&l);
+	return rc; /* the descriptor stays open: the lock lasts the run */
+}
+
 static int cmd_token(const struct opts *o, struct err *e)
 {
 	struct tokens t;
-	if (tokens_load(o->token_file, &t, e) < 0)
+	if (lock_tokens(o->token_file, e) < 0 || tokens_load(o->token_file, &t, e) < 0)
 		return 2;
 	if (t.access && *t.access && t.expires > (long long)time(NULL) + REFRESH_MARGIN) {
 		printf("%s\n", t.access);

@@ -114,6 +114,7 @@ struct side_spec {
 	struct imap_url url;
 	enum imap_tls_mode tls;
 	enum imap_auth_mech auth;
+	const char *token_cmd; /* OAuth: run for every login (tokens expire) */
 	char port[16];
 	char *pass;
 	/* Maildir */
@@ -304,16 +305,26 @@ static int open_side(void *ctx, enum plan_side which, int cancel_fd, struct stor
 	o.user = sp->url.user;
 	o.pass = sp->pass;
 	o.auth_mech = sp->auth;
+	char *token = NULL;
+	if (sp->token_cmd) {
+		/* an access token lasts about an hour, a migration longer: every
+		 * login (a worker's, a reconnect) asks the command for a current one */
+		if (password_get(sp->token_cmd, NULL, NULL, &token, NULL, e) < 0) {
+			err_prefix(e, "%s: access token", sp->label);
+			return -1;
+		}
+		o.pass = token;
+	}
 	o.cancel_fd = cancel_fd >= 0 ? &cancel_fd : NULL;
 	if (c->verbose >= 2) {
 		o.trace = trace_cb;
 		o.trace_ctx = c;
 	}
-	if (imap_store_open(&o, s_r, e) < 0) {
+	int rc = imap_store_open(&o, s_r, e);
+	password_free(&token);
+	if (rc < 0)
 		err_prefix(e, "%s", sp->label);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 static int parse_imap_side(struct side_spec *sp, const char *spec, const char *tls_arg,
@@ -655,6 +666,8 @@ static int setup_side(struct sync_cli *c, int which, const char *spec, const str
 		return err_set(e, ERR_USAGE, "unknown authentication mechanism '%s' (auto, "
 			       "scram-sha-256, scram-sha-1, plain, login, oauthbearer or xoauth2)",
 			       auth);
+	if (pcmd && (sp->auth == IMAP_AUTH_OAUTHBEARER || sp->auth == IMAP_AUTH_XOAUTH2))
+		sp->token_cmd = pcmd; /* asked once here too: a broken command stops the run now */
 	struct buf warn = BUF_INIT(4096);
 	int rc = password_get(pcmd, pfile, penv, &sp->pass, &warn, e);
 	if (warn.len && !c->quiet)

@@ -7,7 +7,8 @@
 # status of the server's error challenge; the token never shows in -vv.
 # Then mailferry-oauth2 against the same provider (oauth2_server.py): a
 # device login, a sync whose --pass-cmd is the helper, a cached access
-# token, a refresh with rotation, a revoked refresh token, an http:// URL.
+# token, a refresh with rotation, a --jobs run whose every login asks the
+# helper (one refresh among them), a revoked refresh token, an http:// URL.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/sync_lib.sh"
 mf_require_dovecot
@@ -118,6 +119,28 @@ at=$("$helper" token "${common[@]}") || mf_fail "token after expiry failed"
 rt2=$(sed -n 's/^refresh_token=//p' "$T/tokens")
 [[ -n $rt2 && $rt2 != "$rt1" ]] || mf_fail "the rotated refresh token was not kept"
 [[ $("$helper" token "${common[@]}") == "$at" ]] || mf_fail "the new access token was not kept"
+# every login of a parallel run asks the command for a token (tokens expire
+# during long runs), and the helper's lock lets only one of them refresh
+for b in Box1 Box2 Box3 Box4; do
+    "$MF_DOVECOT" doveadm "$dc" mailbox create -u oauser "$b"
+    mf_msg "oauth-$b" "$b" >"$T/m"
+    "$MF_DOVECOT" doveadm "$dc" save -u oauser -m "$b" <"$T/m"
+done
+sed -i 's/^expires=.*/expires=1/' "$T/tokens"
+grants=$(stats refresh_grants)
+"$MF_BIN" sync -q --jobs 3 --auth xoauth2 \
+    --pass-cmd "echo run >>'$T/calls'; $helper token ${common[*]}" \
+    --remote "imap://oauser@127.0.0.1:$port" --local "maildir:$T/mail" --state "$T/state" ||
+    mf_fail "--jobs 3 with the helper failed"
+calls=$(wc -l <"$T/calls")
+(( calls >= 4 )) || mf_fail "the token command ran $calls times for a --jobs 3 run"
+[[ $(stats refresh_grants) == $((grants + 1)) ]] ||
+    mf_fail "$(( $(stats refresh_grants) - grants )) refreshes for one expired token"
+for b in Box1 Box2 Box3 Box4; do
+    find "$T/mail/$b" -type f | xargs grep -l "Message-ID: <oauth-$b@test>" >/dev/null ||
+        mf_fail "$b was not pulled"
+done
+
 # a revoked refresh token: exit 1, told to log in again, the file untouched
 cp "$T/tokens" "$T/tokens.before"
 sed -i "s/^refresh_token=.*/refresh_token=$rt1/; s/^expires=.*/expires=1/" "$T/tokens"
