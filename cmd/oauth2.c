@@ -173,22 +173,34 @@ static char *form(const char *const *kv)
 
 /* ------------------------------------------------------------ files */
 
-static int read_secret_file(const char *path, char **out, struct err *e)
+/* A file only its owner may read (it holds a secret); NULL with e set. */
+static FILE *open_private(const char *path, const char *what, struct err *e)
 {
 	FILE *f = fopen(path, "re");
-	if (!f)
-		return err_sys(e, ERR_IO, "%s", path);
+	if (!f) {
+		err_sys(e, ERR_IO, "%s %s", what, path);
+		return NULL;
+	}
 	struct stat st;
 	if (fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO))) {
 		fclose(f);
-		return err_set(e, ERR_USAGE, "%s: readable by others (mode %03o): chmod 600 it",
-			       path, (unsigned)(st.st_mode & 0777));
+		err_set(e, ERR_USAGE, "%s %s: readable by others (mode %03o): chmod 600 it", what,
+			path, (unsigned)(st.st_mode & 0777));
+		return NULL;
 	}
+	return f;
+}
+
+static int read_secret_file(const char *path, char **out, struct err *e)
+{
+	FILE *f = open_private(path, "client secret file", e);
+	if (!f)
+		return -1;
 	char line[8192];
 	int got = fgets(line, sizeof line, f) != NULL;
 	fclose(f);
 	if (!got)
-		return err_set(e, ERR_USAGE, "%s: empty", path);
+		return err_set(e, ERR_USAGE, "client secret file %s: empty", path);
 	line[strcspn(line, "\r\n")] = 0;
 	*out = mf_strdup(line);
 	memset(line, 0, sizeof line);
@@ -198,14 +210,11 @@ static int read_secret_file(const char *path, char **out, struct err *e)
 static int tokens_load(const char *path, struct tokens *t, struct err *e)
 {
 	memset(t, 0, sizeof *t);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return err_sys(e, ERR_IO, "token file %s (run mailferry-oauth2 login first)", path);
-	struct stat st;
-	if (fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO))) {
-		fclose(f);
-		return err_set(e, ERR_USAGE, "token file %s: readable by others (mode %03o)",
-			       path, (unsigned)(st.st_mode & 0777));
+	FILE *f = open_private(path, "token file", e);
+	if (!f) {
+		if (e->cls == ERR_IO)
+			err_prefix(e, "run mailferry-oauth2 login first");
+		return -1;
 	}
 	char line[16384];
 	while (fgets(line, sizeof line, f)) {

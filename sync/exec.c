@@ -296,6 +296,13 @@ static uint64_t status_weight(void *ctx, const char *name)
 	return hit ? (*hit)->uidnext : 0;
 }
 
+static struct store *aide_when_in(void *ctx)
+{
+	struct exec *x = ctx;
+	aide_poll(x);
+	return x->aide;
+}
+
 static int list_shared(struct exec *x, struct store *st, struct store_box **bv, size_t *bn,
 		       struct err *e)
 {
@@ -303,7 +310,7 @@ static int list_shared(struct exec *x, struct store *st, struct store_box **bv, 
 	for (size_t i = 0; i < x->jn; i++)
 		ix.v[i] = &x->jv[i];
 	qsort(ix.v, ix.n, sizeof *ix.v, cmp_jbox_rname);
-	int rc = imap_store_list_boxes_shared(st, x->aide, status_weight, &ix, bv, bn, e);
+	int rc = imap_store_list_boxes_shared(st, aide_when_in, x, status_weight, &ix, bv, bn, e);
 	free(ix.v);
 	return rc;
 }
@@ -313,11 +320,13 @@ static int list_all(struct exec *x, struct store_box *bv[2], size_t bn[2], struc
 	for (int s = 0; s < 2; s++) {
 		for (;;) {
 			struct store *st = x->s[s];
-			if (s == SIDE_REMOTE && x->aide && !strcmp(st->ops->type, "imap") &&
+			int aide = s == SIDE_REMOTE && (x->aide || x->aide_pending);
+			if (aide && !strcmp(st->ops->type, "imap") &&
 			    list_shared(x, st, &bv[s], &bn[s], e) == 0)
 				break;
-			if (s == SIDE_REMOTE && x->aide) {
-				close_aide(x); /* whatever failed, list the plain way */
+			if (aide) {
+				aide_settle(x, 0); /* whatever failed, list the plain way */
+				close_aide(x);
 				continue;
 			}
 			if (st->ops->list_boxes(st, &bv[s], &bn[s], e) == 0)
@@ -412,6 +421,7 @@ static int q_run(void *ctx, size_t i, struct exec_jobs_queue *q)
 static int q_before_fork(void *ctx, struct err *e)
 {
 	struct exec *x = ctx;
+	aide_settle(x, 1);
 	if (jcommit(x) < 0 || jcheck(x, journal_suspend(x->j, e), e) < 0) {
 		*e = x->jerr;
 		return -1;
@@ -651,13 +661,18 @@ static void *jopen_run(void *arg)
 }
 
 /* The two logins made at the start (when --jobs allows a second): the
- * first connection's and the aide's, which shares the STATUS pass and then
- * serves the first worker. Both start together and normally end within
- * milliseconds of each other; when one is in, the other gets AIDE_GRACE_MS
- * more and is then given up, so a server that accepts a connection and
- * never greets it (a full connection table, a stuck login process) costs
- * that much instead of the read timeout. Either may be the one given up:
- * if it is the first, the aide's connection serves in its place. */
+ * first connection's and the aide's, which joins the STATUS pass when it is
+ * in and then serves the first worker. The aide's starts when the first
+ * one's is through, or after AIDE_DELAY_MS if that seems stuck: two logins
+ * at once slow each other, and nothing can start before the first is in.
+ * The first does not wait for the aide: an unchanged account is done
+ * before the aide is in, and its login is then called off. When one is
+ * in and the other is wanted, the other gets AIDE_GRACE_MS more and is
+ * then given up, so a server that accepts a connection and never greets
+ * it (a full connection table, a stuck login process) costs that much
+ * instead of the read timeout. Either may be the one given up: if it is
+ * the first, the aide's connection serves in its place. */
+#define AIDE_DELAY_MS 300
 #define AIDE_GRACE_MS 2000
 
 struct aide_open {
@@ -695,6 +710,11 @@ static void *aide_run(void *arg)
 {
 	struct aide_open *a = arg;
 	struct err e;
+	/* not before the first login is through (or seems stuck): two logins
+	 * at once make both slower, and the first one's is waited for */
+	struct pollfd p0 = { .fd = a->main_done[0], .events = POLLIN };
+	if (p0.fd >= 0)
+		poll(&p0, 1, AIDE_DELAY_MS);
 	if (a->fn(a->ctx, SIDE_REMOTE, a->cancel[0], &a->s, &e) < 0) {
 		a->s = NULL;
 		return NULL;
@@ -748,6 +768,35 @@ static struct store *aide_finish(struct aide_open *a, int grace)
 	return a->s;
 }
 
+/* The aide still logging in: wanted (the workers start), it gets
+ * AIDE_GRACE_MS more; not wanted, its login is called off. */
+void aide_settle(struct exec *x, int want)
+{
+	struct aide_open *a = x->aide_pending;
+	if (!a)
+		return;
+	x->aide_pending = NULL;
+	if (!want)
+		close_end(&a->cancel[1]);
+	struct store *s = aide_finish(a, want);
+	if (want && !x->aide)
+		x->aide = s;
+	else if (s)
+		imap_store_abandon(s);
+}
+
+/* Take the aide if its login has ended, without waiting. */
+int aide_poll(struct exec *x)
+{
+	struct aide_open *a = x->aide_pending;
+	if (a && pthread_tryjoin_np(a->th, NULL) == 0) {
+		a->started = 0;
+		x->aide_pending = NULL;
+		x->aide = aide_finish(a, 1);
+	}
+	return x->aide != NULL;
+}
+
 int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
 	      const struct exec_opts *o, struct exec_stats *st, struct err *e)
 {
@@ -779,7 +828,14 @@ int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
 	struct aide_open ao;
 	aide_start(&ao, open_fn, open_ctx, jobs_of(&x) > 1);
 	int orc = open_fn(open_ctx, SIDE_REMOTE, ao.main_cancel[0], &x.s[SIDE_REMOTE], e);
-	x.aide = aide_finish(&ao, orc == 0); /* NULL when that login failed: no matter */
+	if (orc == 0 && ao.started) {
+		/* the aide logs in now; the STATUS pass takes it when it is in,
+		 * the workers wait for it (aide_settle) */
+		close_end(&ao.main_done[1]);
+		x.aide_pending = &ao;
+	} else {
+		x.aide = aide_finish(&ao, orc == 0); /* NULL when that login failed */
+	}
 	if (orc < 0 && x.aide) {
 		/* a server's connection limit may refuse either of two logins
 		 * made at once: the one that got in serves */
@@ -809,6 +865,7 @@ int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
 	}
 out:
 	free(x.settle);
+	aide_settle(&x, 0);
 	close_aide(&x);
 	for (int s = 0; s < 2; s++)
 		close_store(&x, s);

@@ -54,16 +54,25 @@ struct exec {
 	size_t nqueue;
 	int worker;             /* parallel phase: no deferred commits (jdefer) */
 	struct exec_jobs_queue *jq; /* the running pair's queue (q_run), to claim ahead */
-	/* --jobs: a second login to the remote account, made while the first
-	 * one logs in; it shares the mailbox STATUS work, then becomes the
-	 * first forked worker's remote connection (NULL when none) */
+	/* --jobs: a second login to the remote account, made once the first
+	 * one is in; it shares the mailbox STATUS work when it is in time,
+	 * then becomes the first forked worker's remote connection (NULL when
+	 * none) */
 	struct store *aide;
+	struct aide_open *aide_pending; /* the aide still logging in (its thread runs) */
 	const char *jpath;      /* the journal, for a worker's own connection */
 	/* local folders this process wrote to, whose stored marker is the
 	 * pre-write one: settled (checked, new marker stored) at the end */
 	struct settle *settle;
 	size_t nsettle;
 };
+
+/* The aide's login, still going at the start (exec.c): aide_poll takes it
+ * into x->aide if it has ended, without waiting (1 when x->aide is set);
+ * aide_settle ends the wait, giving it AIDE_GRACE_MS when `want`, else
+ * calling it off. */
+void aide_settle(struct exec *x, int want);
+int aide_poll(struct exec *x);
 
 /* Sorted view of keys, for "is this key paired" questions. */
 struct keyset {

@@ -303,82 +303,144 @@ static int needs_status(const struct imap_box *b)
 	return !(b->attrs & (BOX_NOSELECT | BOX_NONEXISTENT)) && !b->has_status;
 }
 
-/* Which connection asks each mailbox's STATUS (NULL: none asked). INBOX
- * goes to the aide, whose session has not listed yet (see early_inbox);
- * returns its index, the one to ask first, or SIZE_MAX. */
-static size_t status_on(struct imap_store *s, struct imap_store *aide,
-			const struct imap_boxlist *l, const struct store_box *v,
-			const size_t *map, imap_status_weight_fn *weight, void *wctx,
-			struct imap_store **on)
+/* The STATUS pass (status_batch). The first connection starts alone, a
+ * few commands in flight, heaviest mailboxes first; the aide's connection,
+ * whose login was started after the first one's, joins when it is in
+ * (aide_fn says so, without waiting): the mailboxes not yet asked are then
+ * split between both by imap_status_split and all sent at once. An
+ * unchanged account is done before the aide is in, and never waits for it;
+ * a changed one, whose STATUS make the server rescan folders, gets both. */
+#define STATUS_WINDOW 4 /* in flight on the first connection alone */
+
+struct status_pass {
+	struct imap_store *s, *aide;
+	imap_aide_fn *aide_fn;
+	void *aide_ctx;
+	char **utf8;
+	unsigned items;
+	size_t n;                      /* LIST entries */
+	struct imap_mbox_status *st;   /* per entry */
+	struct imap_cmd **cmds;        /* per entry, in flight */
+	struct imap_store **on;        /* per entry: who was asked (NULL: nobody) */
+	size_t *todo, ntodo, next;     /* entries to ask, heaviest first */
+	uint64_t *w;                   /* per todo position */
+	size_t *fifo, fhead, ftail;    /* entries in flight on s alone, in order */
+	uint64_t *fw;                  /* their weights */
+};
+
+static int pass_send(struct status_pass *p, size_t i, struct imap_store *via, struct err *e)
 {
-	size_t n = l->n, k = 0, first = SIZE_MAX;
-	uint64_t *w = mf_calloc(n ? n : 1, sizeof *w);
-	size_t *at = mf_calloc(n ? n : 1, sizeof *at);
-	uint64_t start[2] = { 0, 0 };
-	for (size_t i = 0; i < n; i++) {
-		const struct imap_box *b = &l->v[i];
-		if (map[i] == SIZE_MAX || !needs_status(b))
-			continue;
-		on[i] = s;
-		uint64_t wi = weight ? weight(wctx, v[map[i]].name) : 0;
-		if (aide && first == SIZE_MAX && is_inbox(b)) {
-			on[i] = aide;
-			start[1] = wi + 1;
-			first = i;
-			continue;
-		}
-		w[k] = wi;
-		at[k++] = i;
-	}
-	if (aide) {
-		unsigned char *side = mf_calloc(k ? k : 1, 1);
-		imap_status_split(w, k, start, side);
-		for (size_t j = 0; j < k; j++)
-			on[at[j]] = side[j] ? aide : s;
-		free(side);
-	}
-	free(w);
-	free(at);
-	return first;
+	p->on[i] = via;
+	int r = imap_status(via->c, p->utf8[i], p->items, &p->st[i], &p->cmds[i], e);
+	return r < 0 && via == p->s ? -1 : 0; /* the aide's are asked again later */
 }
 
-/* STATUS for every selectable mailbox without LIST-STATUS data: all
- * submitted first (shared with the aide's connection by status_on, when
- * there is one), then awaited in order. A mailbox deleted meanwhile keeps
- * has_status = 0. */
-static int status_batch(struct imap_store *s, struct imap_store *aide,
+/* The aide is in: split what is left between it and s (s keeps what it has
+ * in flight, counted as its start), send it all. */
+static int pass_share(struct status_pass *p, struct err *e)
+{
+	size_t k = p->ntodo - p->next;
+	uint64_t start[2] = { 0, 0 };
+	for (size_t f = p->fhead; f < p->ftail; f++)
+		start[0] += p->fw[f] + 1;
+	unsigned char *side = mf_calloc(k ? k : 1, 1);
+	imap_status_split(p->w + p->next, k, start, side);
+	int rc = 0;
+	for (size_t j = 0; j < k && rc == 0; j++)
+		rc = pass_send(p, p->todo[p->next + j], side[j] ? p->aide : p->s, e);
+	p->next = p->ntodo;
+	free(side);
+	imap_client_flush(p->s->c); /* a failure shows in the waits */
+	imap_client_flush(p->aide->c);
+	return rc;
+}
+
+static void pass_try_aide(struct status_pass *p)
+{
+	if (p->aide || !p->aide_fn)
+		return;
+	struct store *a = p->aide_fn(p->aide_ctx);
+	struct err ignored;
+	if (a && !strcmp(a->ops->type, "imap") && submit_queue(S(a), &ignored) == 0)
+		p->aide = S(a);
+	if (a)
+		p->aide_fn = NULL; /* asked once with an answer: no more */
+}
+
+/* Send and wait on s alone, a window at a time, until the aide is in or
+ * every mailbox was asked. The waits leave their answers in cmds[]'s
+ * place: a NULL command with on[] set means answered (st[i] filled) or
+ * failed (on[i] set to NULL again after a failure on s). */
+static int pass_alone(struct status_pass *p, struct err *e)
+{
+	while (p->next < p->ntodo || p->fhead < p->ftail) {
+		pass_try_aide(p);
+		if (p->aide && p->next < p->ntodo)
+			return pass_share(p, e);
+		while (p->next < p->ntodo && p->ftail - p->fhead < STATUS_WINDOW) {
+			size_t i = p->todo[p->next];
+			if (pass_send(p, i, p->s, e) < 0)
+				return -1;
+			p->fw[p->ftail] = p->w[p->next++];
+			p->fifo[p->ftail++] = i;
+		}
+		imap_client_flush(p->s->c);
+		if (p->fhead == p->ftail)
+			break;
+		size_t i = p->fifo[p->fhead];
+		struct err e2;
+		if (imap_cmd_wait(p->s->c, &p->cmds[i], &e2) < 0) {
+			if (e2.cls != ERR_NOTFOUND) {
+				*e = e2;
+				return -1;
+			}
+			p->on[i] = NULL; /* deleted meanwhile: no status */
+		}
+		p->fhead++;
+	}
+	return 0;
+}
+
+/* STATUS for every selectable mailbox without LIST-STATUS data (see
+ * struct status_pass). A mailbox deleted meanwhile keeps has_status = 0. */
+static int status_batch(struct imap_store *s, imap_aide_fn *aide_fn, void *aide_ctx,
 			imap_status_weight_fn *weight, void *wctx, const struct imap_boxlist *l,
 			struct store_box *v, const size_t *map, char **utf8, struct err *e)
 {
-	size_t n = l->n;
-	struct imap_mbox_status *st = mf_calloc(n ? n : 1, sizeof *st);
-	struct imap_cmd **cmds = mf_calloc(n ? n : 1, sizeof *cmds);
-	struct imap_store **on = mf_calloc(n ? n : 1, sizeof *on);
-	unsigned items = status_items(s);
-	int rc = 0;
-	size_t first = status_on(s, aide, l, v, map, weight, wctx, on);
-	/* `first` (INBOX on the aide) goes out first, the rest in LIST order;
-	 * only a failure on st stops the pass (the aide's are asked again) */
-	for (size_t k = 0; k <= n && rc == 0; k++) {
-		size_t i = k == 0 ? first : k - 1;
-		if (i == SIZE_MAX || (k > 0 && i == first) || !on[i])
-			continue;
-		if (imap_status(on[i]->c, utf8[i], items, &st[i], &cmds[i], e) < 0 && on[i] == s)
-			rc = -1;
+	size_t n = l->n, cap = n ? n : 1;
+	struct status_pass p = {
+		.s = s, .aide_fn = aide_fn, .aide_ctx = aide_ctx, .utf8 = utf8,
+		.items = status_items(s), .n = n, .st = mf_calloc(cap, sizeof *p.st),
+		.cmds = mf_calloc(cap, sizeof *p.cmds), .on = mf_calloc(cap, sizeof *p.on),
+		.todo = mf_calloc(cap, sizeof *p.todo), .fifo = mf_calloc(cap, sizeof *p.fifo),
+		.fw = mf_calloc(cap, sizeof *p.fw),
+	};
+	uint64_t *w = mf_calloc(cap, sizeof *w);
+	size_t *at = mf_calloc(cap, sizeof *at), *o = mf_calloc(cap, sizeof *o);
+	for (size_t i = 0; i < n; i++)
+		if (map[i] != SIZE_MAX && needs_status(&l->v[i])) {
+			w[p.ntodo] = weight ? weight(wctx, v[map[i]].name) : 0;
+			at[p.ntodo++] = i;
+		}
+	order_heaviest_first(w, p.ntodo, o);
+	p.w = mf_calloc(cap, sizeof *p.w);
+	for (size_t j = 0; j < p.ntodo; j++) {
+		p.todo[j] = at[o[j]];
+		p.w[j] = w[o[j]];
 	}
-	/* both now: the first answer waited for may be the aide's, and a
-	 * server answers a pipelined batch only when done with all of it */
-	imap_client_flush(s->c); /* a failure shows in the waits */
-	if (aide)
-		imap_client_flush(aide->c);
+	free(w);
+	free(at);
+	free(o);
+	int rc = pass_alone(&p, e);
+	/* what is still in flight, on either connection, in LIST order */
 	struct err e2;
 	err_clear(&e2);
 	for (size_t i = 0; i < n; i++) {
-		if (!on[i])
+		if (!p.on[i])
 			continue;
-		int r = cmds[i] ? imap_cmd_wait(on[i]->c, &cmds[i], &e2) : -1;
-		if (r < 0 && on[i] == aide && rc == 0) /* ask again where it matters */
-			r = imap_status(s->c, utf8[i], items, &st[i], NULL, &e2);
+		int r = p.cmds[i] ? imap_cmd_wait(p.on[i]->c, &p.cmds[i], &e2) : 0;
+		if (r < 0 && p.on[i] == p.aide && rc == 0) /* ask again where it matters */
+			r = imap_status(s->c, utf8[i], p.items, &p.st[i], NULL, &e2);
 		if (r < 0) {
 			if (e2.cls == ERR_NOTFOUND || rc < 0)
 				continue;
@@ -386,11 +448,16 @@ static int status_batch(struct imap_store *s, struct imap_store *aide,
 			rc = -1;
 			continue;
 		}
-		fill_status(&v[map[i]], &st[i], s->condstore || has_cap(s, "CONDSTORE"));
+		if (rc == 0)
+			fill_status(&v[map[i]], &p.st[i], s->condstore || has_cap(s, "CONDSTORE"));
 	}
-	free(st);
-	free(cmds);
-	free(on);
+	free(p.st);
+	free(p.cmds);
+	free(p.on);
+	free(p.todo);
+	free(p.fifo);
+	free(p.fw);
+	free(p.w);
 	return rc;
 }
 
@@ -426,9 +493,8 @@ size_t imap_store_refused_names(struct store *st, const char *const **v_r)
  * answers it then from its mailbox list index (~1 ms for a 21,000-message
  * Maildir INBOX); once LIST or a STATUS of another mailbox has loaded that
  * index in the session, the same STATUS opens INBOX and reads its whole
- * uidlist (~20 ms), every time. With an aide, whose session has not listed,
- * status_on sends it there first; alone, st asks it ahead of its LIST.
- * Every server has an INBOX (RFC 3501), so the question is never wasted;
+ * uidlist (~20 ms), every time. So st asks it ahead of its LIST (unless
+ * LIST-STATUS answers all at once). Every server has an INBOX (RFC 3501), so the question is never wasted;
  * a NO just leaves it to the STATUS pass. */
 struct early_inbox {
 	struct imap_cmd *cmd;
@@ -464,7 +530,7 @@ static void early_inbox_take(struct imap_store *s, struct early_inbox *ei,
 	}
 }
 
-static int list_boxes(struct imap_store *s, struct imap_store *aide,
+static int list_boxes(struct imap_store *s, imap_aide_fn *aide_fn, void *aide_ctx,
 		      imap_status_weight_fn *weight, void *wctx, struct store_box **boxes_r,
 		      size_t *n_r, struct err *e)
 {
@@ -472,12 +538,13 @@ static int list_boxes(struct imap_store *s, struct imap_store *aide,
 	if (submit_queue(s, e) < 0)
 		return -1;
 	struct imap_boxlist l = { 0 };
-	unsigned items = has_cap(s, "LIST-STATUS") && !aide ? status_items(s) : 0;
+	/* with an aide coming, plain STATUS: those can be shared */
+	unsigned items = has_cap(s, "LIST-STATUS") && !aide_fn ? status_items(s) : 0;
 	*boxes_r = NULL;
 	*n_r = 0;
 	refused_drop(s);
 	struct early_inbox ei;
-	early_inbox_send(s, !items && !aide, &ei);
+	early_inbox_send(s, !items, &ei);
 	int lrc = imap_list(s->c, "", "*", IMAP_LIST_SPECIAL_USE, items, &l, NULL, e);
 	early_inbox_take(s, &ei, &l);
 	if (lrc < 0)
@@ -518,7 +585,7 @@ static int list_boxes(struct imap_store *s, struct imap_store *aide,
 	}
 	buf_release(&name);
 	buf_release(&raw);
-	int rc = status_batch(s, aide, weight, wctx, &l, v, map, utf8, e);
+	int rc = status_batch(s, aide_fn, aide_ctx, weight, wctx, &l, v, map, utf8, e);
 	for (size_t i = 0; i < l.n; i++)
 		free(utf8[i]);
 	free(utf8);
@@ -536,17 +603,14 @@ static int list_boxes(struct imap_store *s, struct imap_store *aide,
 static int imap_list_boxes(struct store *st, struct store_box **boxes_r, size_t *n_r,
 			   struct err *e)
 {
-	return list_boxes(S(st), NULL, NULL, NULL, boxes_r, n_r, e);
+	return list_boxes(S(st), NULL, NULL, NULL, NULL, boxes_r, n_r, e);
 }
 
-int imap_store_list_boxes_shared(struct store *st, struct store *aide,
+int imap_store_list_boxes_shared(struct store *st, imap_aide_fn *aide_fn, void *aide_ctx,
 				 imap_status_weight_fn *weight, void *wctx,
 				 struct store_box **boxes_r, size_t *n_r, struct err *e)
 {
-	struct imap_store *a = aide && !strcmp(aide->ops->type, "imap") ? S(aide) : NULL;
-	if (a && submit_queue(a, e) < 0)
-		a = NULL;
-	return list_boxes(S(st), a, weight, wctx, boxes_r, n_r, e);
+	return list_boxes(S(st), aide_fn, aide_ctx, weight, wctx, boxes_r, n_r, e);
 }
 
 /* ------------------------------------------------------------------ */

@@ -138,15 +138,18 @@ int imap_store_preselect(struct store *s, const char *name, int read_only,
  * non-ASCII bytes shown as '?', for a warning. Owned by the store, valid
  * until its next list_boxes or close. Returns how many. */
 size_t imap_store_refused_names(struct store *st, const char *const **v_r);
-/* list_boxes with the STATUS of the mailboxes shared with a second logged-in
- * store of the same account (`aide`, may be NULL: plain list_boxes): the
- * server works out both halves at once (Dovecot's STATUS after a change
- * can cost ~10 ms a mailbox), split by imap_status_split over what
- * `weight` (may be NULL) says of each mailbox (by its name in the store's
- * form). The names come from st's LIST; a STATUS the aide cannot answer is
- * asked on st. */
+/* list_boxes with the STATUS of the mailboxes shared with a second store
+ * of the same account whose login may still be going: `aide_fn` returns it
+ * once it is logged in, NULL until then, without waiting. The first
+ * connection asks INBOX's STATUS ahead of its LIST (Dovecot answers it from
+ * its list index then), then the others, heaviest first (what `weight`,
+ * may be NULL, says of each, by its name in the store's form), a few at a
+ * time; when the aide is in, what is left is split between both by
+ * imap_status_split and sent at once. The names come from st's LIST; a
+ * STATUS the aide cannot answer is asked on st. */
 typedef uint64_t imap_status_weight_fn(void *ctx, const char *name);
-int imap_store_list_boxes_shared(struct store *st, struct store *aide,
+typedef struct store *imap_aide_fn(void *ctx);
+int imap_store_list_boxes_shared(struct store *st, imap_aide_fn *aide_fn, void *aide_ctx,
 				 imap_status_weight_fn *weight, void *wctx,
 				 struct store_box **boxes_r, size_t *n_r, struct err *e);
 /* How the STATUS pass is shared: the mailboxes go, heaviest first, to the

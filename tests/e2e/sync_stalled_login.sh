@@ -2,9 +2,10 @@
 # sync_stalled_login.sh — a server that accepts a connection and never
 # greets it (a full connection table, a stuck login process), played by
 # stall_proxy.py in front of the real Dovecot. With --jobs 3 the run makes
-# two logins at once and forks workers that make their own: whichever of
-# them stalls must cost the 2 s grace given to the second of the two first
-# logins, or nothing at all for a worker once the queue is empty, never the
+# two logins (the second once the first is in, or after 0.3 s if it is not)
+# and forks workers that make their own: whichever of them stalls must cost
+# the 2 s grace given to the second of the two first logins (plus those
+# 0.3 s), or nothing at all for a worker once the queue is empty, never the
 # 120 s read timeout; and the run still syncs everything and exits 0.
 # Both orders: the first connection relayed and every later one held
 # (the aide or the first connection, and every worker, stall), then the

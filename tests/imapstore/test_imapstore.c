@@ -398,8 +398,21 @@ static void t_unit(void)
 	}
 }
 
-/* shared: the STATUS pass split with a second connection (the aide gets
- * INBOX first, before its session has listed anything) */
+/* An aide whose login ends after `late` questions (imap_aide_fn). */
+struct late_aide {
+	struct store *s;
+	int late, asked;
+};
+
+static struct store *late_aide_fn(void *ctx)
+{
+	struct late_aide *a = ctx;
+	return a->asked++ < a->late ? NULL : a->s;
+}
+
+/* shared: the STATUS pass split with a second connection that is in from
+ * the start (1), joins after two windows (2) or never (3); the aide is
+ * always a logged-in store, so a pass that never took it leaves it unused */
 static void check_boxes(unsigned nocap, int shared)
 {
 	struct store *s = open_store(nocap);
@@ -407,8 +420,10 @@ static void check_boxes(unsigned nocap, int shared)
 	struct store_box *v = NULL;
 	size_t n = 0;
 	struct err e = { 0 };
+	struct late_aide la = { aide, shared == 1 ? 0 : shared == 2 ? 2 : 1 << 20, 0 };
 	if (shared)
-		CHECK_INT(imap_store_list_boxes_shared(s, aide, NULL, NULL, &v, &n, &e), 0);
+		CHECK_INT(imap_store_list_boxes_shared(s, late_aide_fn, &la, NULL, NULL, &v, &n,
+						       &e), 0);
 	else
 		CHECK_INT(s->ops->list_boxes(s, &v, &n, &e), 0);
 	static const char *const want[] = { "INBOX", "Sent", "Entwürfe", "日本語/Unter", "Work" };
@@ -466,6 +481,8 @@ static void t_list(void)
 	check_boxes(IMAP_STORE_NO_LIST_STATUS | IMAP_STORE_NO_CONDSTORE, 0);
 	check_boxes(0, 1);
 	check_boxes(IMAP_STORE_WANT_UNSEEN | IMAP_STORE_NO_CONDSTORE, 1);
+	check_boxes(0, 2);
+	check_boxes(0, 3);
 	buf_release(&m);
 }
 
