@@ -834,6 +834,8 @@ int exec_sync(const char *journal_path, exec_open_fn *open_fn, void *open_ctx,
 		close_end(&ao.main_done[1]);
 		x.aide_pending = &ao;
 	} else {
+		if (orc < 0 && e->cls == ERR_AUTH)
+			close_end(&ao.cancel[1]); /* refused: the aide's would be too */
 		x.aide = aide_finish(&ao, orc == 0); /* NULL when that login failed */
 	}
 	if (orc < 0 && x.aide) {
